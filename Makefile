@@ -1,0 +1,72 @@
+# hwflow: every target is a thin call of a `hwflow` subcommand (see `make help`).
+# The first target that needs Python creates .venv and installs the pinned stack
+# (requirements.lock) into it.
+
+MODEL    ?= squeezenet
+CONFIG   ?= hls_configs/$(MODEL).yaml
+BOARD    ?=
+BUDGET   ?= 1.0
+SPACE    ?= hls_configs/sweeps/$(MODEL).yaml
+PYTHON   ?= python3.11
+VENV     := .venv
+HW       := $(VENV)/bin/hwflow
+PYTEST   := $(VENV)/bin/python -m pytest
+STAMP    := $(VENV)/.installed
+
+.PHONY: help venv hls check csim report estimate synth bitstream doctor tune sweep bench test test-fast clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@echo "  variables: MODEL=$(MODEL) CONFIG=$(CONFIG) BOARD=<board> BUDGET=<points> SPACE=<sweep.yaml>"
+
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11) on PATH, or make PYTHON=/path/to/python3.11"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements.lock
+	$(VENV)/bin/pip install -q --no-deps -e .
+	@touch $@
+
+venv: $(STAMP)  ## create .venv with the pinned stack
+
+hls: $(STAMP)  ## data -> train -> check -> convert -> C-sim parity (MODEL=name)
+	$(HW) hls --config $(CONFIG)
+
+check: $(STAMP)  ## pre-flight check for constructs hls4ml mishandles
+	$(HW) check --config $(CONFIG)
+
+csim: $(STAMP)  ## C-simulation parity of the generated project
+	$(HW) csim --config $(CONFIG)
+
+report: $(STAMP)  ## parse synthesis reports into build/MODEL/reports/
+	$(HW) report --config $(CONFIG)
+
+estimate: $(STAMP)  ## resources and latency per layer without synthesis
+	$(HW) estimate --config $(CONFIG) $(if $(BOARD),--board $(BOARD))
+
+synth: $(STAMP)  ## C synthesis with vitis_hls / vivado_hls (when installed)
+	$(HW) synth --config $(CONFIG)
+
+bitstream: $(STAMP)  ## bitstream / xclbin / IP for BOARD (when Vivado is installed)
+	$(HW) bitstream --config $(CONFIG) $(if $(BOARD),--board $(BOARD))
+
+doctor: $(STAMP)  ## which Xilinx tools are installed and what each missing one blocks
+	$(HW) doctor
+
+tune: $(STAMP)  ## per-layer bit widths under an accuracy budget (BUDGET=points)
+	$(HW) tune --config $(CONFIG) --budget $(BUDGET)
+
+sweep: $(STAMP)  ## design-space sweep on Dask (SPACE=sweep.yaml)
+	$(HW) sweep --config $(CONFIG) --space $(SPACE)
+
+bench: $(STAMP)  ## benchmarks under benchmarks/ (ratios against a baseline, one run)
+	$(VENV)/bin/python -m benchmarks.run
+
+test: $(STAMP)  ## the whole test suite (unit + end-to-end)
+	$(PYTEST) -q
+
+test-fast: $(STAMP)  ## unit tests only
+	$(PYTEST) -q -m "not slow"
+
+clean:  ## remove build outputs (keeps .venv)
+	rm -rf build

@@ -1,0 +1,46 @@
+"""Fixed output locations under build/<model>/ (one place, so every stage agrees)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO_ROOT / "hls_configs"
+
+
+def build_root() -> Path:
+    """build/ in the repository, or $HWFLOW_BUILD_DIR (tests point it at a temporary folder)."""
+    return Path(os.environ.get("HWFLOW_BUILD_DIR", REPO_ROOT / "build"))
+
+
+@dataclass(frozen=True)
+class ModelPaths:
+    """Where each stage of one model's flow reads and writes."""
+
+    root: Path
+
+    @classmethod
+    def for_model(cls, name: str) -> "ModelPaths":
+        return cls(build_root() / name)
+
+    @property
+    def model(self) -> Path:  # trained weights, keyed by config + data hash
+        return self.root / "model"
+
+    @property
+    def hls(self) -> Path:  # the hls4ml project
+        return self.root / "hls"
+
+    @property
+    def csim(self) -> Path:  # compiled C-sim libraries, keyed by source hash
+        return self.root / "csim"
+
+    @property
+    def reports(self) -> Path:  # report.md, report.json, parity.json, estimate.json, *.png
+        return self.root / "reports"
+
+    @property
+    def deploy(self) -> Path:  # bitstream, hardware handoff, driver
+        return self.root / "deploy"
