@@ -16,6 +16,10 @@ from hwflow.errors import HwflowError
 # Modules that define add_parser(subparsers). Order = order in `hwflow --help`.
 COMMAND_MODULES = [
     "hwflow.flow",
+    "hwflow.synth",
+    "hwflow.tools",
+    "hwflow.reports",
+    "hwflow.estimate",
 ]
 
 

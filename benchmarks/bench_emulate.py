@@ -1,0 +1,126 @@
+"""Images/s of sim.emulate vs hls4ml C-sim (hls_model.predict) vs the QKeras model, one run.
+
+`run()` is what benchmarks/run.py calls; `python -m benchmarks.bench_emulate` runs it alone.
+The C-sim compile is built once and not timed; each path is timed on the same inputs.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class EmulateBench:
+    model: str
+    io_type: str
+    emulate_ips: float
+    csim_ips: float
+    qkeras_ips: float
+    bit_exact: bool
+
+    @property
+    def speedup_vs_csim(self) -> float:
+        return self.emulate_ips / self.csim_ips
+
+    def row(self) -> str:
+        return (f"{self.model:<22} {self.io_type:<11} emulate {self.emulate_ips:9.1f} img/s | "
+                f"C-sim {self.csim_ips:8.1f} img/s | QKeras {self.qkeras_ips:8.1f} img/s | "
+                f"emulate/C-sim {self.speedup_vs_csim:7.1f}x | emulate/QKeras "
+                f"{self.emulate_ips / self.qkeras_ips:5.2f}x | bit-exact {self.bit_exact}")
+
+
+def squeezenet_like(input_shape=(32, 32, 3), classes: int = 10, seed: int = 0):
+    """Small SqueezeNet-shaped QKeras model (conv, max pool, 2 fire modules, conv, GAP)."""
+    import tensorflow as tf
+    from qkeras import QActivation, QConv2D, quantized_bits, quantized_relu
+
+    L = tf.keras.layers
+    q = quantized_bits(8, 0, alpha=1)
+
+    def conv(x, f, k, name, stride=1):
+        x = QConv2D(f, k, strides=stride, padding="same", kernel_quantizer=q, bias_quantizer=q, name=name)(x)
+        return QActivation(quantized_relu(8, 3), name=f"{name}_relu")(x)
+
+    i = L.Input(input_shape, name="input_1")
+    x = conv(i, 32, 3, "conv1", stride=2)
+    x = L.MaxPooling2D(2, name="pool1")(x)
+    for n, (sq, ex) in enumerate([(8, 32), (16, 64)], start=2):
+        s = conv(x, sq, 1, f"fire{n}_squeeze")
+        x = L.Concatenate(name=f"fire{n}_concat")(
+            [conv(s, ex, 1, f"fire{n}_expand1x1"), conv(s, ex, 3, f"fire{n}_expand3x3")])
+    x = QConv2D(classes, 1, kernel_quantizer=q, bias_quantizer=q, name="conv10")(x)
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    model = tf.keras.Model(i, x)
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in model.get_weights()])
+    return model
+
+
+def _ips(fn, x, repeat: int = 1) -> float:
+    fn(x[:1])  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        fn(x)
+    return repeat * len(x) / (time.perf_counter() - t0)
+
+
+def bench_model(name: str, model, io_type: str, n_fast: int, n_csim: int, work_dir: Path) -> EmulateBench:
+    import hls4ml
+
+    from sim.emulate import emulate
+
+    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis")
+    cfg["LayerName"]["input_1"]["Precision"]["result"] = "ufixed<8,0,RND_CONV,SAT>"
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        model, hls_config=cfg, backend="Vitis", io_type=io_type, output_dir=str(work_dir / f"{name}_{io_type}"))
+    hls_model.compile()
+    rng = np.random.default_rng(1)
+    x = (rng.integers(0, 256, (n_fast, *model.input_shape[1:])) / 256).astype(np.float32)
+    xc = x[:n_csim]
+    exact = np.array_equal(emulate(hls_model, xc).reshape(-1).astype(np.float32),
+                           hls_model.predict(xc).reshape(-1))
+    return EmulateBench(
+        model=name, io_type=io_type,
+        emulate_ips=_ips(lambda a: emulate(hls_model, a), x),
+        csim_ips=_ips(hls_model.predict, xc),
+        qkeras_ips=_ips(lambda a: model.predict(a, batch_size=64, verbose=0), x),
+        bit_exact=exact)
+
+
+def run(out_dir: Path | None = None, *, mobilenet: bool = False) -> list[EmulateBench]:
+    """Benchmark the small SqueezeNet-like model (io_stream and io_parallel) and, when
+    `mobilenet`, MobileNet v1 at 224x224 with one C-sim image. Prints one row per model."""
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench_emulate_") as tmp:
+        work = Path(tmp)
+        model = squeezenet_like()
+        for io_type in ("io_stream", "io_parallel"):
+            results.append(bench_model("squeezenet_like_32", model, io_type, 512, 64, work))
+        if mobilenet:
+            import tensorflow as tf
+            from qkeras.utils import model_quantize
+
+            float_model = tf.keras.applications.MobileNet(weights=None, input_shape=(224, 224, 3), classes=10)
+            bits = "quantized_bits(8,0,alpha=1)"
+            qmodel = model_quantize(float_model, {"QConv2D": {"kernel_quantizer": bits, "bias_quantizer": bits},
+                                                  "QDepthwiseConv2D": {"depthwise_quantizer": bits, "bias_quantizer": bits},
+                                                  "QActivation": {"relu": "quantized_relu(8,3)"}}, 8)
+            results.append(bench_model("mobilenet_224", qmodel, "io_stream", 8, 1, work))
+    for r in results:
+        print(r.row())
+    if out_dir is not None:
+        import json
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "bench_emulate.json").write_text(
+            json.dumps([asdict(r) | {"speedup_vs_csim": r.speedup_vs_csim} for r in results], indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    run()

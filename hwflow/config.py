@@ -1,0 +1,350 @@
+"""Load and validate a flow config (hls_configs/<name>.yaml) into typed dataclasses.
+
+Two layers of validation:
+- `load_config(path)`: the file alone. Unknown keys, wrong types, unknown board / backend /
+  io_type / strategy, bad precision strings and quantizer specs are ConfigErrors naming the
+  file, the key and the valid values.
+- `validate_layers(cfg, layer_names, kernel_layers)`: against the built model. Per-layer keys
+  must name real layers (the error lists the ones that exist). Reuse factors hls4ml would
+  silently replace are caught in `hwflow.convert`, where hls4ml's own rule is applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hwflow.boards import Board, get_board
+from hwflow.errors import ConfigError
+from keras_models.quant import LayerQuant, QuantPlan, spec_from_value
+
+BACKENDS = ("Vivado", "Vitis", "VivadoAccelerator")
+IO_TYPES = ("io_stream", "io_parallel")
+STRATEGIES = ("Latency", "Resource")
+ROLES = ("weight", "bias", "activation")
+PRECISION_KEYS = ("result", "accum", "weight", "bias")
+_PRECISION = re.compile(
+    r"^(ap_)?(u?fixed<\s*\d+\s*,\s*-?\d+\s*(,\s*(RND|RND_ZERO|RND_MIN_INF|RND_INF|RND_CONV|TRN|TRN_ZERO)"
+    r"\s*(,\s*(WRAP|SAT|SAT_ZERO|SAT_SYM)\s*(,\s*\d+\s*)?)?)?>|u?int<\s*\d+\s*>)$"
+)
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    arch: str
+    params: dict[str, Any]  # keyword parameters of the registry entry point
+
+
+@dataclass(frozen=True)
+class DataSection:
+    source: str  # "default" (scikit-learn digits, shipped with the package) or a path
+    path: Path | None  # resolved path for image folders / .npz, None for default
+    test_fraction: float  # for sources without a test split
+    max_train: int | None
+    max_test: int | None
+
+
+@dataclass(frozen=True)
+class TrainSection:
+    epochs: int
+    qat_epochs: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+    augment: bool
+
+
+@dataclass(frozen=True)
+class LayerHls:
+    reuse_factor: int | None = None
+    strategy: str | None = None
+    precision: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HlsSection:
+    backend: str
+    board: Board
+    part: str
+    clock_period_ns: float
+    io_type: str
+    strategy: str
+    reuse_factor: int
+    input_precision: str
+    layers: dict[str, LayerHls]
+
+
+@dataclass(frozen=True)
+class ParitySection:
+    images: int  # how many test images go through C-sim
+    min_argmax_agreement: float  # C-sim vs QKeras, share of images
+    max_logit_lsb: float  # C-sim vs QKeras, max |diff| in units of the output LSB
+    max_accuracy_drop: float | None  # C-sim vs float top-1, points; None = report only
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    name: str
+    path: Path
+    model: ModelSection
+    data: DataSection
+    train: TrainSection
+    quantization: dict[str, Any]  # raw, validated; see quant_plan()
+    hls: HlsSection
+    parity: ParitySection
+    raw: dict[str, Any]
+
+    def quant_plan(self, kernel_layers: list[str], activation_layers: list[str] | None = None) -> QuantPlan:
+        """Per-layer quantizers: defaults, then per-layer overrides (the one place precision is decided)."""
+        q = self.quantization
+        where = f"{self.path}: quantization"
+        plan = QuantPlan()
+        for name in kernel_layers:
+            values = dict(q["default"])
+            values.update(q["layers"].get(name, {}))
+            plan.layers[name] = LayerQuant(
+                weight=spec_from_value(values["weight"], role="weight", where=f"{where}.layers.{name}.weight"),
+                bias=spec_from_value(values["bias"], role="bias", where=f"{where}.layers.{name}.bias"),
+                activation=spec_from_value(values["activation"], role="activation",
+                                           where=f"{where}.layers.{name}.activation",
+                                           integer=values.get("activation_integer")),
+            )
+        return plan
+
+    def fingerprint(self, *parts: str) -> str:
+        """A short hash of the sections that determine the trained model (+ extra parts)."""
+        blob = json.dumps({k: self.raw.get(k) for k in ("model", "data", "train", "quantization")},
+                          sort_keys=True, default=str)
+        return hashlib.sha256((blob + "".join(parts)).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _expect(value, types, where: str, what: str):
+    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        raise ConfigError(f"{where}: expected {what}, got {value!r}")
+    if not isinstance(value, types):
+        raise ConfigError(f"{where}: expected {what}, got {value!r}")
+    return value
+
+
+def _keys(section: dict, allowed, where: str) -> dict:
+    if section is None:
+        section = {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(section).__name__}")
+    unknown = [k for k in section if k not in allowed]
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(allowed)}")
+    return section
+
+
+def _choice(value, choices, where: str) -> str:
+    if value not in choices:
+        raise ConfigError(f"{where}: {value!r} is not valid; valid: {', '.join(choices)}")
+    return value
+
+
+def _int(value, where: str, lo: int = 0) -> int:
+    _expect(value, int, where, "an integer")
+    if value < lo:
+        raise ConfigError(f"{where}: must be >= {lo}, got {value}")
+    return value
+
+
+def _num(value, where: str, lo: float | None = None, hi: float | None = None) -> float:
+    _expect(value, (int, float), where, "a number")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ConfigError(f"{where}: must be in [{lo}, {hi}], got {value}")
+    return float(value)
+
+
+def check_precision(value, where: str) -> str:
+    _expect(value, str, where, "an hls4ml precision string like 'fixed<16,6>'")
+    if not _PRECISION.match(value.strip()):
+        raise ConfigError(f"{where}: {value!r} is not a precision; valid forms: fixed<W,I>, ufixed<W,I>, "
+                          f"fixed<W,I,RND_CONV,SAT>, int<W> (optionally ap_-prefixed)")
+    return value.strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# sections
+
+
+def _model(raw, where) -> ModelSection:
+    import keras_models
+
+    raw = dict(_expect(raw, dict, where, "a mapping with at least 'arch'"))
+    if "arch" not in raw:
+        raise ConfigError(f"{where}.arch: missing; valid: {', '.join(keras_models.list_models())}")
+    arch = raw.pop("arch")
+    params = keras_models.params_of(arch) if isinstance(arch, str) else keras_models.entry(str(arch))
+    _keys(raw, ["arch", *params], where)
+    for k, v in raw.items():
+        default = params[k].default
+        if k == "input_shape":
+            if not (isinstance(v, list) and len(v) == 3 and all(isinstance(i, int) and i > 0 for i in v)):
+                raise ConfigError(f"{where}.input_shape: expected [height, width, channels], got {v!r}")
+            raw[k] = tuple(v)
+        elif isinstance(default, bool):
+            _expect(v, bool, f"{where}.{k}", "true or false")
+        elif isinstance(default, int):
+            _int(v, f"{where}.{k}", 1)
+        elif isinstance(default, float):
+            _num(v, f"{where}.{k}", 0)
+        elif isinstance(default, str):
+            raw[k] = str(_expect(v, (str, int, float), f"{where}.{k}", "a string"))
+    return ModelSection(arch, raw)
+
+
+def _data(raw, where, base: Path) -> DataSection:
+    raw = _keys(raw, ["source", "test_fraction", "max_train", "max_test"], where)
+    source = raw.get("source", "default")
+    _expect(source, str, f"{where}.source", "'default' or a path to an image folder or .npz file")
+    path = None
+    if source != "default":
+        path = (base / source).resolve() if not Path(source).is_absolute() else Path(source)
+        if not path.exists():
+            raise ConfigError(f"{where}.source: {source!r} does not exist (resolved to {path}); "
+                              f"valid: 'default', an image folder <root>/<class>/*.jpg|png, or a .npz file")
+        if path.is_file() and path.suffix != ".npz":
+            raise ConfigError(f"{where}.source: {source!r} is a file but not .npz")
+    return DataSection(
+        source=source, path=path,
+        test_fraction=_num(raw.get("test_fraction", 0.3), f"{where}.test_fraction", 0.01, 0.99),
+        max_train=None if raw.get("max_train") is None else _int(raw["max_train"], f"{where}.max_train", 1),
+        max_test=None if raw.get("max_test") is None else _int(raw["max_test"], f"{where}.max_test", 1),
+    )
+
+
+def _train(raw, where) -> TrainSection:
+    raw = _keys(raw, ["epochs", "qat_epochs", "batch_size", "learning_rate", "seed", "augment"], where)
+    return TrainSection(
+        epochs=_int(raw.get("epochs", 10), f"{where}.epochs"),
+        qat_epochs=_int(raw.get("qat_epochs", 3), f"{where}.qat_epochs"),
+        batch_size=_int(raw.get("batch_size", 64), f"{where}.batch_size", 1),
+        learning_rate=_num(raw.get("learning_rate", 1e-3), f"{where}.learning_rate", 0, 1),
+        seed=_int(raw.get("seed", 0), f"{where}.seed"),
+        augment=_expect(raw.get("augment", False), bool, f"{where}.augment", "true or false"),
+    )
+
+
+def _quantization(raw, where) -> dict:
+    raw = _keys(raw, ["default", "layers"], where)
+    default = {"weight": 8, "bias": 8, "activation": 8}
+    default.update(_keys(raw.get("default"), [*ROLES, "activation_integer"], f"{where}.default"))
+    layers = _keys(raw.get("layers"), list((raw.get("layers") or {}).keys()), f"{where}.layers")
+    out_layers = {}
+    for name, spec in layers.items():
+        spec = _keys(spec, [*ROLES, "activation_integer"], f"{where}.layers.{name}")
+        out_layers[name] = dict(spec)
+    # parse everything once now so a bad spec fails at load time
+    for role in ROLES:
+        spec_from_value(default[role], role=role, where=f"{where}.default.{role}")
+    for name, spec in out_layers.items():
+        for role, v in spec.items():
+            if role in ROLES:
+                spec_from_value(v, role=role, where=f"{where}.layers.{name}.{role}")
+    return {"default": default, "layers": out_layers}
+
+
+def _layer_hls(raw, where) -> LayerHls:
+    raw = _keys(raw, ["reuse_factor", "strategy", "precision"], where)
+    prec = _keys(raw.get("precision"), PRECISION_KEYS, f"{where}.precision")
+    return LayerHls(
+        reuse_factor=None if "reuse_factor" not in raw else _int(raw["reuse_factor"], f"{where}.reuse_factor", 1),
+        strategy=None if "strategy" not in raw else _choice(raw["strategy"], STRATEGIES, f"{where}.strategy"),
+        precision={k: check_precision(v, f"{where}.precision.{k}") for k, v in prec.items()},
+    )
+
+
+def _hls(raw, where) -> HlsSection:
+    raw = _keys(raw, ["backend", "board", "part", "clock_period_ns", "io_type", "strategy", "reuse_factor",
+                      "input_precision", "layers"], where)
+    board = get_board(_expect(raw.get("board", "pynq-z2"), str, f"{where}.board", "a board name"),
+                      where=f"{where}.board")
+    layers_raw = raw.get("layers") or {}
+    _expect(layers_raw, dict, f"{where}.layers", "a mapping of layer name -> settings")
+    return HlsSection(
+        backend=_choice(raw.get("backend", "Vitis"), BACKENDS, f"{where}.backend"),
+        board=board,
+        part=_expect(raw.get("part", board.part), str, f"{where}.part", "an FPGA part string"),
+        clock_period_ns=_num(raw.get("clock_period_ns", board.clock_period_ns), f"{where}.clock_period_ns", 0.5, 100),
+        io_type=_choice(raw.get("io_type", "io_stream"), IO_TYPES, f"{where}.io_type"),
+        strategy=_choice(raw.get("strategy", "Latency"), STRATEGIES, f"{where}.strategy"),
+        reuse_factor=_int(raw.get("reuse_factor", 1), f"{where}.reuse_factor", 1),
+        input_precision=check_precision(raw.get("input_precision", "ufixed<8,0,RND_CONV,SAT>"),
+                                        f"{where}.input_precision"),
+        layers={name: _layer_hls(v, f"{where}.layers.{name}") for name, v in layers_raw.items()},
+    )
+
+
+def _parity(raw, where) -> ParitySection:
+    raw = _keys(raw, ["images", "min_argmax_agreement", "max_logit_lsb", "max_accuracy_drop"], where)
+    drop = raw.get("max_accuracy_drop")
+    return ParitySection(
+        images=_int(raw.get("images", 500), f"{where}.images", 1),
+        min_argmax_agreement=_num(raw.get("min_argmax_agreement", 0.99), f"{where}.min_argmax_agreement", 0, 1),
+        max_logit_lsb=_num(raw.get("max_logit_lsb", 4), f"{where}.max_logit_lsb", 0),
+        max_accuracy_drop=None if drop is None else _num(drop, f"{where}.max_accuracy_drop", 0, 100),
+    )
+
+
+SECTIONS = ("model", "data", "train", "quantization", "hls", "parity")
+
+
+def load_config(path: str | Path) -> FlowConfig:
+    """Read and validate a YAML config. Every problem is a one-line ConfigError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    return config_from_dict(raw, path)
+
+
+def config_from_dict(raw: Any, path: Path) -> FlowConfig:
+    where = str(path)
+    raw = _keys(raw, SECTIONS, where)
+    if "model" not in raw:
+        raise ConfigError(f"{where}: missing section 'model'; sections: {', '.join(SECTIONS)}")
+    return FlowConfig(
+        name=path.stem,
+        path=path,
+        model=_model(raw["model"], f"{where}: model"),
+        data=_data(raw.get("data"), f"{where}: data", path.parent),
+        train=_train(raw.get("train"), f"{where}: train"),
+        quantization=_quantization(raw.get("quantization"), f"{where}: quantization"),
+        hls=_hls(raw.get("hls"), f"{where}: hls"),
+        parity=_parity(raw.get("parity"), f"{where}: parity"),
+        raw=raw,
+    )
+
+
+def validate_layers(cfg: FlowConfig, layer_names: list[str], kernel_layers: list[str]) -> None:
+    """Per-layer keys must name layers of the built model."""
+    for name in cfg.quantization["layers"]:
+        if name not in kernel_layers:
+            raise ConfigError(f"{cfg.path}: quantization.layers.{name}: no such layer with weights; "
+                              f"valid: {', '.join(kernel_layers)}")
+    for name in cfg.hls.layers:
+        if name not in layer_names:
+            raise ConfigError(f"{cfg.path}: hls.layers.{name}: no such layer; valid: {', '.join(layer_names)}")
+
+
+def config_summary(cfg: FlowConfig) -> dict:
+    d = asdict(cfg.hls)
+    d["board"] = cfg.hls.board.name
+    return {"name": cfg.name, "arch": cfg.model.arch, "params": cfg.model.params, "hls": d}

@@ -1,0 +1,239 @@
+"""FlowConfig + QKeras model -> hls4ml config -> HLS project on disk.
+
+The hls4ml config starts from hls4ml's own `config_from_keras_model(granularity='name')`
+(which reads every QKeras quantizer) and is then overridden from the YAML: model-wide
+strategy / reuse factor, input precision, per-layer reuse factor / strategy / precision, and
+the global-average-pool accumulator (sized here so the sum cannot overflow). The project is
+written into a temporary folder and moved into place only when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hwflow.config import FlowConfig
+from hwflow.errors import ConfigError
+
+LAYERS_FILE = "hwflow_layers.json"  # written into every project: layer table for csim/trace/reports
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    class_name: str
+    shape: list[int]
+    result: str  # precision of the layer's output
+    weight: str | None
+    bias: str | None
+    reuse_factor: int | None
+    strategy: str | None
+    n_params: int
+    traced: bool  # has a trace hook in the generated C++ (sim.csim can read its output)
+
+
+@dataclass
+class ConvertResult:
+    hls_dir: Path
+    hls_model: object  # hls4ml ModelGraph
+    layers: list[LayerInfo]
+    notes: list[str] = field(default_factory=list)  # e.g. global reuse factors adjusted per layer
+
+
+def _gap_precisions(qmodel, layer) -> dict[str, str]:
+    """accum/result for a GlobalAveragePooling2D fed by a quantized ReLU: the sum cannot overflow, and the
+    mean is exact for 2^k pixels (otherwise within one result LSB)."""
+    inbound = layer._inbound_nodes[0].inbound_layers
+    src = inbound[0] if isinstance(inbound, list) else inbound
+    q = getattr(src, "quantizer", None)
+    bits, integer, signed = 16, 6, True
+    if q is not None and type(q).__name__ == "quantized_relu":
+        bits, integer, signed = int(q.bits), int(q.integer), False
+    h, w = layer.input_shape[1:3]
+    lg = math.ceil(math.log2(max(h * w, 1)))
+    t = "fixed" if signed else "ufixed"
+    # hls4ml divides the accumulator by H*W in the accumulator's own type (ap_fixed / int keeps
+    # the dividend's fraction bits), so the accumulator carries lg extra fraction bits too.
+    return {"accum": f"{t}<{bits + 2 * lg},{integer + lg + (1 if signed else 0)}>",
+            "result": f"{t}<{bits + lg},{integer + (1 if signed else 0)}>"}
+
+
+def hls_config(cfg: FlowConfig, qmodel) -> dict:
+    """The hls4ml config dict (Model + LayerName) for this flow config."""
+    import hls4ml
+
+    backend = cfg.hls.backend
+    conf = hls4ml.utils.config_from_keras_model(qmodel, granularity="name", backend=backend,
+                                                default_reuse_factor=cfg.hls.reuse_factor)
+    conf["Model"]["Strategy"] = cfg.hls.strategy
+    conf["Model"]["ReuseFactor"] = cfg.hls.reuse_factor
+    layers = conf["LayerName"]
+    input_name = qmodel.layers[0].name
+    layers[input_name]["Precision"]["result"] = cfg.hls.input_precision
+    for layer in qmodel.layers:
+        lc = layers.setdefault(layer.name, {})
+        lc["Trace"] = True  # trace hooks are compiled out in synthesis (__SYNTHESIS__)
+        if type(layer).__name__ == "GlobalAveragePooling2D":
+            lc.setdefault("Precision", {}).update(_gap_precisions(qmodel, layer))
+        if "ReuseFactor" in lc:
+            lc["ReuseFactor"] = cfg.hls.reuse_factor
+        if "Strategy" in lc or type(layer).__name__.startswith("Q"):
+            lc["Strategy"] = cfg.hls.strategy
+    for name, rf in resolve_reuse_factors(cfg, qmodel)[0].items():
+        layers.setdefault(name, {})["ReuseFactor"] = rf
+    for name, lh in cfg.hls.layers.items():
+        lc = layers.setdefault(name, {})
+        if lh.strategy is not None:
+            lc["Strategy"] = lh.strategy
+        if lh.precision:
+            lc.setdefault("Precision", {}).update(lh.precision)
+    return conf
+
+
+def _backend_kwargs(cfg: FlowConfig) -> dict:
+    kw = {"backend": cfg.hls.backend, "clock_period": cfg.hls.clock_period_ns, "io_type": cfg.hls.io_type}
+    if cfg.hls.backend == "VivadoAccelerator":
+        if not cfg.hls.board.accelerator_board:
+            raise ConfigError(f"{cfg.path}: hls.backend: VivadoAccelerator has no board support for "
+                              f"{cfg.hls.board.name}; use backend Vitis or Vivado (IP core) for it")
+        kw.update(board=cfg.hls.board.accelerator_board, interface="axi_stream")
+    else:
+        kw["part"] = cfg.hls.part
+    return kw
+
+
+def to_hls_model(cfg: FlowConfig, qmodel, output_dir: Path | None = None):
+    """A converted (not yet written) hls4ml ModelGraph; estimator and sweeps use this directly."""
+    import hls4ml
+
+    out = str(output_dir) if output_dir else tempfile.mkdtemp(prefix="hwflow-hls-")
+    hls_model = hls4ml.converters.convert_from_keras_model(qmodel, hls_config=hls_config(cfg, qmodel), output_dir=out,
+                                                           project_name="myproject", **_backend_kwargs(cfg))
+    # Trace hooks let sim.csim localise a parity failure (what hls4ml's own trace() switches on);
+    # the writer guards them with #ifndef __SYNTHESIS__, so they cost nothing in hardware.
+    hls_model.config.trace_output = True
+    return hls_model
+
+
+def resolve_reuse_factors(cfg: FlowConfig, qmodel) -> tuple[dict[str, int], list[str]]:
+    """The reuse factor of every layer with multipliers, valid by hls4ml's own rule.
+
+    hls4ml replaces an invalid reuse factor silently for some layer classes and not at all for
+    others (a PointwiseConv2D keeps it and the C++ asserts in C-simulation). So: a per-layer
+    value from the config that is invalid is an error listing the valid ones; where the global
+    default is invalid for a layer, that layer gets the closest valid value and a note says so.
+    """
+    from hls4ml.backends import get_backend
+
+    from hwflow.check import mult_size
+
+    backend = get_backend("Vivado" if cfg.hls.backend == "VivadoAccelerator" else cfg.hls.backend)
+    rfs, notes = {}, []
+    for layer in qmodel.layers:
+        size = mult_size(layer)
+        if size is None:
+            continue
+        valid = backend.get_valid_reuse_factors(*size)
+        user = cfg.hls.layers.get(layer.name)
+        if user and user.reuse_factor:
+            if user.reuse_factor not in valid:
+                raise ConfigError(f"{cfg.path}: hls.layers.{layer.name}.reuse_factor: {user.reuse_factor} is invalid for "
+                                  f"n_in={size[0]}, n_out={size[1]} (hls4ml would silently change it or fail in "
+                                  f"C-sim); valid: {', '.join(map(str, valid))}")
+            rfs[layer.name] = user.reuse_factor
+            continue
+        rf = cfg.hls.reuse_factor
+        if rf not in valid:
+            rf = backend.get_closest_reuse_factor(valid, rf)
+            notes.append(f"{layer.name}: reuse_factor {cfg.hls.reuse_factor} -> {rf} "
+                         f"(closest valid for n_in={size[0]}, n_out={size[1]})")
+        rfs[layer.name] = rf
+    return rfs, notes
+
+
+def _verify_reuse(hls_model, planned: dict[str, int]) -> None:
+    for layer in hls_model.get_layers():
+        if layer.name in planned and layer.get_attr("reuse_factor") not in (None, planned[layer.name]):
+            raise ConfigError(f"layer {layer.name}: hls4ml changed reuse_factor {planned[layer.name]} -> "
+                              f"{layer.get_attr('reuse_factor')}; set it per layer to a valid value")
+
+
+def _precision(var) -> str | None:
+    if var is None:
+        return None
+    return str(var.type.precision)
+
+
+def layer_table(hls_model) -> list[LayerInfo]:
+    rows = []
+    for layer in hls_model.get_layers():
+        w = layer.weights.get("weight") if hasattr(layer, "weights") else None
+        b = layer.weights.get("bias") if hasattr(layer, "weights") else None
+        rows.append(LayerInfo(
+            name=layer.name, class_name=layer.class_name, shape=list(layer.get_output_variable().shape),
+            result=_precision(layer.get_output_variable()), weight=_precision(w), bias=_precision(b),
+            reuse_factor=layer.get_attr("reuse_factor"), strategy=layer.get_attr("strategy"),
+            n_params=int(sum(v.data.size for v in layer.weights.values())) if hasattr(layer, "weights") else 0,
+            traced=bool(layer.get_attr("function_cpp", None) and layer.get_attr("trace", False)),
+        ))
+    return rows
+
+
+def convert(cfg: FlowConfig, qmodel, hls_dir: Path) -> ConvertResult:
+    """Convert and write the project to `hls_dir` (built in a temporary folder, then moved)."""
+    hls_dir = Path(hls_dir)
+    hls_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".hls-", dir=hls_dir.parent))
+    try:
+        planned, notes = resolve_reuse_factors(cfg, qmodel)
+        hls_model = to_hls_model(cfg, qmodel, tmp)
+        _verify_reuse(hls_model, planned)
+        hls_model.write()
+        layers = layer_table(hls_model)
+        (tmp / LAYERS_FILE).write_text(json.dumps({
+            "project": "myproject", "io_type": cfg.hls.io_type, "backend": cfg.hls.backend,
+            "input_size": int(hls_model.get_input_variables()[0].size()),
+            "output_size": int(hls_model.get_output_variables()[0].size()),
+            "layers": [vars(l) for l in layers], "config_index": config_index(tmp),
+        }, indent=1))
+        old = hls_dir.with_name(hls_dir.name + ".old")
+        if hls_dir.exists():
+            hls_dir.rename(old)
+        tmp.rename(hls_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    hls_model.config.config["OutputDir"] = str(hls_dir)
+    return ConvertResult(hls_dir, hls_model, layers, notes)
+
+
+_CALL = re.compile(r"nnet::\w+<[^;]*?(config\d+)>\([^;]*\);\s*//\s*(\S+)")
+
+
+def config_index(hls_dir: Path) -> dict[str, str]:
+    """configN -> layer name, read from the generated firmware/myproject.cpp (for crash/report messages)."""
+    src = Path(hls_dir) / "firmware" / "myproject.cpp"
+    if not src.exists():
+        return {}
+    return {cfg: name for cfg, name in _CALL.findall(src.read_text())}
+
+
+def summary(cfg: FlowConfig, result: ConvertResult) -> str:
+    """A short human summary: layers, parameters, bits, reuse factors, project path."""
+    lines = [f"{cfg.name}: {cfg.model.arch} -> {cfg.hls.backend} {cfg.hls.io_type}, part {cfg.hls.part} "
+             f"({cfg.hls.board.name}), clock {cfg.hls.clock_period_ns} ns",
+             f"{'layer':28s} {'class':22s} {'output':16s} {'result':28s} {'weight':22s} {'RF':>5s} {'params':>8s}"]
+    for l in result.layers:
+        lines.append(f"{l.name:28s} {l.class_name:22s} {'x'.join(map(str, l.shape)):16s} {str(l.result):28s} "
+                     f"{str(l.weight or '-'):22s} {str(l.reuse_factor or '-'):>5s} {l.n_params:8d}")
+    total = sum(l.n_params for l in result.layers)
+    lines.append(f"{len(result.layers)} layers, {total} parameters")
+    lines += [f"note: {n}" for n in result.notes]
+    lines.append(f"project: {result.hls_dir}")
+    return "\n".join(lines)

@@ -1,0 +1,168 @@
+"""Outputs and CLI of hwflow.estimate: estimate.md / estimate.json / estimate.png and
+`hwflow estimate (--config X.yaml | --keras model.h5) [--board NAME] [--out DIR]`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hwflow.boards import Board, get_board
+from hwflow.errors import ConfigError
+from hwflow.estimate import RESOURCES, Estimate, estimate
+
+
+# --- outputs -----------------------------------------------------------------------------
+
+
+def render_markdown(est: Estimate, title: str) -> str:
+    cols = ("layer", "type", "RF", "strategy", "MACs", "mults", "DSP", "LUT", "FF", "BRAM_18K", "latency", "II")
+    lines = [f"# Estimate: {title}", "",
+             f"Backend {est.backend}, part {est.part or '-'}, {est.io_type}, clock {est.clock_period_ns:g} ns. "
+             "Analytical estimate from hls4ml's templates, no synthesis (hwflow.estimate; measured error "
+             "in benchmarks/results/estimator_calibration.md).", "",
+             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for le in est.layers:
+        if le.kind == "free":
+            continue
+        lines.append(f"| {le.name} | {le.class_name}{' (UNKNOWN: not estimated)' if le.kind == 'unknown' else ''} | "
+                     f"{le.reuse_factor} | {le.strategy} | {le.macs} | {le.multipliers} | {le.dsp} | {le.lut} | "
+                     f"{le.ff} | {le.bram_18k} | {le.latency} | {le.ii} |")
+    t = est.totals
+    lines += ["", "## Totals", "",
+              f"- DSP {t['DSP']}, LUT {t['LUT']}, FF {t['FF']}, BRAM_18K {t['BRAM_18K']}, URAM {t['URAM']}",
+              f"- latency {est.latency_cycles} cycles ({est.latency_us:.3f} us), initiation interval "
+              f"{est.ii_cycles} cycles"]
+    if est.unknown_layers:
+        lines.append(f"- NOT estimated (unknown layer types, counted as zero): {', '.join(est.unknown_layers)}")
+    if est.board:
+        lines += ["", f"## Board fit: {est.board}", "", "| resource | used | percent |", "|---|---|---|"]
+        for r in RESOURCES:
+            lines.append(f"| {r} | {t[r]} | {est.utilisation[r]:.1f}% |")
+        lines += ["", f"Binding resource: **{est.binding_resource}** "
+                      f"({est.utilisation[est.binding_resource]:.1f}%); "
+                      f"{'fits' if est.fits else 'does NOT fit'} on {est.board}."]
+        rl = est.roofline
+        lines += ["", "## Roofline (DSP-bound)", "",
+                  f"- MACs per image: {rl.macs_per_image:,}",
+                  f"- board peak: {rl.peak_macs_per_s / 1e9:,.1f} GMAC/s (all DSPs, one MAC per cycle)",
+                  f"- design: {rl.images_per_s:,.1f} images/s = {rl.achieved_macs_per_s / 1e9:,.2f} GMAC/s, "
+                  f"**{100 * rl.share:.2f}%** of the roofline"]
+    return "\n".join(lines) + "\n"
+
+
+def plot_layers(est: Estimate, path: Path) -> None:
+    """Per-layer DSP/LUT/FF/BRAM bars (each as percent of the network total)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = [le for le in est.layers if le.kind != "free"]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(layers) + 2), 4.5))
+    width = 0.2
+    for i, r in enumerate(("DSP", "LUT", "FF", "BRAM_18K")):
+        total = est.totals[r] or 1
+        ax.bar([j + (i - 1.5) * width for j in range(len(layers))],
+               [100.0 * getattr(le, r.lower()) / total for le in layers], width, label=r)
+    ax.set_xticks(range(len(layers)), [le.name for le in layers], rotation=90, fontsize=7)
+    ax.set_ylabel("share of network total (%)")
+    ax.set_title(f"Estimated resources per layer ({est.board or est.part})")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_reports(est: Estimate, out_dir: Path, title: str) -> dict[str, Path]:
+    """estimate.md / estimate.json / estimate.png, built in a temporary folder, then moved into place."""
+    import os
+    import tempfile
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = {"md": "estimate.md", "json": "estimate.json", "png": "estimate.png"}
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".estimate-") as tmp:
+        tmp = Path(tmp)
+        (tmp / names["md"]).write_text(render_markdown(est, title))
+        (tmp / names["json"]).write_text(json.dumps(est.to_dict(), indent=1, default=float) + "\n")
+        plot_layers(est, tmp / names["png"])
+        for n in names.values():
+            os.replace(tmp / n, out_dir / n)
+    return {k: out_dir / n for k, n in names.items()}
+
+
+# --- CLI ---------------------------------------------------------------------------------
+
+
+def _from_keras(path: Path, board: Board | None, args):
+    """Convert a saved Keras/QKeras model with hls4ml's own config helper (no config file)."""
+    if not path.is_file():
+        raise ConfigError(f"--keras: {path} does not exist")
+    import hls4ml
+    import tensorflow as tf
+    from qkeras.utils import _add_supported_quantized_objects
+
+    objects: dict = {}
+    _add_supported_quantized_objects(objects)
+    try:
+        model = tf.keras.models.load_model(path, custom_objects=objects, compile=False)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--keras: {path} is not a loadable Keras model ({exc})") from None
+    board = board or get_board("zcu102")
+    hcfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=args.backend)
+    hcfg["Model"]["ReuseFactor"] = args.reuse_factor
+    hcfg["Model"]["Strategy"] = args.strategy
+    for lcfg in hcfg.get("LayerName", {}).values():
+        lcfg.pop("ReuseFactor", None)
+    return hls4ml.converters.convert_from_keras_model(
+        model, hls_config=hcfg, io_type=args.io_type, backend=args.backend, part=board.part,
+        clock_period=board.clock_period_ns, output_dir=str(Path(args.out or ".") / "hls4ml_prj_unwritten"))
+
+
+def _run(args) -> int:
+    from hwflow.paths import ModelPaths
+
+    board = get_board(args.board, where="--board") if args.board else None
+    if args.config:
+        from hwflow import convert
+        from hwflow.config import load_config
+
+        cfg = load_config(args.config)
+        # Instant path: the untrained float model of the config converted with the config's hls
+        # settings (precisions come from the config, not from trained weights). The lead may
+        # swap in the trained QKeras model when one is cached (build/<name>/model/).
+        import keras_models
+
+        model = keras_models.build(cfg.model.arch, **cfg.model.params)
+        hls_model = convert.to_hls_model(cfg, model)
+        board = board or cfg.hls.board
+        name, clock = cfg.name, cfg.hls.clock_period_ns
+    else:
+        path = Path(args.keras)
+        hls_model = _from_keras(path, board, args)
+        name, clock = path.stem, None
+    est = estimate(hls_model, board=board, clock_period_ns=clock)
+    out = Path(args.out) if args.out else ModelPaths.for_model(name).reports
+    paths = write_reports(est, out, name)
+    t = est.totals
+    print(f"{name}: DSP {t['DSP']} LUT {t['LUT']} FF {t['FF']} BRAM_18K {t['BRAM_18K']}, "
+          f"latency {est.latency_cycles} cycles, II {est.ii_cycles}"
+          + (f"; binding {est.binding_resource} {est.utilisation[est.binding_resource]:.1f}% of {est.board}"
+             if est.board else "") + f" -> {paths['md']}")
+    if est.unknown_layers:
+        print(f"{name}: not estimated (unknown layer types): {', '.join(est.unknown_layers)}")
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("estimate", help="resources and latency per layer without synthesis")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--config", help="hls_configs/<model>.yaml")
+    src.add_argument("--keras", help="a saved Keras/QKeras model (.h5/.keras), converted with defaults")
+    p.add_argument("--board", help="board from hwflow.boards (default: the config's board)")
+    p.add_argument("--out", help="output folder (default build/<name>/reports/)")
+    p.add_argument("--io-type", default="io_stream", choices=("io_stream", "io_parallel"), help="with --keras")
+    p.add_argument("--backend", default="Vitis", choices=("Vitis", "Vivado"), help="with --keras")
+    p.add_argument("--reuse-factor", type=int, default=1, help="with --keras")
+    p.add_argument("--strategy", default="Latency", choices=("Latency", "Resource"), help="with --keras")
+    p.set_defaults(func=_run)

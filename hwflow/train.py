@@ -1,0 +1,167 @@
+"""Float training, BN folding, then quantization-aware training of the QKeras twin.
+
+Weights are cached under build/<model>/model/<key>/ where key hashes the config sections that
+define the model (model, data, train, quantization) and the dataset fingerprint, so a second
+`make hls` does not retrain. With `train.epochs: 0` (the ImageNet-size configs) the models keep
+their seeded random initialisation.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hwflow.config import FlowConfig
+from hwflow.data import Dataset
+from hwflow.paths import ModelPaths
+from keras_models.quant import QuantPlan, QuantSpec, LayerQuant, integer_bits_for
+
+
+@dataclass
+class TrainedModels:
+    float_model: object  # keras.Model
+    qmodel: object  # keras.Model (QKeras)
+    plan: QuantPlan  # resolved per-layer quantizers
+    float_accuracy: float | None  # top-1 on the test split, None when not trained
+    qkeras_accuracy: float | None
+    weights_dir: Path
+    from_cache: bool
+
+
+def _tqdm_callback(total_epochs: int, desc: str):
+    from tensorflow import keras
+    from tqdm import tqdm
+
+    class Bar(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.bar = tqdm(total=total_epochs, desc=desc, unit="epoch", disable=None)
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            self.bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items() if k in ("loss", "accuracy", "val_accuracy")})
+            self.bar.update(1)
+
+        def on_train_end(self, logs=None):
+            self.bar.close()
+
+    return Bar()
+
+
+def _dataset(x, y, batch: int, augment: bool, seed: int):
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed)
+    if augment:
+        def aug(img, label):
+            img = tf.image.random_flip_left_right(img, seed=seed)
+            pad = tf.image.pad_to_bounding_box(img, 2, 2, tf.shape(img)[0] + 4, tf.shape(img)[1] + 4)
+            img = tf.image.random_crop(pad, tf.shape(img), seed=seed)
+            return img, label
+        ds = ds.map(aug, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch).prefetch(tf.data.AUTOTUNE)
+
+
+def _fit(model, ds: Dataset, cfg: FlowConfig, epochs: int, lr: float, desc: str):
+    from tensorflow import keras
+
+    if epochs <= 0:
+        return
+    steps = max(1, int(np.ceil(len(ds.x_train) / cfg.train.batch_size))) * epochs
+    schedule = keras.optimizers.schedules.CosineDecay(lr, steps)
+    model.compile(optimizer=keras.optimizers.Adam(schedule),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.fit(_dataset(ds.x_train, ds.y_train, cfg.train.batch_size, cfg.train.augment, cfg.train.seed),
+              epochs=epochs, verbose=0, callbacks=[_tqdm_callback(epochs, desc)])
+
+
+def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
+    logits = model.predict(x, batch_size=256, verbose=0)
+    return float(np.mean(np.argmax(logits, axis=1) == y))
+
+
+def resolve_plan(plan: QuantPlan, folded: dict[str, list[np.ndarray]]) -> QuantPlan:
+    """Fill 'auto' integer bits of weights/biases from the folded float weights."""
+    out = QuantPlan()
+    for name, lq in plan.layers.items():
+        kernel, bias = folded[name]
+
+        def fix(spec: QuantSpec | None, arr):
+            if spec is None or spec.integer is not None:
+                return spec
+            return spec.resolved(integer_bits_for(float(np.max(np.abs(arr))) if arr.size else 0.0))
+
+        out.layers[name] = LayerQuant(weight=fix(lq.weight, kernel), bias=fix(lq.bias, bias), activation=lq.activation)
+    return out
+
+
+def _plan_to_json(plan: QuantPlan) -> dict:
+    return {n: {r: str(getattr(lq, r)) for r in ("weight", "bias", "activation")} for n, lq in plan.layers.items()}
+
+
+def _plan_from_json(d: dict) -> QuantPlan:
+    from keras_models.quant import parse_spec
+
+    return QuantPlan({n: LayerQuant(**{r: parse_spec(v, where=f"cached plan {n}.{r}") for r, v in roles.items()})
+                      for n, roles in d.items()})
+
+
+def build_models(cfg: FlowConfig, plan: QuantPlan | None = None):
+    """The float model and (given a resolved plan) its QKeras twin, from the one definition."""
+    import keras_models
+
+    float_model = keras_models.build(cfg.model.arch, **cfg.model.params)
+    qmodel = None if plan is None else keras_models.build(cfg.model.arch, quant=plan, **cfg.model.params)
+    return float_model, qmodel
+
+
+def train(cfg: FlowConfig, ds: Dataset) -> TrainedModels:
+    """Train (or load from the cache) the float model and the QAT QKeras model."""
+    import tensorflow as tf
+
+    from keras_models.layers import fold_batchnorm, kernel_layer_names
+
+    key = cfg.fingerprint(ds.fingerprint)
+    final = ModelPaths.for_model(cfg.name).model / key
+    if (final / "metrics.json").exists():
+        plan = _plan_from_json(json.loads((final / "plan.json").read_text()))
+        float_model, qmodel = build_models(cfg, plan)
+        float_model.load_weights(final / "float.weights.h5")
+        qmodel.load_weights(final / "qkeras.weights.h5")
+        m = json.loads((final / "metrics.json").read_text())
+        return TrainedModels(float_model, qmodel, plan, m["float_accuracy"], m["qkeras_accuracy"], final, True)
+
+    tf.keras.utils.set_random_seed(cfg.train.seed)
+    float_model, _ = build_models(cfg)
+    _fit(float_model, ds, cfg, cfg.train.epochs, cfg.train.learning_rate, f"{cfg.name}: float training")
+
+    folded = fold_batchnorm(float_model)
+    plan = resolve_plan(cfg.quant_plan(kernel_layer_names(float_model)), folded)
+    _, qmodel = build_models(cfg, plan)
+    for name, weights in folded.items():
+        qmodel.get_layer(name).set_weights(weights)
+    _fit(qmodel, ds, cfg, cfg.train.qat_epochs, cfg.train.learning_rate * 0.1, f"{cfg.name}: QAT")
+
+    trained = cfg.train.epochs > 0
+    fa = accuracy(float_model, ds.x_test, ds.y_test) if trained else None
+    qa = accuracy(qmodel, ds.x_test, ds.y_test) if trained else None
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=final.parent))
+    try:
+        float_model.save_weights(tmp / "float.weights.h5")
+        qmodel.save_weights(tmp / "qkeras.weights.h5")
+        (tmp / "plan.json").write_text(json.dumps(_plan_to_json(plan), indent=1))
+        (tmp / "metrics.json").write_text(json.dumps({"float_accuracy": fa, "qkeras_accuracy": qa,
+                                                      "train_images": len(ds.x_train), "test_images": len(ds.x_test)}))
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return TrainedModels(float_model, qmodel, plan, fa, qa, final, False)

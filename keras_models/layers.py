@@ -1,0 +1,120 @@
+"""Layer factories injected into every model definition (timm's `act_layer`/`norm_layer` idea).
+
+A family file writes its network once against `Ops`; `Ops(None)` yields the float Keras
+layers, `Ops(plan)` the QKeras twins with the same names. Batch normalisation exists only in
+the float model: the quantized model is the folded form the hardware computes (kernel and
+bias absorb the BN scale/shift), so QAT trains exactly what hls4ml will implement and C-sim can
+match it bit for bit. `fold_batchnorm` computes the folded weights that initialise it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from keras_models.quant import QuantPlan
+
+BN_SUFFIX = "_bn"
+ACT_SUFFIX = "_relu"
+
+
+class Ops:
+    def __init__(self, plan: QuantPlan | None):
+        self.plan = plan
+
+    @property
+    def quantized(self) -> bool:
+        return self.plan is not None
+
+    def _q(self, name: str, what: str):
+        spec = getattr(self.plan.get(name), what)
+        if spec is None:
+            raise KeyError(f"no {what} quantizer for layer {name!r}")
+        return spec.build()
+
+    def _norm(self, x, name: str, bn: bool):
+        from tensorflow import keras
+
+        if bn and not self.quantized:
+            x = keras.layers.BatchNormalization(name=name + BN_SUFFIX)(x)
+        return x
+
+    def conv(self, x, name: str, filters: int, kernel: int, strides: int = 1, padding: str = "same", bn: bool = False):
+        from tensorflow import keras
+
+        if self.quantized:
+            import qkeras
+
+            x = qkeras.QConv2D(filters, kernel, strides=strides, padding=padding, use_bias=True, name=name,
+                               kernel_quantizer=self._q(name, "weight"), bias_quantizer=self._q(name, "bias"))(x)
+        else:
+            x = keras.layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=not bn, name=name)(x)
+        return self._norm(x, name, bn)
+
+    def depthwise(self, x, name: str, kernel: int, strides: int = 1, padding: str = "same", bn: bool = False):
+        from tensorflow import keras
+
+        if self.quantized:
+            import qkeras
+
+            x = qkeras.QDepthwiseConv2D(kernel, strides=strides, padding=padding, use_bias=True, name=name,
+                                        depthwise_quantizer=self._q(name, "weight"),
+                                        bias_quantizer=self._q(name, "bias"))(x)
+        else:
+            x = keras.layers.DepthwiseConv2D(kernel, strides=strides, padding=padding, use_bias=not bn, name=name)(x)
+        return self._norm(x, name, bn)
+
+    def dense(self, x, name: str, units: int, bn: bool = False):
+        from tensorflow import keras
+
+        if self.quantized:
+            import qkeras
+
+            x = qkeras.QDense(units, name=name, kernel_quantizer=self._q(name, "weight"),
+                              bias_quantizer=self._q(name, "bias"))(x)
+        else:
+            x = keras.layers.Dense(units, use_bias=not bn, name=name)(x)
+        return self._norm(x, name, bn)
+
+    def relu(self, x, name: str):
+        """ReLU after layer `name` (named `<name>_relu`): unbounded in float, the configured
+        quantized_relu in QKeras (bounded by its integer bits; never a Keras ReLU(max_value))."""
+        from tensorflow import keras
+
+        if self.quantized:
+            import qkeras
+
+            return qkeras.QActivation(self._q(name, "activation"), name=name + ACT_SUFFIX)(x)
+        return keras.layers.Activation("relu", name=name + ACT_SUFFIX)(x)
+
+
+# Layer classes whose weights are quantized (weight + bias), by Keras class name.
+KERNEL_LAYERS = ("Conv2D", "DepthwiseConv2D", "Dense", "QConv2D", "QDepthwiseConv2D", "QDense")
+
+
+def kernel_layer_names(model) -> list[str]:
+    return [l.name for l in model.layers if type(l).__name__ in KERNEL_LAYERS]
+
+
+def fold_batchnorm(float_model) -> dict[str, list[np.ndarray]]:
+    """Kernel layers of `float_model` -> [kernel, bias] with a following `<name>_bn` folded in."""
+    names = {l.name for l in float_model.layers}
+    out: dict[str, list[np.ndarray]] = {}
+    for layer in float_model.layers:
+        if type(layer).__name__ not in KERNEL_LAYERS:
+            continue
+        w = layer.get_weights()
+        kernel = w[0]
+        bias = w[1] if len(w) > 1 else np.zeros(kernel.shape[-1] if type(layer).__name__ != "DepthwiseConv2D"
+                                                 else kernel.shape[2] * kernel.shape[3], dtype=kernel.dtype)
+        if layer.name + BN_SUFFIX in names:
+            bn = float_model.get_layer(layer.name + BN_SUFFIX)
+            gamma, beta, mean, var = bn.get_weights()
+            scale = gamma / np.sqrt(var + bn.epsilon)
+            if type(layer).__name__ == "DepthwiseConv2D":
+                kh, kw, cin, mult = kernel.shape
+                kernel = (kernel.reshape(kh, kw, cin * mult) * scale).reshape(kh, kw, cin, mult)
+            else:
+                kernel = kernel * scale
+            bias = beta + (bias - mean) * scale
+        out[layer.name] = [kernel.astype(np.float32), bias.astype(np.float32)]
+    return out

@@ -1,0 +1,181 @@
+"""C-simulation of a generated hls4ml project, isolated in child processes.
+
+- `compile_project(hls_dir, cache_dir)`: runs the project's own `build_lib.sh` (hls4ml's compile
+  path: g++ on firmware/ + the Python bridge) and keeps the library in `cache_dir` under a hash
+  of the generated sources, so an unchanged project is never compiled twice.
+- `run(hls_dir, lib, x)`: splits the batch over worker processes (`python -m sim._worker`), one
+  per core by default. A crash or C++ assert in the firmware kills a worker, and comes back as
+  a CsimError naming the layer whose code failed (from the assert's `configN`), never a dead
+  Python.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hwflow.errors import CsimError
+
+LAYERS_FILE = "hwflow_layers.json"
+
+
+@dataclass(frozen=True)
+class CsimLib:
+    path: Path
+    key: str
+    compile_s: float  # 0 when taken from the cache
+    cached: bool
+
+
+@dataclass
+class CsimRun:
+    outputs: np.ndarray  # N x output_size, exact values (double)
+    trace: dict[str, np.ndarray] = field(default_factory=dict)  # layer -> N x size
+    seconds: float = 0.0
+    workers: int = 1
+
+    @property
+    def images_per_s(self) -> float:
+        return len(self.outputs) / self.seconds if self.seconds else float("nan")
+
+
+def project_info(hls_dir: Path) -> dict:
+    path = Path(hls_dir) / LAYERS_FILE
+    if not path.exists():
+        raise CsimError(f"{hls_dir}: not an hwflow HLS project ({LAYERS_FILE} missing); run `hwflow hls` first")
+    return json.loads(path.read_text())
+
+
+def source_hash(hls_dir: Path) -> str:
+    """Hash of everything the C-sim library is built from (firmware/, bridge, build script, location)."""
+    hls_dir = Path(hls_dir).resolve()
+    h = hashlib.sha256(str(hls_dir).encode())
+    files = sorted(p for p in (hls_dir / "firmware").rglob("*") if p.is_file() and p.suffix != ".so")
+    files += [hls_dir / "myproject_bridge.cpp", hls_dir / "build_lib.sh"]
+    for p in files:
+        h.update(str(p.relative_to(hls_dir)).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:20]
+
+
+def compile_project(hls_dir: Path, cache_dir: Path) -> CsimLib:
+    """Compile (or reuse) the C-simulation library of the project."""
+    hls_dir = Path(hls_dir).resolve()
+    key = source_hash(hls_dir)
+    lib = Path(cache_dir) / f"myproject-{key}.so"
+    if lib.exists():
+        return CsimLib(lib, key, 0.0, True)
+    if shutil.which("g++") is None:
+        raise CsimError("g++ is not on PATH: C-simulation needs a C++ compiler (apt-get install g++)")
+    t0 = time.perf_counter()
+    proc = subprocess.run(["bash", "build_lib.sh"], cwd=hls_dir, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise CsimError(f"{hls_dir}: compiling the C-simulation library failed (exit {proc.returncode}):\n{tail}")
+    built = sorted((hls_dir / "firmware").glob("myproject-*.so"), key=lambda p: p.stat().st_mtime)
+    if not built:
+        raise CsimError(f"{hls_dir}: build_lib.sh succeeded but wrote no firmware/myproject-*.so")
+    lib.parent.mkdir(parents=True, exist_ok=True)
+    tmp = lib.with_suffix(".tmp")
+    shutil.move(str(built[-1]), tmp)
+    tmp.replace(lib)
+    return CsimLib(lib, key, time.perf_counter() - t0, False)
+
+
+_ASSERT = re.compile(r"Assertion [`'](.+?)' failed")
+_CONFIG = re.compile(r"\bconfig(\d+)")
+
+
+def _crash_message(hls_dir: Path, info: dict, returncode: int, stderr: str) -> str:
+    sig = -returncode if returncode < 0 else None
+    how = f"signal {signal.Signals(sig).name}" if sig else f"exit status {returncode}"
+    assertion = _ASSERT.search(stderr)
+    configs = _CONFIG.findall(stderr)
+    where = ""
+    if configs:
+        cfg = f"config{configs[-1]}"
+        layer = info.get("config_index", {}).get(cfg)
+        classes = {l["name"]: l["class_name"] for l in info.get("layers", [])}
+        where = f" in layer {layer!r} ({classes.get(layer, '?')}, {cfg})" if layer else f" in {cfg}"
+    what = f": assertion `{assertion.group(1)}` failed" if assertion else ""
+    tail = stderr.strip().splitlines()[-1] if stderr.strip() else ""
+    hint = ""
+    if assertion and "pool" in assertion.group(1).lower() or "pool" in stderr.lower():
+        hint = " (overlapping pooling in io_stream? `hwflow check` flags it)"
+    return f"C-simulation of {hls_dir} aborted ({how}){where}{what}{hint}. Last line: {tail}"
+
+
+def run(hls_dir: Path, lib: CsimLib, x: np.ndarray, *, trace: bool = False, workers: int | None = None,
+        progress: bool = True, desc: str = "C-sim") -> CsimRun:
+    """Run the library on `x` (N x input shape) in `workers` child processes."""
+    from tqdm import tqdm
+
+    hls_dir = Path(hls_dir).resolve()
+    info = project_info(hls_dir)
+    n = len(x)
+    workers = max(1, min(workers or os.cpu_count() or 1, n))
+    trace_layers = [[l["name"], int(np.prod(l["shape"]))] for l in info["layers"] if l.get("traced")] if trace else []
+    chunks = np.array_split(np.arange(n), workers)
+    tmp = Path(tempfile.mkdtemp(prefix="hwflow-csim-"))
+    bar = tqdm(total=n, desc=desc, unit="img", disable=None if progress else True)
+    lock = threading.Lock()
+    t0 = time.perf_counter()
+    procs = []
+    try:
+        for w, idx in enumerate(chunks):
+            np.save(tmp / f"in{w}.npy", np.ascontiguousarray(x[idx], dtype=np.float64))
+            spec = {"lib": str(lib.path), "project": info["project"], "input": str(tmp / f"in{w}.npy"),
+                    "output": str(tmp / f"out{w}.npz"), "input_size": info["input_size"],
+                    "output_size": info["output_size"], "cwd": str(hls_dir / "firmware"), "trace": trace_layers}
+            (tmp / f"spec{w}.json").write_text(json.dumps(spec))
+            p = subprocess.Popen([sys.executable, "-m", "sim._worker", str(tmp / f"spec{w}.json")],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 cwd=Path(__file__).resolve().parent.parent)
+            procs.append(p)
+
+        def pump(p, sink):
+            for line in p.stdout:
+                if line.startswith("done "):
+                    with lock:
+                        bar.update(1)
+                else:
+                    sink.append(line)
+
+        logs = [[] for _ in procs]
+        threads = [threading.Thread(target=pump, args=(p, logs[i]), daemon=True) for i, p in enumerate(procs)]
+        for t in threads:
+            t.start()
+        errs = [p.stderr.read() for p in procs]
+        for p, t in zip(procs, threads):
+            p.wait()
+            t.join()
+        for p, err, log in zip(procs, errs, logs):
+            if p.returncode != 0:
+                raise CsimError(_crash_message(hls_dir, info, p.returncode, "".join(log) + err))
+        outs, traces = [], {name: [] for name, _ in trace_layers}
+        for w in range(workers):
+            z = np.load(tmp / f"out{w}.npz")
+            outs.append(z["outputs"])
+            for name in traces:
+                traces[name].append(z[f"trace::{name}"])
+        elapsed = time.perf_counter() - t0
+        return CsimRun(np.concatenate(outs), {k: np.concatenate(v) for k, v in traces.items()}, elapsed, workers)
+    finally:
+        bar.close()
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)

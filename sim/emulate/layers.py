@@ -1,0 +1,447 @@
+"""One function per hls4ml layer class: (layer, input tensors, ctx) -> output tensor.
+
+Each function reproduces the cast points of the nnet_utils C++ template that hls4ml 1.3.0
+instantiates for that layer (Vitis/Vivado backends, io_parallel and io_stream); the template
+is named in each docstring. Tensors are `Tensor(raw int64 codes, FixedType)` with the batch
+as axis 0 and hls4ml's channels_last layout after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from sim.emulate.fixed import (
+    FixedType, UnsupportedLayerError, cast_raw, div_trunc, from_float, mult_type, plus_type,
+)
+
+
+@dataclass
+class Tensor:
+    raw: np.ndarray
+    type: FixedType
+
+    def to(self, t: FixedType) -> "Tensor":
+        if t == self.type:
+            return self
+        return Tensor(cast_raw(self.raw, self.type.frac, t), t)
+
+
+@dataclass(frozen=True)
+class Context:
+    io_type: str  # io_parallel | io_stream
+
+
+def fixed_type(precision, where: str) -> FixedType:
+    """hls4ml PrecisionType -> FixedType; anything not plain ap_fixed/ap_int is unsupported."""
+    from hls4ml.model.types import FixedPrecisionType, IntegerPrecisionType
+
+    if not isinstance(precision, (FixedPrecisionType, IntegerPrecisionType)):
+        raise UnsupportedLayerError(
+            f"{where}: precision {precision} ({type(precision).__name__}) is not emulated")
+    width = int(precision.width)
+    integer = int(getattr(precision, "integer", width))
+    rnd = getattr(precision, "rounding_mode", None)
+    sat = getattr(precision, "saturation_mode", None)
+    bits = getattr(precision, "saturation_bits", None) or 0
+    if int(bits) != 0:
+        raise UnsupportedLayerError(f"{where}: saturation bits N={bits} in {precision} not emulated")
+    return FixedType(width, integer, bool(precision.signed),
+                     str(rnd).replace("AP_", "") if rnd is not None else "TRN",
+                     str(sat).replace("AP_", "") if sat is not None else "WRAP")
+
+
+def _type(layer, name: str) -> FixedType:
+    if name == "result_t":
+        return fixed_type(layer.get_output_variable().type.precision, f"layer {layer.name!r} result_t")
+    if name not in layer.types:
+        raise UnsupportedLayerError(f"layer {layer.name!r} ({layer.class_name}) has no {name}")
+    return fixed_type(layer.types[name].precision, f"layer {layer.name!r} {name}")
+
+
+def _weight(layer, key: str) -> Tensor:
+    """A weight as C-sim loads it: text `'{:.Ff}'.format(v)` -> double -> ap_fixed(double)."""
+    var = layer.weights[key]
+    t = fixed_type(var.type.precision, f"layer {layer.name!r} weight {key!r}")
+    data = np.asarray(var.data, dtype=np.float64)
+    scaled = np.ldexp(data, t.frac)
+    if not np.array_equal(scaled, np.round(scaled)):
+        # Off the type's grid: the decimal rounding of the weight files decides (see
+        # hls4ml WeightVariable.precision_fmt), so go through the same text.
+        fmt = var.precision_fmt
+        data = np.array([float(fmt.format(v)) for v in data.ravel()]).reshape(data.shape)
+    return Tensor(from_float(data, t), t)
+
+
+def _sequential_sum(terms: np.ndarray, frac: int, acc: FixedType, init: np.ndarray | None) -> np.ndarray:
+    """acc = init; for t in terms (axis 0): acc = (acc_t)(acc + t). Vectorised over the rest.
+
+    With WRAP and a rounding that commutes with adding grid values (TRN/RND/RND_MIN_INF), the
+    per-step casts equal one cast of each term followed by a modular sum; otherwise loop.
+    """
+    shift_invariant = acc.rounding in ("TRN", "RND", "RND_MIN_INF") or frac <= acc.frac
+    if acc.saturation == "WRAP" and shift_invariant:
+        total = cast_raw(terms, frac, acc).sum(axis=0)
+        if init is not None:
+            total = total + init
+        return cast_raw(total, acc.frac, acc)
+    y = np.zeros(terms.shape[1:], np.int64) if init is None else init
+    for t in terms:
+        f = max(frac, acc.frac)
+        y = cast_raw((y << np.int64(f - acc.frac)) + (t << np.int64(f - frac)), f, acc)
+    return y
+
+
+def _tree_sum(terms: list[np.ndarray], acc: FixedType) -> np.ndarray:
+    """nnet::reduce with Op_add<accum_t>: balanced tree, each node cast back to accum_t."""
+    n = len(terms)
+    if n == 1:
+        return terms[0]
+    if acc.saturation == "WRAP":
+        return cast_raw(np.sum(terms, axis=0), acc.frac, acc)
+    left = 1 << int(np.floor(np.log2(n - 1))) if n > 1 else 0
+    return cast_raw(_tree_sum(terms[:left], acc) + _tree_sum(terms[left:], acc), acc.frac, acc)
+
+
+def _matmul_accumulate(x: Tensor, w: Tensor, b: Tensor | None, acc: FixedType, name: str) -> np.ndarray:
+    """acc[j] = (accum_t)bias[j]; acc[j] += (accum_t)(x[i] * w[i, j]); codes in acc's frac.
+
+    x.raw: (M, K); w.raw: (K, J). Matches dense_latency / dense_resource (every product is
+    cast to accum_t, the bias is cast to accum_t, the sum wraps in accum_t).
+    """
+    p_type = mult_type(x.type, w.type)
+    bias = cast_raw(b.raw, b.type.frac, acc) if b is not None else None
+    k = x.raw.shape[-1]
+    if acc.holds(p_type) and acc.saturation == "WRAP":
+        # Exact integer dot products; the wrap to accum_t commutes with the sum.
+        xmax = max(abs(x.type.raw_min), x.type.raw_max)
+        bound = xmax * float(np.abs(w.raw).sum(axis=0).max(initial=0))
+        if bound < 2.0 ** 53:
+            s = (x.raw.astype(np.float64) @ w.raw.astype(np.float64)).astype(np.int64)
+        else:  # int64 matmul wraps mod 2**64, still exact mod 2**accum width
+            s = x.raw @ w.raw
+        s = s << np.int64(acc.frac - p_type.frac)
+        if bias is not None:
+            s = s + bias
+        return cast_raw(s, acc.frac, acc)
+    if acc.saturation != "WRAP" and acc.holds(p_type):
+        xmax = max(abs(x.type.raw_min), x.type.raw_max)
+        bound = xmax * float(np.abs(w.raw).sum(axis=0).max(initial=0)) * 2.0 ** (acc.frac - p_type.frac)
+        if bias is not None:
+            bound += float(np.abs(bias).max(initial=0))
+        if bound <= acc.raw_max and -bound >= acc.raw_min:
+            # cannot overflow: the order of the saturating adds does not matter
+            s = (x.raw.astype(np.float64) @ w.raw.astype(np.float64)).astype(np.int64)
+            s = (s << np.int64(acc.frac - p_type.frac)) + (bias if bias is not None else 0)
+            return s
+        raise UnsupportedLayerError(
+            f"layer {name!r}: accum_t {acc} saturates and may overflow; the firmware's "
+            f"accumulation order is not emulated")
+    # Products need rounding into accum_t: cast each product, one input at a time.
+    out = np.zeros((x.raw.shape[0], w.raw.shape[1]), np.int64) if bias is None else \
+        np.broadcast_to(bias, (x.raw.shape[0], w.raw.shape[1])).copy()
+    if acc.saturation != "WRAP":
+        raise UnsupportedLayerError(
+            f"layer {name!r}: accum_t {acc} with rounding products and saturation is not emulated")
+    for i in range(k):
+        prod = x.raw[:, i:i + 1] * w.raw[i:i + 1, :]
+        out = out + cast_raw(prod, p_type.frac, acc)
+    return cast_raw(out, acc.frac, acc)
+
+
+def _check_product(layer) -> None:
+    for key in ("weight", "bias"):
+        if key in layer.weights:
+            fixed_type(layer.weights[key].type.precision, f"layer {layer.name!r} {key}")
+
+
+# ---------------------------------------------------------------------------- layers
+
+def input_layer(layer, inputs, ctx, x: np.ndarray) -> Tensor:
+    t = _type(layer, "result_t")
+    return Tensor(from_float(x, t), t)
+
+
+def dense(layer, inputs, ctx) -> Tensor:
+    """nnet_dense_latency.h / nnet_dense_resource.h (and nnet_dense_stream.h wrappers)."""
+    (x,) = inputs
+    _check_product(layer)
+    w = _weight(layer, "weight")
+    if layer.get_attr("_weights_transposed", False):
+        w = Tensor(w.raw.T, w.type)
+    b = _weight(layer, "bias") if "bias" in layer.weights else None
+    acc = _type(layer, "accum_t")
+    lead = x.raw.shape[:-1]
+    flat = Tensor(x.raw.reshape(-1, x.raw.shape[-1]), x.type)
+    s = _matmul_accumulate(flat, w, b, acc, layer.name)
+    res = _type(layer, "result_t")
+    return Tensor(cast_raw(s, acc.frac, res).reshape(*lead, -1), res)
+
+
+def _pad(raw: np.ndarray, layer, value: int = 0) -> np.ndarray:
+    pt, pb = int(layer.get_attr("pad_top", 0)), int(layer.get_attr("pad_bottom", 0))
+    pl, pr = int(layer.get_attr("pad_left", 0)), int(layer.get_attr("pad_right", 0))
+    if pt == pb == pl == pr == 0:
+        return raw
+    return np.pad(raw, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=value)
+
+
+def _windows(raw: np.ndarray, layer, kh: int, kw: int) -> np.ndarray:
+    """(N, OH, OW, C, kh, kw) strided view of the (already padded) input."""
+    sh, sw = int(layer.get_attr("stride_height")), int(layer.get_attr("stride_width"))
+    oh, ow = int(layer.get_attr("out_height")), int(layer.get_attr("out_width"))
+    v = np.lib.stride_tricks.sliding_window_view(raw, (kh, kw), axis=(1, 2))
+    return v[:, : (oh - 1) * sh + 1: sh, : (ow - 1) * sw + 1: sw]
+
+
+def _check_layout(layer) -> None:
+    if layer.get_attr("data_format", "channels_last") != "channels_last":
+        raise UnsupportedLayerError(f"layer {layer.name!r}: channels_first is not emulated")
+    if int(layer.get_attr("dilation_height", 1)) != 1 or int(layer.get_attr("dilation_width", 1)) != 1:
+        raise UnsupportedLayerError(f"layer {layer.name!r}: dilation is not emulated")
+
+
+def conv2d(layer, inputs, ctx) -> Tensor:
+    """nnet_conv2d_latency.h / _resource.h (io_parallel), nnet_conv_stream.h (io_stream):
+    every output pixel is a dense() over its kh*kw*C window; padding is zeros."""
+    (x,) = inputs
+    _check_layout(layer)
+    _check_product(layer)
+    kh, kw = int(layer.get_attr("filt_height")), int(layer.get_attr("filt_width"))
+    w = _weight(layer, "weight")
+    wr = w.raw
+    if layer.get_attr("_weights_transposed", False):
+        wr = np.transpose(wr, (1, 2, 3, 0))  # (F,H,W,C) -> (H,W,C,F)
+    cin = x.raw.shape[-1]
+    if wr.shape[:3] != (kh, kw, cin):
+        raise UnsupportedLayerError(f"layer {layer.name!r}: weight shape {wr.shape} is not (kh, kw, C, F)")
+    b = _weight(layer, "bias") if "bias" in layer.weights else None
+    acc = _type(layer, "accum_t")
+    xr = _pad(x.raw, layer)
+    if kh == kw == 1:
+        sh, sw = int(layer.get_attr("stride_height")), int(layer.get_attr("stride_width"))
+        oh, ow = int(layer.get_attr("out_height")), int(layer.get_attr("out_width"))
+        cols = xr[:, : (oh - 1) * sh + 1: sh, : (ow - 1) * sw + 1: sw]
+    else:
+        cols = np.moveaxis(_windows(xr, layer, kh, kw), 3, -1)  # (N,OH,OW,kh,kw,C)
+    n, oh, ow = cols.shape[:3]
+    flat = Tensor(np.ascontiguousarray(cols).reshape(n * oh * ow, -1), x.type)
+    s = _matmul_accumulate(flat, Tensor(wr.reshape(-1, wr.shape[-1]), w.type), b, acc, layer.name)
+    res = _type(layer, "result_t")
+    return Tensor(cast_raw(s, acc.frac, res).reshape(n, oh, ow, -1), res)
+
+
+def depthwise_conv2d(layer, inputs, ctx) -> Tensor:
+    """nnet_sepconv2d_latency.h (io_parallel) / nnet_sepconv_stream.h depthwise_product
+    (io_stream): per channel, products cast to accum_t, bias cast to accum_t, sum, cast."""
+    (x,) = inputs
+    _check_layout(layer)
+    _check_product(layer)
+    if int(layer.get_attr("depth_multiplier", 1)) != 1:
+        raise UnsupportedLayerError(f"layer {layer.name!r}: depth_multiplier != 1 is not emulated")
+    kh, kw = int(layer.get_attr("filt_height")), int(layer.get_attr("filt_width"))
+    w = _weight(layer, "weight")
+    cin = x.raw.shape[-1]
+    wr = w.raw
+    if layer.get_attr("_weights_transposed", False):
+        wr = np.transpose(wr, (1, 2, 3, 0))
+    if wr.shape != (kh, kw, cin, 1):
+        raise UnsupportedLayerError(
+            f"layer {layer.name!r} (DepthwiseConv2D): weight shape {tuple(wr.shape)} is not "
+            f"({kh}, {kw}, {cin}, 1) (hls4ml fused a BatchNormalization into it incorrectly?)")
+    wr = wr[..., 0]
+    acc = _type(layer, "accum_t")
+    p_type = mult_type(x.type, w.type)
+    win = _windows(_pad(x.raw, layer), layer, kh, kw)  # (N,OH,OW,C,kh,kw)
+    # mult[i] = (accum_t)(x * w) in kernel raster order, acc = (accum_t)bias, acc += mult[i]
+    terms = [cast_raw(win[..., i, j] * wr[i, j], p_type.frac, acc) for i in range(kh) for j in range(kw)]
+    acc_raw = np.zeros(terms[0].shape, np.int64)
+    if "bias" in layer.weights:
+        b = _weight(layer, "bias")
+        acc_raw = acc_raw + cast_raw(b.raw, b.type.frac, acc)
+    if acc.saturation == "WRAP":
+        s = cast_raw(acc_raw + np.sum(terms, axis=0), acc.frac, acc)
+    else:
+        s = acc_raw
+        for t in terms:
+            s = cast_raw(s + t, acc.frac, acc)
+    res = _type(layer, "result_t")
+    return Tensor(cast_raw(s, acc.frac, res), res)
+
+
+def activation(layer, inputs, ctx) -> Tensor:
+    """nnet_activation.h / _stream.h: linear, relu (x > 0 ? x : 0), relu6-style relu_max."""
+    (x,) = inputs
+    fn = str(layer.get_attr("activation", "")).lower()
+    res = _type(layer, "result_t")
+    if fn == "linear":
+        return x.to(res)
+    if fn == "relu":
+        return Tensor(cast_raw(np.where(x.raw > 0, x.raw, 0), x.type.frac, res), res)
+    if fn == "relu6":
+        top = np.int64(6) << np.int64(x.type.frac)
+        clipped = np.where(x.raw < 0, 0, np.where(x.raw > top, top, x.raw))
+        return Tensor(cast_raw(clipped, x.type.frac, res), res)
+    raise UnsupportedLayerError(
+        f"layer {layer.name!r} ({layer.class_name}): activation {fn!r} is not emulated "
+        f"(lookup-table activations are not implemented)")
+
+
+def batchnorm(layer, inputs, ctx) -> Tensor:
+    """nnet_batchnorm.h normalize(): res = (res_t)(x * scale + bias), full-precision inside."""
+    (x,) = inputs
+    if layer.get_attr("data_format", "channels_last") != "channels_last":
+        raise UnsupportedLayerError(f"layer {layer.name!r}: channels_first is not emulated")
+    s, b = _weight(layer, "scale"), _weight(layer, "bias")
+    p = x.raw * s.raw.reshape(-1)  # broadcast on the channel axis (n_filt) or elementwise
+    p_type = mult_type(x.type, s.type)
+    f = max(p_type.frac, b.type.frac)
+    total = (p << np.int64(f - p_type.frac)) + (b.raw.reshape(-1) << np.int64(f - b.type.frac))
+    res = _type(layer, "result_t")
+    return Tensor(cast_raw(total, f, res), res)
+
+
+def _pool_accum(layer, x: Tensor) -> FixedType:
+    return _type(layer, "accum_t") if "accum_t" in layer.types else x.type
+
+
+def pooling2d(layer, inputs, ctx) -> Tensor:
+    """Max/average pooling: nnet_pooling.h pooling2d_cl (io_parallel: max on data_T then
+    (accum_t), average `accum_t y += x; y /= n`) and nnet_pooling_stream.h (io_stream: the
+    window is cast to accum_t first; average is a tree sum / N)."""
+    (x,) = inputs
+    _check_layout(layer)
+    op = str(layer.get_attr("pool_op", "")).lower()
+    kh, kw = int(layer.get_attr("pool_height")), int(layer.get_attr("pool_width"))
+    acc = _pool_accum(layer, x)
+    res = _type(layer, "result_t")
+    pads = [int(layer.get_attr(k, 0)) for k in ("pad_top", "pad_bottom", "pad_left", "pad_right")]
+    if any(pads) and ctx.io_type == "io_stream":
+        raise UnsupportedLayerError(f"layer {layer.name!r}: padded pooling in io_stream is not emulated")
+    if op == "max":
+        # pad_val<data_T, Max>(): only the MSB set (most negative if signed, 2**(W-1) if not)
+        pad_raw = x.type.raw_min if x.type.signed else 1 << (x.type.width - 1)
+        win = _windows(_pad(x.raw, layer, pad_raw), layer, kh, kw)
+        if ctx.io_type == "io_stream":
+            m = cast_raw(win, x.type.frac, acc).max(axis=(-2, -1))
+        else:
+            m = cast_raw(win.max(axis=(-2, -1)), x.type.frac, acc)
+        return Tensor(cast_raw(m, acc.frac, res), res)
+    if op != "average":
+        raise UnsupportedLayerError(f"layer {layer.name!r}: pool_op {op!r} is not emulated")
+    if ctx.io_type == "io_stream":
+        win = cast_raw(_windows(x.raw, layer, kh, kw), x.type.frac, acc)
+        terms = [win[..., i, j] for i in range(kh) for j in range(kw)]
+        total = _tree_sum(terms, acc)
+        q = cast_raw(div_trunc(total, kh * kw), acc.frac, acc)
+        return Tensor(cast_raw(q, acc.frac, res), res)
+    if any(pads) and not layer.get_attr("count_pad", False):
+        ones = _windows(_pad(np.ones_like(x.raw[..., :1]), layer), layer, kh, kw).sum(axis=(-2, -1))
+    else:
+        ones = np.int64(kh * kw)
+    win = _windows(_pad(x.raw, layer), layer, kh, kw)
+    terms = np.stack([win[..., i, j] for i in range(kh) for j in range(kw)])
+    total = _sequential_sum(terms, x.type.frac, acc, None)
+    q = np.where(total < 0, -(np.abs(total) // ones), np.abs(total) // ones)
+    return Tensor(cast_raw(cast_raw(q, acc.frac, acc), acc.frac, res), res)
+
+
+def global_pooling2d(layer, inputs, ctx) -> Tensor:
+    """nnet_pooling.h global_pooling2d_cl / nnet_pooling_stream.h global_pooling2d_cl:
+    average = sequential (accum_t) sum over H*W, then code / (H*W) truncated; max = max."""
+    (x,) = inputs
+    _check_layout(layer)
+    op = str(layer.get_attr("pool_op", "")).lower()
+    acc = _pool_accum(layer, x)
+    res = _type(layer, "result_t")
+    n, h, w, c = x.raw.shape
+    flat = np.moveaxis(x.raw.reshape(n, h * w, c), 1, 0)  # (H*W, N, C) in raster order
+    if op == "max":
+        if ctx.io_type == "io_stream":
+            m = np.maximum(cast_raw(flat, x.type.frac, acc).max(axis=0), acc.raw_min)
+        else:
+            m = cast_raw(flat.max(axis=0), x.type.frac, acc)
+        out = cast_raw(m, acc.frac, res)
+    elif op == "average":
+        terms = cast_raw(flat, x.type.frac, acc) if ctx.io_type == "io_stream" else flat
+        frac = acc.frac if ctx.io_type == "io_stream" else x.type.frac
+        total = _sequential_sum(terms, frac, acc, None)
+        out = cast_raw(div_trunc(total, h * w), acc.frac, res)
+    else:
+        raise UnsupportedLayerError(f"layer {layer.name!r}: pool_op {op!r} is not emulated")
+    if layer.get_attr("keepdims", False):
+        out = out.reshape(n, 1, 1, c)
+    return Tensor(out, res)
+
+
+def zero_padding2d(layer, inputs, ctx) -> Tensor:
+    """nnet_padding.h / _stream.h: zeros around, data copied as res_t."""
+    (x,) = inputs
+    _check_layout(layer)
+    res = _type(layer, "result_t")
+    y = x.to(res)
+    return Tensor(_pad(y.raw, layer), res)
+
+
+def concatenate(layer, inputs, ctx) -> Tensor:
+    """nnet_merge.h / _stream.h concatenate: each input copied as res_t, joined on `axis`."""
+    res = _type(layer, "result_t")
+    axis = int(layer.get_attr("axis", -1))
+    axis = axis if axis < 0 else axis + 1  # hls4ml axes exclude the batch
+    return Tensor(np.concatenate([t.to(res).raw for t in inputs], axis=axis), res)
+
+
+def merge(layer, inputs, ctx) -> Tensor:
+    """nnet_merge.h add/subtract/maximum/minimum: full-precision op, one cast to res_t."""
+    op = str(layer.get_attr("op", "")).lower()
+    a, b = inputs
+    res = _type(layer, "result_t")
+    f = max(a.type.frac, b.type.frac)
+    ar = a.raw << np.int64(f - a.type.frac)
+    br = b.raw << np.int64(f - b.type.frac)
+    if op == "add":
+        return Tensor(cast_raw(ar + br, f, res), res)
+    if op == "subtract":
+        return Tensor(cast_raw(ar - br, f, res), res)
+    if op in ("maximum", "minimum"):
+        pick = ar > br if op == "maximum" else ar < br
+        out = np.where(pick, cast_raw(a.raw, a.type.frac, res), cast_raw(b.raw, b.type.frac, res))
+        return Tensor(out, res)
+    if op == "multiply":
+        pt = mult_type(a.type, b.type)
+        return Tensor(cast_raw(a.raw * b.raw, pt.frac, res), res)
+    raise UnsupportedLayerError(f"layer {layer.name!r}: merge op {op!r} is not emulated")
+
+
+def reshape(layer, inputs, ctx) -> Tensor:
+    (x,) = inputs
+    res = _type(layer, "result_t")
+    shape = tuple(int(d) for d in layer.get_output_variable().shape)
+    return Tensor(x.to(res).raw.reshape(x.raw.shape[0], *shape), res)
+
+
+def passthrough(layer, inputs, ctx) -> Tensor:
+    """Clone / Repack (io_stream plumbing): values are copied unchanged."""
+    (x,) = inputs
+    return x
+
+
+HANDLERS: dict[str, Callable] = {
+    "Dense": dense,
+    "Conv2D": conv2d,
+    "PointwiseConv2D": conv2d,
+    "DepthwiseConv2D": depthwise_conv2d,
+    "Activation": activation,
+    "BatchNormalization": batchnorm,
+    "ApplyAlpha": batchnorm,
+    "Pooling2D": pooling2d,
+    "GlobalPooling2D": global_pooling2d,
+    "ZeroPadding2D": zero_padding2d,
+    "Concatenate": concatenate,
+    "Merge": merge,
+    "Reshape": reshape,
+    "Clone": passthrough,
+    "Repack": passthrough,
+}

@@ -1,0 +1,280 @@
+"""sim.emulate: bit-exact against ap_fixed (g++) and against hls4ml's own C simulation."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sim.emulate import FixedType, UnsupportedLayerError, cast_raw, from_float
+from sim.emulate.fixed import div_trunc
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+CIFAR = SHARED / "data" / "cifar10-jpg" / "test"
+
+
+# --------------------------------------------------------------------- fast: cast semantics
+
+# Codes with 2 fractional bits cast to 0 fractional bits: value = raw / 4.
+#                   -2.75 -2.5 -2.25 -1.5 -0.5  0.5  1.5  2.25 2.5  2.75
+SRC = np.array([-11, -10, -9, -6, -2, 2, 6, 9, 10, 11])
+ROUNDING_EXPECTED = {
+    "TRN":         [-3, -3, -3, -2, -1, 0, 1, 2, 2, 2],
+    "TRN_ZERO":    [-2, -2, -2, -1, 0, 0, 1, 2, 2, 2],
+    "RND":         [-3, -2, -2, -1, 0, 1, 2, 2, 3, 3],
+    "RND_ZERO":    [-3, -2, -2, -1, 0, 0, 1, 2, 2, 3],
+    "RND_INF":     [-3, -3, -2, -2, -1, 1, 2, 2, 3, 3],
+    "RND_MIN_INF": [-3, -3, -2, -2, -1, 0, 1, 2, 2, 3],
+    "RND_CONV":    [-3, -2, -2, -2, 0, 0, 2, 2, 2, 3],
+}
+
+
+@pytest.mark.parametrize("mode", sorted(ROUNDING_EXPECTED))
+def test_rounding_modes_hand_computed(mode):
+    t = FixedType(8, 8, True, mode, "WRAP")
+    assert cast_raw(SRC, 2, t).tolist() == ROUNDING_EXPECTED[mode]
+
+
+# ap_fixed<4,4> (range -8..7) and ap_ufixed<4,4> (0..15) from integers.
+OVF_SRC = np.array([-20, -9, -8, -1, 0, 7, 8, 15, 16, 25])
+SATURATION_EXPECTED = {
+    ("WRAP", True):      [-4, 7, -8, -1, 0, 7, -8, -1, 0, -7],
+    ("SAT", True):       [-8, -8, -8, -1, 0, 7, 7, 7, 7, 7],
+    ("SAT_ZERO", True):  [0, 0, -8, -1, 0, 7, 0, 0, 0, 0],
+    ("SAT_SYM", True):   [-7, -7, -7, -1, 0, 7, 7, 7, 7, 7],
+    ("WRAP", False):     [12, 7, 8, 15, 0, 7, 8, 15, 0, 9],
+    ("SAT", False):      [0, 0, 0, 0, 0, 7, 8, 15, 15, 15],
+    ("SAT_ZERO", False): [0, 0, 0, 0, 0, 7, 8, 15, 0, 0],
+    ("SAT_SYM", False):  [0, 0, 0, 0, 0, 7, 8, 15, 15, 15],
+}
+
+
+@pytest.mark.parametrize("mode,signed", sorted(SATURATION_EXPECTED))
+def test_saturation_modes_hand_computed(mode, signed):
+    t = FixedType(4, 4, signed, "TRN", mode)
+    assert cast_raw(OVF_SRC, 0, t).tolist() == SATURATION_EXPECTED[(mode, signed)]
+
+
+def test_rounding_carry_then_saturation():
+    # 7.75 rounds up to 8, which overflows ap_fixed<4,4,RND,SAT> -> 7 and wraps -> -8.
+    assert cast_raw(np.array([31]), 2, FixedType(4, 4, True, "RND", "SAT")).tolist() == [7]
+    assert cast_raw(np.array([31]), 2, FixedType(4, 4, True, "RND", "WRAP")).tolist() == [-8]
+
+
+def test_from_float_matches_hand_values():
+    t = FixedType(8, 0, False, "RND_CONV", "SAT")  # the image input type: codes = x * 256
+    x = np.array([0.0, 1 / 512, 3 / 512, 0.5, 0.99999, 1.5, -0.1])
+    assert from_float(x, t).tolist() == [0, 0, 2, 128, 255, 255, 0]
+    t2 = FixedType(6, 3, True, "TRN", "WRAP")
+    assert from_float(np.array([-0.01, 3.9, 4.0, -4.125]), t2).tolist() == [-1, 31, -32, 31]
+
+
+def test_div_trunc_truncates_toward_zero():
+    assert div_trunc(np.array([-7, -6, 7, 36, -37]), 6).tolist() == [-1, -1, 1, 6, -6]
+
+
+def test_invalid_type_is_a_typed_error():
+    with pytest.raises(UnsupportedLayerError, match="width 80"):
+        FixedType(80, 10)
+    with pytest.raises(UnsupportedLayerError, match="rounding mode 'RND_X'"):
+        FixedType(8, 3, True, "RND_X")
+
+
+# --------------------------------------------------------------------- slow: against g++
+
+@pytest.mark.slow
+def test_cast_and_float_conversion_match_gxx_ap_fixed(tmp_path):
+    """Every rounding x saturation mode on 5 type pairs, 200 random codes and doubles each,
+    against the ap_types headers hls4ml ships, compiled with g++."""
+    import hls4ml
+
+    ap_types = Path(hls4ml.__file__).parent / "templates" / "vivado" / "ap_types"
+    pairs = [((16, 6, True), (8, 3, True)), ((16, 6, True), (8, 3, False)),
+             ((12, 4, False), (6, 4, True)), ((10, 2, True), (12, 5, True)),
+             ((20, 4, True), (5, 5, True))]
+    modes = [(q, o) for q in ("TRN", "TRN_ZERO", "RND", "RND_ZERO", "RND_INF", "RND_MIN_INF", "RND_CONV")
+             for o in ("WRAP", "SAT", "SAT_ZERO", "SAT_SYM")]
+    rng = np.random.default_rng(0)
+    n = 200
+    cases, body = [], []
+    for (w2, i2, s2), (w, i, s) in pairs:
+        lo, hi = (-(1 << (w2 - 1)), 1 << (w2 - 1)) if s2 else (0, 1 << w2)
+        raws = rng.integers(lo, hi, n)
+        dbl = rng.normal(0, 2.0 ** i, n) * rng.choice([1, 1e-3, 10], n)
+        dbl[:30] = np.round(dbl[:30] * 2 ** (w - i + 1)) / 2 ** (w - i + 1)  # exact ties
+        for q, o in modes:
+            cases.append(((w2, i2), FixedType(w, i, s, q, o), raws, dbl))
+            st = f"ap_fixed_base<{w2},{i2},{str(s2).lower()}>"
+            dt = f"ap_fixed_base<{w},{i},{str(s).lower()},AP_{q},AP_{o},0>"
+            body.append(
+                f"{{ long long r[] = {{{','.join(map(str, raws))}}}; "
+                f"double d[] = {{{','.join(repr(float(v)) for v in dbl)}}};\n"
+                f"for (int k = 0; k < {n}; k++) {{ {st} a; a.V = r[k]; {dt} b = a; {dt} c(d[k]); "
+                f"printf(\"%lld %lld\\n\", (long long)b.V, (long long)c.V); }} }}")
+    src = tmp_path / "check.cpp"
+    src.write_text("#include <ap_fixed.h>\n#include <cstdio>\nint main() {\n" + "\n".join(body) + "\nreturn 0; }\n")
+    exe = tmp_path / "check"
+    subprocess.run(["g++", "-O0", "-I", str(ap_types), str(src), "-o", str(exe)], check=True)
+    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
+    got = np.array(out, dtype=np.int64).reshape(len(cases), n, 2)
+    for k, ((w2, i2), t, raws, dbl) in enumerate(cases):
+        codes = got[k] & ((1 << t.width) - 1)
+        if t.signed:
+            codes = np.where(codes >= 1 << (t.width - 1), codes - (1 << t.width), codes)
+        assert np.array_equal(cast_raw(raws, w2 - i2, t), codes[:, 0]), f"cast to {t}"
+        assert np.array_equal(from_float(dbl, t), codes[:, 1]), f"double to {t}"
+
+
+# --------------------------------------------------------------------- slow: against C-sim
+
+def _cifar_images(count: int) -> np.ndarray:
+    from PIL import Image
+
+    paths = sorted(CIFAR.glob("*/0000.jpg"))[:count]
+    assert len(paths) == count, f"expected {count} CIFAR images under {CIFAR}"
+    return np.stack([np.asarray(Image.open(p).convert("RGB"), dtype=np.float32) / 256 for p in paths])
+
+
+def _random_weights(model, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(0, 0.5, w.shape).astype(np.float32) for w in model.get_weights()])
+    for layer in model.layers:
+        if layer.__class__.__name__ == "BatchNormalization":
+            g, b, mu, var = layer.get_weights()
+            layer.set_weights([g, b, mu, np.abs(var) + 0.5])
+
+
+def _squeeze_parallel():
+    """io_parallel / Latency: same-padded conv, 3x3 s2 max pool, a fire module, unfused
+    batch norm, strided depthwise, GAP, dense; non-default modes on several casts."""
+    import tensorflow as tf
+    from qkeras import QActivation, QConv2D, QDense, QDepthwiseConv2D, quantized_bits, quantized_relu
+
+    L = tf.keras.layers
+    q = quantized_bits(8, 0, alpha=1)
+    i = L.Input((32, 32, 3), name="input_1")
+    x = QConv2D(8, 3, padding="same", kernel_quantizer=q, bias_quantizer=q, name="conv1")(i)
+    x = QActivation(quantized_relu(8, 3), name="relu1")(x)
+    x = L.MaxPooling2D(3, strides=2, name="pool1")(x)
+    s = QActivation(quantized_relu(6, 2), name="sq_relu")(
+        QConv2D(4, 1, kernel_quantizer=q, bias_quantizer=q, name="sq")(x))
+    a = QActivation(quantized_relu(8, 3), name="e1_relu")(
+        QConv2D(4, 1, kernel_quantizer=q, bias_quantizer=q, name="e1")(s))
+    b = QActivation(quantized_relu(8, 3), name="e3_relu")(
+        QConv2D(4, 3, padding="same", kernel_quantizer=q, bias_quantizer=q, name="e3")(s))
+    x = L.Concatenate(name="cat")([a, b])
+    x = L.BatchNormalization(name="bn")(x)
+    x = QDepthwiseConv2D(3, strides=2, padding="same", depthwise_quantizer=q, bias_quantizer=q, name="dw")(x)
+    x = QActivation(quantized_relu(8, 3), name="dw_relu")(x)
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    x = QDense(10, kernel_quantizer=q, bias_quantizer=q, name="fc")(x)
+    model = tf.keras.Model(i, x)
+    precisions = {
+        ("conv1", "result"): "fixed<12,4,RND,SAT>",
+        ("sq", "result"): "fixed<10,3,RND_ZERO,SAT_SYM>",
+        ("e3", "result"): "fixed<10,3,RND_INF,SAT_ZERO>",
+        ("e1", "result"): "fixed<9,3,RND_MIN_INF,WRAP>",
+        ("gap", "accum"): "fixed<10,6,RND_CONV,SAT>",   # rounds every step, saturates
+        ("fc", "accum"): "fixed<24,10,RND_CONV,WRAP>",  # fewer fractional bits than the products
+        ("bn", "result"): "fixed<12,5,TRN_ZERO,SAT>",
+    }
+    return model, "io_parallel", "Latency", precisions, {}
+
+
+def _squeeze_stream():
+    """io_stream / Resource with reuse factors > 1: 2x2 max and average pooling, fire module,
+    residual Add, ReLU, depthwise, GAP with a narrow wrapping accumulator, dense."""
+    import tensorflow as tf
+    from qkeras import QActivation, QConv2D, QDense, QDepthwiseConv2D, quantized_bits, quantized_relu
+
+    L = tf.keras.layers
+    q = quantized_bits(8, 0, alpha=1)
+    i = L.Input((32, 32, 3), name="input_1")
+    x = QConv2D(8, 3, strides=2, padding="same", kernel_quantizer=q, bias_quantizer=q, name="conv1")(i)
+    x = QActivation(quantized_relu(8, 3), name="relu1")(x)
+    x = L.MaxPooling2D(2, name="pool1")(x)
+    s = QActivation(quantized_relu(6, 2), name="sq_relu")(
+        QConv2D(4, 1, kernel_quantizer=q, bias_quantizer=q, name="sq")(x))
+    a = QActivation(quantized_relu(8, 3), name="e1_relu")(
+        QConv2D(4, 1, kernel_quantizer=q, bias_quantizer=q, name="e1")(s))
+    b = QActivation(quantized_relu(8, 3), name="e3_relu")(
+        QConv2D(4, 3, padding="same", kernel_quantizer=q, bias_quantizer=q, name="e3")(s))
+    x = L.Concatenate(name="cat")([a, b])
+    y = QDepthwiseConv2D(3, padding="same", depthwise_quantizer=q, bias_quantizer=q, name="dw")(x)
+    y = L.Activation("relu", name="dw_relu")(y)
+    x = L.Add(name="add")([x, y])
+    x = L.AveragePooling2D(2, name="avg")(x)
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    x = QDense(10, kernel_quantizer=q, bias_quantizer=q, name="fc")(x)
+    model = tf.keras.Model(i, x)
+    precisions = {
+        ("conv1", "result"): "fixed<12,4,RND_CONV,SAT>",
+        ("add", "result"): "fixed<10,4,RND,SAT_SYM>",
+        ("avg", "result"): "fixed<9,4,RND_INF,SAT>",
+        ("avg", "accum"): "fixed<12,6,TRN,WRAP>",
+        ("gap", "accum"): "fixed<10,3,TRN,WRAP>",  # overflows: the firmware wraps
+        ("dw", "result"): "fixed<14,5,RND_MIN_INF,SAT_ZERO>",
+    }
+    reuse = {"conv1": 9, "e3": 4, "sq": 2, "fc": 8}
+    return model, "io_stream", "Resource", precisions, reuse
+
+
+def _convert(builder, out_dir):
+    import hls4ml
+
+    model, io_type, strategy, precisions, reuse = builder()
+    _random_weights(model, seed=3)
+    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis")
+    cfg["Model"]["Strategy"] = strategy
+    cfg["LayerName"]["input_1"]["Precision"]["result"] = "ufixed<8,0,RND_CONV,SAT>"
+    for (name, key), prec in precisions.items():
+        cfg["LayerName"][name]["Precision"][key] = prec
+    for name, rf in reuse.items():
+        cfg["LayerName"][name]["ReuseFactor"] = rf
+    if strategy == "Resource":
+        cfg["LayerName"]["dw"]["Strategy"] = "Latency"
+    return hls4ml.converters.convert_from_keras_model(
+        model, hls_config=cfg, backend="Vitis", io_type=io_type, output_dir=str(out_dir))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("builder", [_squeeze_parallel, _squeeze_stream], ids=["parallel", "stream"])
+def test_emulate_equals_csim_bit_for_bit(builder, tmp_path):
+    from sim.emulate import emulate
+
+    hls_model = _convert(builder, tmp_path / "prj")
+    hls_model.compile()
+    rng = np.random.default_rng(7)
+    x_rand = (rng.integers(0, 256, (64, 32, 32, 3)) / 256).astype(np.float32)
+    x = np.concatenate([x_rand, _cifar_images(10)])
+    expected = hls_model.predict(x)
+    got = emulate(hls_model, x).reshape(expected.shape)
+    assert np.unique(expected).size > 20  # a real spread of outputs, not all zeros or saturated
+    mismatches = int(np.sum(got.astype(expected.dtype) != expected))
+    assert mismatches == 0, f"{mismatches} of {expected.size} outputs differ"
+    # A perturbed weight must be visible (the comparison is not vacuous).
+    layer = next(layer for layer in hls_model.get_layers() if layer.name == "fc")
+    layer.weights["bias"].data = layer.weights["bias"].data + 2 ** -6
+    assert not np.array_equal(emulate(hls_model, x).reshape(expected.shape), expected)
+
+
+@pytest.mark.slow
+def test_unsupported_layer_is_named(tmp_path):
+    import hls4ml
+    import tensorflow as tf
+
+    from sim.emulate import check_supported
+
+    i = tf.keras.layers.Input((8,))
+    x = tf.keras.layers.Dense(4, name="logits")(i)
+    x = tf.keras.layers.Activation("softmax", name="probs")(x)
+    model = tf.keras.Model(i, x)
+    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis")
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        model, hls_config=cfg, backend="Vitis", output_dir=str(tmp_path / "prj"))
+    with pytest.raises(UnsupportedLayerError, match="'probs'.*Softmax"):
+        check_supported(hls_model)
