@@ -61,6 +61,32 @@ def squeezenet_like(input_shape=(32, 32, 3), classes: int = 10, seed: int = 0):
     return model
 
 
+def mobilenet_v1(input_shape=(224, 224, 3), classes: int = 10, seed: int = 0):
+    """MobileNet v1 1.0 in QKeras: conv 3x3 s2, 13 x [depthwise 3x3 -> relu -> conv 1x1 -> relu],
+    GAP, dense; 8-bit weights, quantized_relu(8,3) activations (no batch norm)."""
+    import tensorflow as tf
+    from qkeras import QActivation, QConv2D, QDense, QDepthwiseConv2D, quantized_bits, quantized_relu
+
+    L = tf.keras.layers
+    q = quantized_bits(8, 0, alpha=1)
+    i = L.Input(input_shape, name="input_1")
+    x = QConv2D(32, 3, strides=2, padding="same", kernel_quantizer=q, bias_quantizer=q, name="conv1")(i)
+    x = QActivation(quantized_relu(8, 3), name="conv1_relu")(x)
+    blocks = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
+    for n, (filters, stride) in enumerate(blocks, start=1):
+        x = QDepthwiseConv2D(3, strides=stride, padding="same", depthwise_quantizer=q, bias_quantizer=q,
+                             name=f"dw{n}")(x)
+        x = QActivation(quantized_relu(8, 3), name=f"dw{n}_relu")(x)
+        x = QConv2D(filters, 1, kernel_quantizer=q, bias_quantizer=q, name=f"pw{n}")(x)
+        x = QActivation(quantized_relu(8, 3), name=f"pw{n}_relu")(x)
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    x = QDense(classes, kernel_quantizer=q, bias_quantizer=q, name="fc")(x)
+    model = tf.keras.Model(i, x)
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(0, 0.1, w.shape).astype(np.float32) for w in model.get_weights()])
+    return model
+
+
 def _ips(fn, x, repeat: int = 1) -> float:
     fn(x[:1])  # warm-up
     t0 = time.perf_counter()
@@ -102,14 +128,7 @@ def run(out_dir: Path | None = None, *, mobilenet: bool = False) -> list[Emulate
         for io_type in ("io_stream", "io_parallel"):
             results.append(bench_model("squeezenet_like_32", model, io_type, 512, 64, work))
         if mobilenet:
-            import tensorflow as tf
-            from qkeras.utils import model_quantize
-
-            float_model = tf.keras.applications.MobileNet(weights=None, input_shape=(224, 224, 3), classes=10)
-            bits = "quantized_bits(8,0,alpha=1)"
-            qmodel = model_quantize(float_model, {"QConv2D": {"kernel_quantizer": bits, "bias_quantizer": bits},
-                                                  "QDepthwiseConv2D": {"depthwise_quantizer": bits, "bias_quantizer": bits},
-                                                  "QActivation": {"relu": "quantized_relu(8,3)"}}, 8)
+            qmodel = mobilenet_v1()
             results.append(bench_model("mobilenet_224", qmodel, "io_stream", 8, 1, work))
     for r in results:
         print(r.row())

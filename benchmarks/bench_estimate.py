@@ -45,7 +45,8 @@ def main(argv=None) -> int:
         t = est.totals
         print(f"{board}: DSP {t['DSP']} LUT {t['LUT']} FF {t['FF']} BRAM_18K {t['BRAM_18K']}; "
               f"II {est.ii_cycles} latency {est.latency_cycles} cycles; binding {est.binding_resource} "
-              f"{est.utilisation[est.binding_resource]:.0f}%; roofline share {100 * est.roofline.share:.2f}%")
+              f"{est.utilisation[est.binding_resource]:.0f}%; fits {est.fits}; roofline share {100 * est.roofline.share:.2f}%"
+              f" (attainable {est.roofline.attainable_images_per_s:.1f} img/s, capped {est.roofline.capped})")
     return 0
 
 

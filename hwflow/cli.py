@@ -20,6 +20,8 @@ COMMAND_MODULES = [
     "hwflow.tools",
     "hwflow.reports",
     "hwflow.estimate",
+    "hwflow.tune",
+    "hwflow.sweep",
 ]
 
 

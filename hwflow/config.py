@@ -186,7 +186,7 @@ def _model(raw, where) -> ModelSection:
     if "arch" not in raw:
         raise ConfigError(f"{where}.arch: missing; valid: {', '.join(keras_models.list_models())}")
     arch = raw.pop("arch")
-    params = keras_models.params_of(arch) if isinstance(arch, str) else keras_models.entry(str(arch))
+    params = keras_models.params_of(str(arch), where=f"{where}.arch")
     _keys(raw, ["arch", *params], where)
     for k, v in raw.items():
         default = params[k].default

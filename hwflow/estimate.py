@@ -7,22 +7,32 @@ the nnet_utils templates implement it:
 - multipliers: `multiplier_limit = ceil(n_in*n_out/RF) - n_zeros/RF` (nnet_dense_latency.h
   ALLOCATION pragma; nnet_dense_resource.h `block_factor` for the Resource strategy); conv
   layers reuse one such kernel per pixel (line buffer in io_stream, im2col partitions in
-  io_parallel), depthwise layers have kernel*channels products.
-- DSP vs LUT (the bit-width rule): a product whose narrower operand has at most
-  `lut_mult_max_bits` bits becomes fabric logic. With the Latency strategy the weights are
-  compile-time constants, so HLS also turns a product whose weight has at most
-  `const_lut_max_bits[tool]` significant bits (zeros stripped) into shift-adds, and drops
-  zero weights; this uses the real weight values of the model. Wide products take
-  ceil(a/A)*ceil(b/B) DSPs (DSP48E1 25x18, DSP48E2 27x18); 2 MACs per DSP when both
-  operands fit 8 bits and the calibration enables packing.
+  io_parallel), depthwise layers have kernel*channels products. `n_zeros` are the model's
+  real zero weights (pruning): HLS drops those products.
+- DSP vs LUT. Resource strategy: the weights are read from a ROM, every product of operands
+  wider than `lut_mult_max_bits` is a DSP (a prior, not fitted: no fixture has narrow data).
+  Latency strategy: the weights are compile-time constants, and HLS builds a product by a
+  constant with few significant bits (zeros stripped at both ends: powers of two, small
+  values) as shift-adds in LUTs. Which weights those are depends on the trained values,
+  which the calibration designs do not come with, so the share of DSP-mapped products is
+  modelled statistically from the weight precision: the quantized weight q = w * 2^frac is
+  taken as normal with sigma = `weight_sigma` * 2^frac * sqrt(2/fan_in) (a trained-weight
+  scale), clipped to the type's range, and a product is a DSP when q has more than
+  `dsp_min_sig_bits[tool]` significant bits. `weight_sigma` and the thresholds are fitted on
+  per-layer DSP counts of real reports (benchmarks/calibrate_estimator.py). The DSP-mapped
+  products share at most `multiplier_limit` DSPs; the LUT-mapped ones are not limited.
+  Wide products take ceil(a/A)*ceil(b/B) DSPs (DSP48E1 25x18, DSP48E2 27x18).
+- latency/II: a kernel's interval is RF (PIPELINE II=RF). Vivado HLS (<= 2020.1 reports)
+  reports a shorter interval when the allocation limit binds: ceil(DSP products / limit)
+  (on when the fit says so: `vivado_ii_from_dsp`). io_parallel is one pipelined function
+  (latency = longest path of layer latencies plus a per-call overhead); io_stream is a
+  dataflow region: interval = slowest layer, latency from a start/finish model per layer
+  (first output after the line buffer fills, last output a `tail` after the last input).
 - BRAM_18K: weights of Resource-strategy layers (ROM `block_factor` wide, RF deep), softmax
   and other lookup tables, and io_stream FIFOs (hls4ml makes every stream H*W deep).
-- latency/II: io_parallel is one pipelined function (II = slowest layer, latency = sum plus a
-  per-call overhead); io_stream is a dataflow region whose interval is the slowest layer and
-  whose latency is that layer's cycles plus a fill time per layer (the reports show stages
-  overlapping, not adding up).
-- LUT/FF: linear in a few per-layer features (bits of LUT products, adders, elementwise
-  datapath, reuse muxes), with coefficients fitted on real reports.
+- LUT/FF: linear in a few per-layer features (LUT products x bits, adder bits, DSPs, reuse
+  muxes, elementwise bits, a per-layer constant); coefficients fitted (non-negative least
+  squares, relative error) on per-layer numbers of real reports.
 
 The free constants live in `hwflow/estimate_calibration.json`, written by
 `benchmarks/calibrate_estimator.py`, which also measures the error against real reports.
@@ -30,6 +40,7 @@ The free constants live in `hwflow/estimate_calibration.json`, written by
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
@@ -40,27 +51,29 @@ from hwflow.errors import ConfigError, ReportError
 
 CALIBRATION_PATH = Path(__file__).with_name("estimate_calibration.json")
 RESOURCES = ("DSP", "LUT", "FF", "BRAM_18K", "URAM")
-LUT_FEATURES = ("lutmul_bits", "add_bits", "elem_bits", "mux_bits", "dsp", "layer")
+LUT_FEATURES = ("lutmul", "add", "dsp", "mux", "elem", "layer")
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """The free constants of the model (see the module docstring); defaults are hand-set."""
+    """The free constants of the model (see the module docstring); defaults are hand-set priors."""
 
-    lut_mult_max_bits: int = 8
-    const_lut_max_bits: dict = field(default_factory=lambda: {"vivado_hls": 4, "vitis": 3})
+    lut_mult_max_bits: int = 4
+    weight_sigma: float = 0.4
+    dsp_min_sig_bits: dict = field(default_factory=lambda: {"vivado_hls": 5, "vitis": 4})
+    vivado_ii_from_dsp: bool = True
     dsp_packing: bool = False
-    dense_depth_ns: float = 4.0
-    softmax_depth_ns: float = 20.0
+    dense_depth_ns: float = 5.0
+    reuse_extra_cycles: int = 1
+    softmax_depth_ns: float = 15.0
     table_act_depth_ns: float = 5.0
-    parallel_call_overhead: float = 0.75
-    stream_fill_per_layer: float = 3.0
+    parallel_call_overhead: float = 0.6
+    stream_pixel_extra: int = 0
+    stream_pixel_min: int = 1
     fifo_bram_min_bits: int = 4096
-    # relative weights of the LUT/FF features (physical priors) and one fitted scale per io_type
-    lut_coef: dict = field(default_factory=lambda: dict(zip(LUT_FEATURES, (0.5, 1.0, 1.5, 0.5, 5.0, 50.0))))
-    ff_coef: dict = field(default_factory=lambda: dict(zip(LUT_FEATURES, (0.1, 0.5, 0.3, 0.2, 10.0, 30.0))))
-    lut_scale: dict = field(default_factory=lambda: {"io_parallel": 1.0, "io_stream": 1.0})
-    ff_scale: dict = field(default_factory=lambda: {"io_parallel": 1.0, "io_stream": 1.0})
+    # LUT/FF = sum(coef[k] * feature[k]) per layer (features: LUT_FEATURES)
+    lut_coef: dict = field(default_factory=lambda: dict(zip(LUT_FEATURES, (1.0, 1.0, 5.0, 0.5, 1.5, 50.0))))
+    ff_coef: dict = field(default_factory=lambda: dict(zip(LUT_FEATURES, (0.2, 0.3, 10.0, 0.2, 0.3, 30.0))))
 
     @classmethod
     def load(cls, path: Path = CALIBRATION_PATH) -> "Calibration":
@@ -80,7 +93,7 @@ class LayerEstimate:
     reuse_factor: int = 1
     strategy: str = "latency"
     macs: int = 0  # multiply-accumulates per image
-    multipliers: int = 0  # multiplier instances after reuse
+    multipliers: int = 0  # multiplier instances after reuse (DSP- and LUT-mapped)
     dsp: int = 0
     lut: int = 0
     ff: int = 0
@@ -88,17 +101,29 @@ class LayerEstimate:
     uram: int = 0
     latency: int = 0  # cycles for one image through this layer
     ii: int = 1  # cycles before this layer accepts the next image
-    features: dict = field(default_factory=dict)
+    first_out: int = 0  # io_stream: cycles from its first input to its first output
+    tail: int = 0  # io_stream: cycles from its last input to its last output
+    inputs: list = field(default_factory=list)
+    features: dict = field(default_factory=dict)  # LUT/FF features (LUT_FEATURES)
+    kernels: list = field(default_factory=list)  # per weight kernel: the DSP model's inputs (calibration)
     note: str = ""
 
 
 @dataclass
 class Roofline:
+    """DSP-bound roofline. `images_per_s` is the design as estimated; when it does not fit the
+    board, `attainable_images_per_s` scales it down by its worst utilisation (a version with
+    proportionally more reuse that fits), otherwise it equals `images_per_s`. `share` =
+    attainable MACs/s / board peak (all DSPs, one MAC per cycle), capped at 1.0; `capped` says
+    the uncapped value exceeded 1 (LUT-mapped multipliers carrying MACs beyond the DSP bound)."""
+
     macs_per_image: int
     peak_macs_per_s: float  # board DSPs x MACs/DSP x clock
     images_per_s: float  # clock / II of the design
-    achieved_macs_per_s: float
-    share: float  # achieved / peak
+    attainable_images_per_s: float
+    achieved_macs_per_s: float  # attainable images/s x MACs per image
+    share: float  # achieved / peak, <= 1.0
+    capped: bool = False
 
 
 @dataclass
@@ -146,20 +171,33 @@ def _is_shift(precision) -> bool:
     return name in ("ExponentPrecisionType", "XnorPrecisionType") or _bits(precision) <= 2
 
 
-def _significant_bits(values, precision):
-    """Per weight: bits between the highest and lowest set bit of |q| (0 for zero weights)."""
+@functools.lru_cache(maxsize=8192)
+def dsp_share(w_bits: int, w_frac: int, fan_in: int, threshold: int, sigma_scale: float) -> tuple[float, float]:
+    """(share of nonzero constant-weight products that HLS maps to DSPs, mean significant bits
+    of the LUT-mapped ones), for weights q ~ N(0, sigma) clipped to w_bits (see module docstring).
+
+    By hand with numpy (no library models HLS's constant-multiplier choice): enumerate |q|,
+    weight by the normal density, count significant bits (highest set bit - lowest set bit + 1)."""
     import numpy as np
 
-    q = np.abs(np.round(np.asarray(values, dtype=np.float64).ravel() * 2.0 ** _frac(precision))).astype(np.int64)
-    q = np.minimum(q, 2 ** min(_bits(precision), 62) - 1)
-    nz = q > 0
-    out = np.zeros(q.shape, dtype=np.int64)
-    if nz.any():
-        v = q[nz]
-        low = np.log2(v & -v).astype(np.int64)  # trailing zeros
-        high = np.floor(np.log2(v)).astype(np.int64)
-        out[nz] = high - low + 1
-    return out
+    qmax = 2 ** max(w_bits - 1, 1)
+    sigma = max(sigma_scale * 2.0 ** w_frac * math.sqrt(2.0 / max(fan_in, 1)), 1e-6)
+    top = int(min(qmax, math.ceil(8 * sigma) + 1, 1 << 20))
+    q = np.arange(1, top + 1, dtype=np.int64)
+    p = np.exp(-0.5 * (q / sigma) ** 2)
+    if top == qmax:  # saturation: the tail beyond the range lands on the largest code
+        p[-1] += max(0.0, math.erfc(qmax / (sigma * math.sqrt(2))) * sigma * math.sqrt(math.pi / 2))
+    low = np.log2(q & -q).astype(np.int64)
+    high = np.floor(np.log2(q)).astype(np.int64)
+    sig = high - low + 1
+    total = float(p.sum())
+    if total <= 0:
+        return 0.0, 0.0
+    dsp = sig > threshold
+    share = float(p[dsp].sum()) / total
+    lut_p = p[~dsp]
+    mean_lut_sig = float((lut_p * sig[~dsp]).sum() / lut_p.sum()) if lut_p.sum() > 0 else 0.0
+    return share, mean_lut_sig
 
 
 def _dsp_per_product(a: int, b: int, family7: bool) -> int:
@@ -207,33 +245,56 @@ class _Ctx:
         return max(0, math.ceil(ns / self.clock - 1e-9))
 
 
-def _product_model(le, ctx, weights, w_prec, a_bits, n_products, rf, strategy, n_zeros=0):
-    """Multipliers, DSPs and LUT-product bits of one weight-times-data kernel."""
+@dataclass
+class _Kernel:
+    """One weight-times-data kernel (a dense call; a conv's per-pixel product set)."""
+
+    n_products: int
+    n_zeros: int
+    fan_in: int
+    w_bits: int
+    w_frac: int
+    a_bits: int
+    shift: bool
+    rf: int
+    strategy: str
+
+
+def kernel_dsp(k: _Kernel, ctx: _Ctx) -> dict:
+    """DSP units, DSP-mapped products, multiplier limit, kernel interval and LUT-product bits."""
     cal = ctx.cal
-    w_bits = _bits(w_prec)
-    mult_limit = max(1, math.ceil(n_products / rf) - n_zeros // rf)
-    le.multipliers = mult_limit
-    per = _dsp_per_product(a_bits, w_bits, ctx.family7)
-    narrow = _is_shift(w_prec) or min(a_bits, w_bits) <= cal.lut_mult_max_bits
-    if narrow:
-        le.dsp, lut_bits = 0, mult_limit * a_bits * w_bits
-    elif strategy == "latency" and weights is not None:
-        sig = _significant_bits(weights, w_prec)
-        thr = cal.const_lut_max_bits.get(ctx.tool, 4)
-        n_dsp_w = int((sig > thr).sum())
-        dsp_mults = min(n_dsp_w, mult_limit)
-        le.dsp = dsp_mults * per
-        lut_w = sig[(sig > 0) & (sig <= thr)]
-        lut_bits = int(a_bits * lut_w.sum() * min(1.0, mult_limit / max(1, sig.size)))
+    nnz = max(k.n_products - k.n_zeros, 0)
+    limit = max(1, math.ceil(k.n_products / k.rf) - k.n_zeros // k.rf)
+    per = _dsp_per_product(k.a_bits, k.w_bits, ctx.family7)
+    if k.shift or min(k.a_bits, k.w_bits) <= cal.lut_mult_max_bits:
+        share, lut_sig = 0.0, float(k.w_bits)
+    elif k.strategy == "latency":
+        share, lut_sig = dsp_share(k.w_bits, k.w_frac, k.fan_in, int(cal.dsp_min_sig_bits.get(ctx.tool, 4)),
+                                   float(cal.weight_sigma))
     else:
-        le.dsp, lut_bits = mult_limit * per, 0
-    if cal.dsp_packing and max(a_bits, w_bits) <= 8 and le.dsp:
-        le.dsp = math.ceil(le.dsp / 2)
-    le.features["lutmul_bits"] = le.features.get("lutmul_bits", 0) + lut_bits
-    le.features["dsp"] = le.features.get("dsp", 0) + le.dsp
-    le.features["mux_bits"] = le.features.get("mux_bits", 0) + (
-        mult_limit * (a_bits + w_bits) * math.ceil(math.log2(rf)) if rf > 1 else 0)
-    return mult_limit
+        share, lut_sig = 1.0, 0.0
+    dsp_products = share * nnz
+    units = min(limit, math.ceil(dsp_products - 1e-9)) if dsp_products > 0 else 0
+    # rounds: how often each DSP unit is used per kernel call (the schedule length of the products)
+    rounds = max(1, math.ceil(dsp_products / units - 1e-9)) if units else 1
+    binds = dsp_products > limit
+    ii = k.rf  # PIPELINE II=RF
+    if ctx.tool == "vivado_hls" and cal.vivado_ii_from_dsp and k.strategy == "latency" and binds:
+        ii = min(k.rf, rounds)
+    dsp = units * per
+    if cal.dsp_packing and max(k.a_bits, k.w_bits) <= 8 and dsp:
+        dsp = math.ceil(dsp / 2)
+    lut_products = nnz - dsp_products
+    return {"dsp": dsp, "units": units, "limit": limit, "ii": ii, "rounds": rounds, "binds": binds, "share": share,
+            # LUT-mapped products: shift-adds, shared over the interval when it is > 1
+            "lutmul": lut_products * k.a_bits * lut_sig / 16.0 / max(ii, 1),
+            "mux": (units * (k.a_bits + k.w_bits) * math.ceil(math.log2(k.rf))) / 16.0 if k.rf > 1 else 0}
+
+
+def ff_density(clock_ns: float) -> float:
+    """Pipeline registers scale with the clock frequency (a prior: HLS inserts a register stage
+    per ~5 ns of logic), relative to a 5 ns clock."""
+    return min(1.0, 5.0 / max(clock_ns, 1e-3))
 
 
 def _weight_bram(w_prec, n_weights, rf, strategy):
@@ -246,14 +307,24 @@ def _weight_bram(w_prec, n_weights, rf, strategy):
     return math.ceil(width / 36) * depth_blocks if rf > 1 else 0
 
 
+def _attr(layer, key, default=1) -> int:
+    return int(layer.get_attr(key, default) or default)
+
+
+def _nzeros(w) -> int:
+    n = getattr(w, "nzeros", 0)
+    return max(int(n), 0) if n is not None else 0
+
+
 def _layer(layer, ctx: _Ctx) -> LayerEstimate:
     import numpy as np
 
     cls = layer.class_name
     kind = _KINDS.get(cls, "unknown")
-    rf = int(layer.get_attr("reuse_factor", 1) or 1)
+    rf = _attr(layer, "reuse_factor")
     strategy = str(layer.get_attr("strategy", "latency") or "latency").lower()
-    le = LayerEstimate(layer.name, cls, kind, reuse_factor=rf, strategy=strategy)
+    le = LayerEstimate(layer.name, cls, kind, reuse_factor=rf, strategy=strategy,
+                       inputs=list(getattr(layer, "inputs", []) or []))
     if kind == "unknown":
         le.note = f"unknown layer type {cls}: not estimated"
         return le
@@ -273,70 +344,90 @@ def _layer(layer, ctx: _Ctx) -> LayerEstimate:
     chans_out = out_shape[-1]
     accum = layer.get_attr("accum_t")
     acc_bits = _bits(accum.precision) if accum is not None else out_bits
-    f = le.features
-    f["layer"] = 1
+    f = dict.fromkeys(LUT_FEATURES, 0.0)
+    f["layer"] = 1.0
     cal = ctx.cal
+    kernel_depth = ctx.cycles(cal.dense_depth_ns)
 
     if kind in ("dense", "conv", "depthwise", "separable"):
-        parts = []  # (weights, precision, products per kernel call, n_zeros)
+        k_area = _attr(layer, "filt_height") * _attr(layer, "filt_width")
+        parts = []  # (precision, products per kernel call, zeros, fan-in)
         if kind == "separable":
-            for key in ("depthwise", "pointwise"):
+            for key, fan in (("depthwise", k_area), ("pointwise", in_shape[-1])):
                 w = layer.weights[key]
-                parts.append((w.data, w.type.precision, int(w.data.size), 0))
+                parts.append((w.type.precision, int(w.data.size), _nzeros(w), fan))
         elif kind == "depthwise":
             # products = kernel x channels x multiplier, whatever layout hls4ml stores the weights in
             # (1.3.0 keeps a (kh, kw, C, C) array for bias-less depthwise layers, zero off the diagonal)
             w = layer.weights["weight"]
-            k = int(layer.get_attr("filt_height", 1) or 1) * int(layer.get_attr("filt_width", 1) or 1)
-            n_prod = k * in_shape[-1] * int(layer.get_attr("depth_multiplier", 1) or 1)
-            data = w.data.ravel()
-            if data.size > n_prod:
-                data = data[data != 0][:n_prod]
-            parts.append((data, w.type.precision, n_prod, 0))
+            n_prod = k_area * in_shape[-1] * _attr(layer, "depth_multiplier")
+            zeros = max(0, _nzeros(w) - (int(w.data.size) - n_prod))
+            parts.append((w.type.precision, n_prod, zeros, k_area))
         else:
             w = layer.weights["weight"]
-            parts.append((w.data, w.type.precision, int(w.data.size), int(layer.get_attr("n_zeros", 0) or 0)))
+            fan = int(w.data.size) // max(chans_out, 1)
+            parts.append((w.type.precision, int(w.data.size), _nzeros(w), fan))
         n_calls = 1 if kind == "dense" else pixels_out  # kernel evaluations per image
         if kind == "dense" and len(in_shape) > 1:  # dense over the last axis of a tensor
             n_calls = pixels_in
-        le.macs = sum(p[2] for p in parts) * n_calls
+        le.macs = sum(p[1] - p[2] for p in parts) * n_calls
         if not stream and kind != "dense":
-            n_part = int(layer.get_attr("n_partitions", pixels_out) or pixels_out)
+            n_part = _attr(layer, "n_partitions", pixels_out)
             unroll = max(1, pixels_out // max(1, n_part))  # pixels computed in parallel per partition
         else:
             n_part, unroll = 1, 1
-        for data, prec, n_prod, nz in parts:
-            part = LayerEstimate(le.name, cls, kind)
-            le.multipliers += _product_model(part, ctx, data, prec, a_bits, n_prod, rf, strategy, nz) * unroll
-            le.dsp += part.dsp * unroll
-            for k, v in part.features.items():
-                f[k] = f.get(k, 0) + v * unroll
+        kernel_ii, rounds, binds = 1, 1, False
+        for prec, n_prod, nz, fan in parts:
+            k = _Kernel(n_prod, nz, fan, _bits(prec), _frac(prec), a_bits, _is_shift(prec), rf, strategy)
+            r = kernel_dsp(k, ctx)
+            le.kernels.append({**asdict(k), **{x: r[x] for x in ("dsp", "units", "limit", "ii", "rounds", "share")},
+                               "unroll": unroll})
+            le.dsp += r["dsp"] * unroll
+            le.multipliers += max(1, math.ceil((n_prod - nz) / rf)) * unroll
+            f["lutmul"] += r["lutmul"] * unroll
+            f["mux"] += r["mux"] * unroll
+            f["dsp"] += r["dsp"] * unroll
+            # adder tree: shared over the interval like the multipliers (Resource: block_factor wide)
+            f["add"] += (n_prod - nz) * acc_bits * unroll / 16.0 / max(r["ii"], 1)
+            kernel_ii, rounds, binds = max(kernel_ii, r["ii"]), max(rounds, r["rounds"]), binds or r["binds"]
             le.bram_18k += _weight_bram(prec, n_prod, rf, strategy)
-        f["add_bits"] = le.multipliers * acc_bits
-        depth = rf - 1 + ctx.cycles(cal.dense_depth_ns) + (2 if strategy == "resource" else 0)
+        # latency: the DSP schedule (rounds) plus the multiply/adder depth; an extra cycle for the
+        # reuse multiplexers when the units are shared (RF=1 designs with all products in one round)
+        steps = rounds if strategy == "latency" else kernel_ii
+        extra = cal.reuse_extra_cycles if steps > 1 else 0
+        k_lat = max(steps + kernel_depth - 1 + extra + (2 if strategy == "resource" else 0), 0)
         if stream and kind != "dense":
-            # one PIPELINE II=RF iteration per input pixel (conv_2d_buffer_cl / conv_1d_buffer_cl)
-            le.ii = pixels_in * rf
-            le.latency = le.ii + depth
-            f["elem_bits"] = in_shape[-1] * a_bits * max(1, int(layer.get_attr("filt_height", 1) or 1))
-        elif stream:  # dense on a stream: read n_in elements, then one kernel call
-            le.ii = max(pixels_in, rf)
-            le.latency = pixels_in + depth
-        else:
-            le.ii = n_part * rf
-            le.latency = (n_part - 1) * rf + depth + 1 if n_part > 1 else depth
-        if stream and kind in ("conv", "depthwise", "separable"):
-            fh = int(layer.get_attr("filt_height", 1) or 1)
-            in_w = int(layer.get_attr("in_width", 1) or 1)
+            # one PIPELINE II=RF iteration per input pixel (conv_2d_buffer_cl / conv_1d_buffer_cl);
+            # Vivado HLS relaxes it to the DSP schedule (+ line-buffer overhead) when the limit binds
+            per_pixel = kernel_ii + (cal.stream_pixel_extra if binds and kernel_ii < rf else 0)
+            per_pixel = max(per_pixel, cal.stream_pixel_min)
+            le.ii = pixels_in * per_pixel
+            le.latency = le.ii + k_lat
+            fh, fw = _attr(layer, "filt_height"), _attr(layer, "filt_width")
+            in_w = _attr(layer, "in_width", in_shape[-2] if len(in_shape) > 2 else 1)
+            le.first_out = ((fh - 1) * in_w + fw) * per_pixel + k_lat if len(in_shape) > 2 else fw * per_pixel + k_lat
+            le.tail = k_lat + 1
+            f["elem"] = in_shape[-1] * a_bits * max(1, fh) / 16.0
             # line buffer: ap_shift_reg<in_width> x (filt_height-1) x channels, SRL unless large
             le.bram_18k += sum(_fifo_bram(in_w, a_bits, cal) for _ in range(max(fh - 1, 0) * in_shape[-1]))
+        elif stream:  # dense on a stream: read the input pixels, then one kernel call
+            le.ii = max(pixels_in, kernel_ii)
+            le.latency = pixels_in + k_lat
+            le.first_out = le.latency
+            le.tail = k_lat + 1
+        else:
+            le.ii = n_part * kernel_ii
+            le.latency = (n_part - 1) * kernel_ii + k_lat + 1 if n_part > 1 else max(k_lat, 0)
     elif kind == "softmax":
-        n = int(layer.get_attr("n_in", chans_out) or chans_out)
+        n = _attr(layer, "n_in", chans_out)
         le.bram_18k = math.ceil(n / 2) + 1  # exp table read n-wide (dual-port copies) + inv table
         le.dsp = 1 if n > 1 else 0
-        le.latency = ctx.cycles(cal.softmax_depth_ns) + (n if stream else 0)
-        le.ii = n if stream else 1
-        f["elem_bits"] = n * out_bits
+        depth = 1 + ctx.cycles(cal.softmax_depth_ns)
+        reads = pixels_in if stream else 0
+        le.latency = depth + reads
+        le.ii = max(reads, 1)
+        le.first_out, le.tail = le.latency, depth
+        f["elem"] = n * out_bits / 16.0
     elif kind in ("act", "bn", "elem", "merge", "concat", "pool", "gpool"):
         width_elems = chans_out if stream else n_out_elems
         in_elems = in_shape[-1] if stream else int(np.prod(in_shape))
@@ -345,32 +436,36 @@ def _layer(layer, ctx: _Ctx) -> LayerEstimate:
             le.bram_18k = 1
             depth = ctx.cycles(cal.table_act_depth_ns)
         elif kind == "bn":
-            depth = ctx.cycles(cal.dense_depth_ns)
+            depth = kernel_depth
             wprec = layer.weights["scale"].type.precision if "scale" in layer.weights else None
             if wprec is not None and not _is_shift(wprec) and min(a_bits, _bits(wprec)) > cal.lut_mult_max_bits:
                 le.dsp = width_elems * _dsp_per_product(a_bits, _bits(wprec), ctx.family7)
             le.multipliers = width_elems
             le.macs = n_out_elems
+            f["dsp"] = le.dsp
         elif kind in ("pool", "gpool"):
-            ph = int(layer.get_attr("pool_height", 1) or 1) * int(layer.get_attr("pool_width", 1) or 1)
+            ph = _attr(layer, "pool_height") * _attr(layer, "pool_width")
             if kind == "gpool":
                 ph = max(1, pixels_in)
-            f["add_bits"] = (chans_out if stream else n_out_elems) * acc_bits * (1 if kind == "gpool" else ph)
+            f["add"] = (chans_out if stream else n_out_elems) * acc_bits * (1 if kind == "gpool" else ph) / 16.0
             depth = 1 + (ctx.cycles(2.0 * math.log2(max(ph, 2))) if kind == "pool" else 1)
         else:
             depth = 0 if kind in ("act", "elem", "concat") else 1
-        f["elem_bits"] = f.get("elem_bits", 0) + max(width_elems, in_elems) * out_bits
+        f["elem"] += max(width_elems, in_elems) * out_bits / 16.0
         if stream:
             pixels = max(pixels_in, pixels_out)
             le.ii = pixels
             le.latency = pixels + depth
+            le.first_out = pixels_in if kind == "gpool" else depth + 1
+            le.tail = depth + 1
         else:
             le.latency, le.ii = depth, 1
     if stream and kind != "free":
         # the output stream: hls4ml sizes every FIFO to H*W (fpga_types.py StreamVariableConverter)
         le.bram_18k += _fifo_bram(pixels_out, chans_out * out_bits, cal)
-    for res, coef, scale in (("lut", cal.lut_coef, cal.lut_scale), ("ff", cal.ff_coef, cal.ff_scale)):
-        value = scale.get(ctx.io_type, 1.0) * sum(coef.get(k, 0.0) * v for k, v in f.items())
+    le.features = f
+    for res, coef in (("lut", cal.lut_coef), ("ff", cal.ff_coef)):
+        value = sum(coef.get(k, 0.0) * v for k, v in f.items()) * (ff_density(ctx.clock) if res == "ff" else 1.0)
         setattr(le, res, int(round(value)) if kind != "free" else 0)
     return le
 
@@ -380,6 +475,35 @@ def _layer(layer, ctx: _Ctx) -> LayerEstimate:
 
 def _tool(backend: str) -> str:
     return "vivado_hls" if backend.lower() in ("vivado", "vivadoaccelerator") else "vitis"
+
+
+def _network_latency(layers: list[LayerEstimate], stream: bool, cal: Calibration) -> int:
+    """Longest path through the layer graph (inputs by name; unknown inputs start at 0).
+
+    io_parallel: finish = max(input finishes) + latency + call overhead.
+    io_stream (dataflow): a layer starts when its inputs' first outputs arrive and finishes the
+    later of (start + its own latency) and (last input + its tail)."""
+    start: dict[str, float] = {}
+    first: dict[str, float] = {}
+    finish: dict[str, float] = {}
+    end = 0.0
+    for le in layers:
+        ins = [n for n in le.inputs if n in finish]
+        if le.kind in ("free", "unknown"):
+            t = max((finish[n] for n in ins), default=0.0)
+            s = max((first[n] for n in ins), default=0.0)
+            start[le.name], first[le.name], finish[le.name] = s, s, t
+            continue
+        if stream:
+            s = max((first[n] for n in ins), default=0.0)
+            done = max(s + le.latency, max((finish[n] for n in ins), default=0.0) + le.tail)
+            start[le.name], first[le.name], finish[le.name] = s, s + le.first_out, done + cal.parallel_call_overhead
+        else:
+            s = max((finish[n] for n in ins), default=0.0)
+            start[le.name] = s
+            first[le.name] = finish[le.name] = s + le.latency + cal.parallel_call_overhead
+        end = max(end, finish[le.name])
+    return int(round(end))
 
 
 def estimate(hls_model, board: Board | str | None = None, clock_period_ns: float | None = None,
@@ -407,15 +531,8 @@ def estimate(hls_model, board: Board | str | None = None, clock_period_ns: float
     layers = [_layer(layer, ctx) for layer in hls_model.get_layers()]
     totals = {r: sum(getattr(le, r.lower()) for le in layers) for r in RESOURCES}
     active = [le for le in layers if le.kind not in ("free", "unknown")]
-    if io_type == "io_stream":
-        ii = max((le.ii for le in active), default=1)
-        latency = ii + int(round(cal.stream_fill_per_layer * len(active)))
-        slowest = max(active, key=lambda le: le.ii, default=None)
-        if slowest is not None:  # layers after a full-tensor barrier cannot overlap with it
-            latency += sum(le.latency - le.ii for le in active if le is not slowest and le.latency > le.ii)
-    else:
-        ii = max((le.ii for le in active), default=1)
-        latency = sum(le.latency for le in active) + int(round(cal.parallel_call_overhead * len(active)))
+    ii = max((le.ii for le in active), default=1)
+    latency = max(_network_latency(layers, io_type == "io_stream", cal), ii)
     utilisation = binding = fits = roofline = None
     if board is not None:
         avail = board.resources
@@ -423,15 +540,21 @@ def estimate(hls_model, board: Board | str | None = None, clock_period_ns: float
                        for r in RESOURCES}
         binding = max(utilisation, key=lambda r: utilisation[r])
         fits = all(v <= 100.0 for v in utilisation.values())
-        macs = sum(le.macs for le in layers)
-        f_hz = 1e9 / clock
-        peak = board.dsp * (2 if cal.dsp_packing else 1) * f_hz  # DSP-bound: every DSP one MAC per cycle
-        ips = f_hz / max(ii, 1)
-        roofline = Roofline(macs, peak, ips, ips * macs, (ips * macs / peak) if peak else 0.0)
+        roofline = _roofline(layers, board, clock, ii, utilisation, cal)
     return Estimate(layers, totals, int(latency), int(ii), clock, io_type, backend, part,
                     board.name if board else None, utilisation, binding, fits, roofline,
                     [le.name for le in layers if le.kind == "unknown"])
 
+
+def _roofline(layers, board: Board, clock: float, ii: int, utilisation: dict, cal: Calibration) -> Roofline:
+    macs = sum(le.macs for le in layers)
+    f_hz = 1e9 / clock
+    peak = board.dsp * (2 if cal.dsp_packing else 1) * f_hz  # DSP-bound: every DSP one MAC per cycle
+    ips = f_hz / max(ii, 1)
+    worst = max([v for v in utilisation.values() if math.isfinite(v)] + [0.0]) / 100.0
+    attainable = ips / max(1.0, worst) if all(math.isfinite(v) for v in utilisation.values()) else 0.0
+    raw = attainable * macs / peak if peak else 0.0
+    return Roofline(macs, peak, ips, attainable, attainable * macs, min(raw, 1.0), raw > 1.0)
 
 
 def add_parser(subparsers) -> None:
@@ -441,8 +564,8 @@ def add_parser(subparsers) -> None:
     _add_parser(subparsers)
 
 
-def write_reports(est: Estimate, out_dir: Path, title: str) -> dict[str, Path]:
+def write_reports(est: Estimate, out_dir: Path, title: str, note: str = "") -> dict[str, Path]:
     """estimate.md / estimate.json / estimate.png in out_dir (see hwflow.estimate_report)."""
     from hwflow.estimate_report import write_reports as _write
 
-    return _write(est, out_dir, title)
+    return _write(est, out_dir, title, note)

@@ -14,12 +14,12 @@ from hwflow.estimate import RESOURCES, Estimate, estimate
 # --- outputs -----------------------------------------------------------------------------
 
 
-def render_markdown(est: Estimate, title: str) -> str:
+def render_markdown(est: Estimate, title: str, note: str = "") -> str:
     cols = ("layer", "type", "RF", "strategy", "MACs", "mults", "DSP", "LUT", "FF", "BRAM_18K", "latency", "II")
     lines = [f"# Estimate: {title}", "",
              f"Backend {est.backend}, part {est.part or '-'}, {est.io_type}, clock {est.clock_period_ns:g} ns. "
              "Analytical estimate from hls4ml's templates, no synthesis (hwflow.estimate; measured error "
-             "in benchmarks/results/estimator_calibration.md).", "",
+             "in benchmarks/results/estimator_calibration.md)." + (f" {note}" if note else ""), "",
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for le in est.layers:
         if le.kind == "free":
@@ -45,8 +45,12 @@ def render_markdown(est: Estimate, title: str) -> str:
         lines += ["", "## Roofline (DSP-bound)", "",
                   f"- MACs per image: {rl.macs_per_image:,}",
                   f"- board peak: {rl.peak_macs_per_s / 1e9:,.1f} GMAC/s (all DSPs, one MAC per cycle)",
-                  f"- design: {rl.images_per_s:,.1f} images/s = {rl.achieved_macs_per_s / 1e9:,.2f} GMAC/s, "
-                  f"**{100 * rl.share:.2f}%** of the roofline"]
+                  f"- design as estimated: {rl.images_per_s:,.1f} images/s"
+                  + ("" if est.fits else f"; it does not fit, so scaled by its worst utilisation to "
+                     f"{rl.attainable_images_per_s:,.1f} images/s (a version with proportionally more reuse)"),
+                  f"- attainable {rl.achieved_macs_per_s / 1e9:,.2f} GMAC/s = **{100 * rl.share:.2f}%** of the "
+                  "roofline" + (" (capped at 100%: LUT-mapped multipliers carry MACs beyond the DSP bound)"
+                                if rl.capped else "")]
     return "\n".join(lines) + "\n"
 
 
@@ -73,7 +77,7 @@ def plot_layers(est: Estimate, path: Path) -> None:
     plt.close(fig)
 
 
-def write_reports(est: Estimate, out_dir: Path, title: str) -> dict[str, Path]:
+def write_reports(est: Estimate, out_dir: Path, title: str, note: str = "") -> dict[str, Path]:
     """estimate.md / estimate.json / estimate.png, built in a temporary folder, then moved into place."""
     import os
     import tempfile
@@ -83,7 +87,7 @@ def write_reports(est: Estimate, out_dir: Path, title: str) -> dict[str, Path]:
     names = {"md": "estimate.md", "json": "estimate.json", "png": "estimate.png"}
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".estimate-") as tmp:
         tmp = Path(tmp)
-        (tmp / names["md"]).write_text(render_markdown(est, title))
+        (tmp / names["md"]).write_text(render_markdown(est, title, note))
         (tmp / names["json"]).write_text(json.dumps(est.to_dict(), indent=1, default=float) + "\n")
         plot_layers(est, tmp / names["png"])
         for n in names.values():
@@ -119,22 +123,45 @@ def _from_keras(path: Path, board: Board | None, args):
         clock_period=board.clock_period_ns, output_dir=str(Path(args.out or ".") / "hls4ml_prj_unwritten"))
 
 
+def config_qmodel(cfg):
+    """The QKeras model `hwflow estimate --config` estimates, and where it came from.
+
+    The trained QKeras model when the training cache (build/<name>/model/<key>/) has an entry
+    for this config; otherwise the untrained QKeras twin with the config's quantization plan
+    (integer bits resolved on the BN-folded untrained float weights, as hwflow.train does).
+    Never trains: the estimate must stay instant."""
+    from hwflow.paths import ModelPaths
+    from hwflow.train import build_models, resolve_plan, train
+    from keras_models.layers import fold_batchnorm, kernel_layer_names
+
+    model_dir = ModelPaths.for_model(cfg.name).model
+    if model_dir.is_dir() and any((p / "metrics.json").exists() for p in model_dir.iterdir() if p.is_dir()):
+        from hwflow.data import load_dataset
+
+        ds = load_dataset(cfg.data, cfg.model.params.get("input_shape", (224, 224, 3)), cfg.train.seed)
+        if (model_dir / cfg.fingerprint(ds.fingerprint) / "metrics.json").exists():
+            return train(cfg, ds).qmodel, "trained (training cache)"  # a cache hit: loads, does not train
+    float_model, _ = build_models(cfg)
+    folded = fold_batchnorm(float_model)
+    plan = resolve_plan(cfg.quant_plan(kernel_layer_names(float_model)), folded)
+    _, qmodel = build_models(cfg, plan)
+    for name, weights in folded.items():
+        qmodel.get_layer(name).set_weights(weights)
+    return qmodel, "untrained (no training cache entry for this config)"
+
+
 def _run(args) -> int:
     from hwflow.paths import ModelPaths
 
     board = get_board(args.board, where="--board") if args.board else None
+    source = None
     if args.config:
         from hwflow import convert
         from hwflow.config import load_config
 
         cfg = load_config(args.config)
-        # Instant path: the untrained float model of the config converted with the config's hls
-        # settings (precisions come from the config, not from trained weights). The lead may
-        # swap in the trained QKeras model when one is cached (build/<name>/model/).
-        import keras_models
-
-        model = keras_models.build(cfg.model.arch, **cfg.model.params)
-        hls_model = convert.to_hls_model(cfg, model)
+        qmodel, source = config_qmodel(cfg)
+        hls_model = convert.to_hls_model(cfg, qmodel)
         board = board or cfg.hls.board
         name, clock = cfg.name, cfg.hls.clock_period_ns
     else:
@@ -143,12 +170,12 @@ def _run(args) -> int:
         name, clock = path.stem, None
     est = estimate(hls_model, board=board, clock_period_ns=clock)
     out = Path(args.out) if args.out else ModelPaths.for_model(name).reports
-    paths = write_reports(est, out, name)
+    paths = write_reports(est, out, name, f"Model: {source}." if source else "")
     t = est.totals
     print(f"{name}: DSP {t['DSP']} LUT {t['LUT']} FF {t['FF']} BRAM_18K {t['BRAM_18K']}, "
           f"latency {est.latency_cycles} cycles, II {est.ii_cycles}"
           + (f"; binding {est.binding_resource} {est.utilisation[est.binding_resource]:.1f}% of {est.board}"
-             if est.board else "") + f" -> {paths['md']}")
+             if est.board else "") + (f"; model {source}" if source else "") + f" -> {paths['md']}")
     if est.unknown_layers:
         print(f"{name}: not estimated (unknown layer types): {', '.join(est.unknown_layers)}")
     return 0

@@ -45,12 +45,22 @@ def stage_models(cfg: FlowConfig):
     """data -> trained float + QKeras models (cached)."""
     from hwflow.data import load_dataset
     from hwflow.train import train
-    from keras_models.layers import kernel_layer_names
 
+    validate_model(cfg)
     ds = load_dataset(cfg.data, cfg.model.params.get("input_shape", (224, 224, 3)), cfg.train.seed)
-    tm = train(cfg, ds)
-    validate_layers(cfg, [l.name for l in tm.qmodel.layers], kernel_layer_names(tm.qmodel))
-    return ds, tm
+    return ds, train(cfg, ds)
+
+
+def validate_model(cfg: FlowConfig) -> None:
+    """Config checks that need the network's layers, done on the untrained model before any work."""
+    from hwflow.convert import resolve_reuse_factors
+    from hwflow.train import build_models
+    from keras_models.layers import BN_SUFFIX, kernel_layer_names
+
+    float_model, _ = build_models(cfg)
+    names = [l.name for l in float_model.layers if not l.name.endswith(BN_SUFFIX)]
+    validate_layers(cfg, names, kernel_layer_names(float_model))
+    resolve_reuse_factors(cfg, float_model)  # raises on a per-layer reuse factor hls4ml would change
 
 
 def stage_check(cfg: FlowConfig, qmodel) -> list[Finding]:
@@ -180,9 +190,12 @@ def _cmd_hls(args) -> int:
 
 
 def _cmd_check(args) -> int:
+    from hwflow.train import untrained_models
+
     cfg = resolve_config(args)
-    _, tm = stage_models(cfg)
-    findings = stage_check(cfg, tm.qmodel)
+    validate_model(cfg)
+    _, qmodel, _ = untrained_models(cfg)  # the check looks at structure and settings, not trained values
+    findings = stage_check(cfg, qmodel)
     print(f"{cfg.name}: {len(findings)} finding(s), none fatal")
     return 0
 

@@ -8,6 +8,7 @@ their seeded random initialisation.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -18,7 +19,7 @@ import numpy as np
 
 from hwflow.config import FlowConfig
 from hwflow.data import Dataset
-from hwflow.paths import ModelPaths
+from hwflow.paths import ModelPaths, build_root
 from keras_models.quant import QuantPlan, QuantSpec, LayerQuant, integer_bits_for
 
 
@@ -119,6 +120,50 @@ def build_models(cfg: FlowConfig, plan: QuantPlan | None = None):
     return float_model, qmodel
 
 
+def float_cache_dir(cfg: FlowConfig, ds: Dataset) -> Path:
+    """Where the trained float weights are cached: keyed by the sections that define the float
+    model only (model, data, train minus qat_epochs), so configs that differ only in their
+    quantization (e.g. a tuned `<model>_tuned.yaml`) reuse the float baseline and only rerun QAT."""
+    train_raw = {k: v for k, v in (cfg.raw.get("train") or {}).items() if k != "qat_epochs"}
+    blob = json.dumps({"model": cfg.raw.get("model"), "data": cfg.raw.get("data"), "train": train_raw},
+                      sort_keys=True, default=str)
+    return build_root() / "cache" / f"float-{hashlib.sha256((blob + ds.fingerprint).encode()).hexdigest()[:16]}"
+
+
+def _train_float(cfg: FlowConfig, ds: Dataset, float_model) -> None:
+    """Float training, or its cached result (see float_cache_dir)."""
+    cache = float_cache_dir(cfg, ds)
+    if cfg.train.epochs > 0 and (cache / "float.weights.h5").exists():
+        float_model.load_weights(cache / "float.weights.h5")
+        return
+    _fit(float_model, ds, cfg, cfg.train.epochs, cfg.train.learning_rate, f"{cfg.name}: float training")
+    if cfg.train.epochs > 0:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{cache.name}-", dir=cache.parent))
+        float_model.save_weights(tmp / "float.weights.h5")
+        if not cache.exists():
+            tmp.rename(cache)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def untrained_models(cfg: FlowConfig):
+    """Float model and QKeras twin with seeded initial weights (no data, no training): enough for
+    structure checks and estimates, which do not depend on trained values."""
+    import tensorflow as tf
+
+    from keras_models.layers import fold_batchnorm, kernel_layer_names
+
+    tf.keras.utils.set_random_seed(cfg.train.seed)
+    float_model, _ = build_models(cfg)
+    folded = fold_batchnorm(float_model)
+    plan = resolve_plan(cfg.quant_plan(kernel_layer_names(float_model)), folded)
+    _, qmodel = build_models(cfg, plan)
+    for name, weights in folded.items():
+        qmodel.get_layer(name).set_weights(weights)
+    return float_model, qmodel, plan
+
+
 def train(cfg: FlowConfig, ds: Dataset) -> TrainedModels:
     """Train (or load from the cache) the float model and the QAT QKeras model."""
     import tensorflow as tf
@@ -137,7 +182,7 @@ def train(cfg: FlowConfig, ds: Dataset) -> TrainedModels:
 
     tf.keras.utils.set_random_seed(cfg.train.seed)
     float_model, _ = build_models(cfg)
-    _fit(float_model, ds, cfg, cfg.train.epochs, cfg.train.learning_rate, f"{cfg.name}: float training")
+    _train_float(cfg, ds, float_model)
 
     folded = fold_batchnorm(float_model)
     plan = resolve_plan(cfg.quant_plan(kernel_layer_names(float_model)), folded)

@@ -38,9 +38,9 @@ def entry(arch: str, *, where: str = "model.arch") -> Callable:
         raise ConfigError(f"{where}: unknown architecture {arch!r}; valid: {', '.join(list_models())}") from None
 
 
-def params_of(arch: str) -> dict[str, inspect.Parameter]:
+def params_of(arch: str, *, where: str = "model.arch") -> dict[str, inspect.Parameter]:
     """The keyword parameters of an architecture's entry point (its config keys), minus `quant`."""
-    sig = inspect.signature(entry(arch))
+    sig = inspect.signature(entry(arch, where=where))
     return {k: p for k, p in sig.parameters.items() if k != "quant"}
 
 

@@ -15,6 +15,7 @@ from keras_models.quant import QuantPlan
 
 BN_SUFFIX = "_bn"
 ACT_SUFFIX = "_relu"
+Q_SUFFIX = "_q"
 
 
 class Ops:
@@ -85,6 +86,45 @@ class Ops:
 
             return qkeras.QActivation(self._q(name, "activation"), name=name + ACT_SUFFIX)(x)
         return keras.layers.Activation("relu", name=name + ACT_SUFFIX)(x)
+
+    def relu6(self, x, name: str, bound: int = 6):
+        """ReLU6 after layer `name`: Keras ReLU(6) in float; in QKeras the configured quantized_relu with
+        relu_upper_bound=bound (is_quantized_clip=False, so the bound is what clips). hls4ml alone drops the
+        bound; hwflow.hls_ext converts it to an exact BoundedReLU. Needs integer bits >= log2(bound)."""
+        from tensorflow import keras
+
+        if not self.quantized:
+            return keras.layers.ReLU(float(bound), name=name + ACT_SUFFIX)(x)
+        import qkeras
+
+        spec = self.plan.get(name).activation
+        if spec is None:
+            raise KeyError(f"no activation quantizer for layer {name!r}")
+        if 2 ** spec.integer < bound:
+            raise ValueError(f"layer {name!r}: {spec} cannot represent the ReLU bound {bound}; use activation_integer "
+                             f">= {(bound - 1).bit_length()}")
+        q = qkeras.quantized_relu(spec.bits, spec.integer, relu_upper_bound=bound, is_quantized_clip=False)
+        return qkeras.QActivation(q, name=name + ACT_SUFFIX)(x)
+
+    def linear_q(self, x, name: str):
+        """Quantize a linear output of layer `name` (named `<name>_q`): nothing in float; in QKeras a signed
+        quantized_bits(bits, integer) from the layer's activation spec (8 bits, integer 3 -> [-8, 8) in steps of
+        1/16). Keeps MobileNetV2/MnasNet projections and ShuffleNet's depthwise outputs narrow in hardware
+        (hwflow.hls_ext moves it into the conv's result type so hls4ml keeps it)."""
+        if not self.quantized:
+            return x
+        import qkeras
+
+        spec = self.plan.get(name).activation
+        if spec is None:
+            raise KeyError(f"no activation quantizer for layer {name!r}")
+        return qkeras.QActivation(qkeras.quantized_bits(spec.bits, spec.integer, alpha=1), name=name + Q_SUFFIX)(x)
+
+    def add(self, inputs, name: str):
+        """Residual sum (same layer in both twins; hls4ml infers an exact sum type from its inputs)."""
+        from tensorflow import keras
+
+        return keras.layers.Add(name=name)(list(inputs))
 
 
 # Layer classes whose weights are quantized (weight + bias), by Keras class name.

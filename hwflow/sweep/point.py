@@ -1,0 +1,203 @@
+"""One sweep point on a Dask worker: (base config dict, overrides, model) -> one result row.
+
+`run_point(task, model)` is a pure function of its arguments: the merged config is built with
+`hwflow.config.config_from_dict`, the QKeras model from the `ModelBlob` the driver prepared
+(plan + trained weights + the test images and reference logits for csim), so a worker needs
+only the package: no training, no dataset, no shared build/ folder. Its outputs go to
+`task.out_dir` (one folder per point); the row comes back to the driver. Any failure becomes a
+row with status "failed" and the error's one-line message; the traceback is kept in the folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwflow.sweep.spec import apply_overrides
+
+OK, FAILED = "ok", "failed"
+# result columns after the parameter columns (fixed, so the CSV header never changes mid-sweep)
+METRICS = ("est_dsp", "est_lut", "est_ff", "est_bram_18k", "est_uram", "latency_cycles", "ii_cycles", "latency_us",
+           "util_max", "binding", "fits", "rf_adjusted", "float_accuracy", "qkeras_accuracy", "csim_accuracy",
+           "argmax_agreement", "max_diff_lsb", "bit_exact_share", "parity_passed", "synth_dsp", "synth_lut",
+           "synth_ff", "synth_bram_18k", "synth_latency_cycles", "synth_ii_cycles", "out_dir")
+META = ("key", "status", "depth", "error", "wall_s", "worker", "finished")
+
+
+@dataclass(frozen=True)
+class ModelBlob:
+    """A resolved QKeras model in picklable form, plus what csim needs (prepared once per quantization)."""
+
+    key: str  # cfg.fingerprint of the quantization it was built for
+    plan: Any  # keras_models.quant.QuantPlan (resolved)
+    weights: list  # qmodel.get_weights()
+    float_accuracy: float | None = None
+    qkeras_accuracy: float | None = None
+    x: np.ndarray | None = None  # csim: test images
+    y: np.ndarray | None = None  # labels (None when the model is untrained)
+    qkeras_logits: np.ndarray | None = None
+    float_logits: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class PointTask:
+    key: str
+    point: dict[str, Any]  # parameter id -> value
+    base_raw: dict  # the base flow config as read from YAML
+    base_path: str  # its path (name of the flow, relative data paths)
+    depth: str
+    out_dir: str  # this point's own folder
+
+
+_RF_CACHE: dict[tuple, tuple[int, ...]] = {}
+
+
+def memoize_reuse_factors() -> None:
+    """Cache hls4ml's valid-reuse-factor list per (backend class, n_in, n_out) in this process.
+
+    hls4ml 1.3.0 recomputes it by trying every RF up to n_in*n_out, about 70 times per
+    MobileNet conversion: 85% of the conversion time. The list depends only on the backend
+    class and the two sizes; callers get a fresh list (set_closest_reuse_factor pops from it).
+    """
+    from hls4ml.backends.fpga.fpga_backend import FPGABackend
+
+    original = FPGABackend.get_valid_reuse_factors
+    if getattr(original, "hwflow_memo", False):
+        return
+
+    def get_valid_reuse_factors(self, n_in, n_out):
+        key = (type(self), int(n_in), int(n_out))
+        if key not in _RF_CACHE:
+            _RF_CACHE[key] = tuple(original(self, n_in, n_out))
+        return list(_RF_CACHE[key])
+
+    get_valid_reuse_factors.hwflow_memo = True
+    FPGABackend.get_valid_reuse_factors = get_valid_reuse_factors
+
+
+_MODELS: dict[str, Any] = {}  # per worker process: blob key -> QKeras model (the last few)
+
+
+def _qmodel(cfg, blob: ModelBlob):
+    """The QKeras model of `blob`, built once per worker process."""
+    import keras_models
+
+    key = f"{blob.key}:{json.dumps(cfg.model.params, sort_keys=True, default=str)}"
+    if key not in _MODELS:
+        if len(_MODELS) >= 4:
+            _MODELS.pop(next(iter(_MODELS)))
+        model = keras_models.build(cfg.model.arch, quant=blob.plan, **cfg.model.params)
+        model.set_weights(blob.weights)
+        _MODELS[key] = model
+    return _MODELS[key]
+
+
+def _estimate_columns(est) -> dict:
+    t = est.totals
+    util = est.utilisation or {}
+    finite = [v for v in util.values() if v != float("inf")]
+    return {"est_dsp": t["DSP"], "est_lut": t["LUT"], "est_ff": t["FF"], "est_bram_18k": t["BRAM_18K"],
+            "est_uram": t["URAM"], "latency_cycles": est.latency_cycles, "ii_cycles": est.ii_cycles,
+            "latency_us": round(est.latency_us, 4), "util_max": round(max(finite), 3) if finite else None,
+            "binding": est.binding_resource, "fits": est.fits}
+
+
+def _estimate(cfg, hls_model, out: Path) -> dict:
+    from hwflow.estimate import estimate
+
+    est = estimate(hls_model, board=cfg.hls.board, clock_period_ns=cfg.hls.clock_period_ns)
+    (out / "estimate.json").write_text(json.dumps(est.to_dict(), indent=1, default=str))
+    return _estimate_columns(est)
+
+
+def _csim(cfg, conv, blob: ModelBlob, out: Path) -> dict:
+    from sim import csim, parity
+
+    if blob.x is None:
+        raise ValueError("csim depth needs test images in the model blob (driver bug)")
+    info = csim.project_info(conv.hls_dir)
+    lib = csim.compile_project(conv.hls_dir, out / "csim")
+    run = csim.run(conv.hls_dir, lib, blob.x, workers=1, progress=False)
+    res = parity.compare(run.outputs, blob.qkeras_logits, blob.float_logits, blob.y,
+                         info["layers"][-1]["result"], cfg.parity)
+    (out / "parity.json").write_text(json.dumps(res.to_dict(), indent=1, default=str))
+    return {"csim_accuracy": res.csim_accuracy, "argmax_agreement": res.argmax_agreement,
+            "max_diff_lsb": res.max_diff_lsb, "bit_exact_share": res.bit_exact_share, "parity_passed": res.passed}
+
+
+def _synth(cfg, conv, out: Path) -> dict:
+    from hwflow.reports import parse_project
+    from hwflow.synth import synth_project
+
+    synth_project(conv.hls_dir, reports_dir=out / "reports", board=cfg.hls.board)
+    top = parse_project(conv.hls_dir).top
+    if top is None:
+        return {}
+    r = top.resources
+    return {"synth_dsp": r.dsp, "synth_lut": r.lut, "synth_ff": r.ff, "synth_bram_18k": r.bram_18k,
+            "synth_latency_cycles": top.latency_worst_cycles, "synth_ii_cycles": top.interval_max_cycles}
+
+
+def _evaluate(task: PointTask, blob: ModelBlob, out: Path) -> dict:
+    from hwflow.check import check_model
+    from hwflow.config import config_from_dict, validate_layers
+    from hwflow.convert import convert, resolve_reuse_factors, to_hls_model
+    from hwflow.errors import CheckError
+    from keras_models.layers import kernel_layer_names
+
+    cfg = config_from_dict(apply_overrides(task.base_raw, task.point), Path(task.base_path))
+    qmodel = _qmodel(cfg, blob)
+    validate_layers(cfg, [l.name for l in qmodel.layers], kernel_layer_names(qmodel))
+    fatal = [f for f in check_model(qmodel, cfg.hls) if f.fatal]
+    if fatal:
+        raise CheckError(f"{len(fatal)} fatal finding(s); first: {fatal[0].layer}: {fatal[0].problem}")
+    row: dict[str, Any] = {"float_accuracy": blob.float_accuracy, "qkeras_accuracy": blob.qkeras_accuracy}
+    row["rf_adjusted"] = len(resolve_reuse_factors(cfg, qmodel)[1])
+    if task.depth == "estimate":
+        row.update(_estimate(cfg, to_hls_model(cfg, qmodel, out / "hls"), out))
+        return row
+    conv = convert(cfg, qmodel, out / "hls")
+    row.update(_estimate(cfg, conv.hls_model, out))
+    row.update(_csim(cfg, conv, blob, out) if task.depth == "csim" else _synth(cfg, conv, out))
+    return row
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " | ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text[:600]
+
+
+def failed_row(task: PointTask, error: str, wall_s: float = 0.0, worker: str = "") -> dict:
+    return {"key": task.key, "status": FAILED, "depth": task.depth, "error": error, "wall_s": round(wall_s, 3),
+            "worker": worker, "finished": round(time.time(), 3), **task.point, "out_dir": task.out_dir}
+
+
+def run_point(task: PointTask, blob: ModelBlob) -> dict:
+    """Evaluate one point to the task's depth; never raises for a point's own failure."""
+    t0 = time.perf_counter()
+    out = Path(task.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    (out / "point.json").write_text(json.dumps({"key": task.key, "depth": task.depth, "point": task.point}, indent=1))
+    memoize_reuse_factors()
+    try:
+        # hls4ml prints the whole model while converting: keep it with the point, off the driver's console
+        with open(out / "flow.log", "w") as log, contextlib.redirect_stdout(log):
+            row = _evaluate(task, blob, out)
+    except Exception as exc:  # a failing point is a result, not the end of the sweep
+        (out / "error.txt").write_text(traceback.format_exc())
+        return failed_row(task, _one_line(exc), time.perf_counter() - t0, worker)
+    row.update({"key": task.key, "status": OK, "depth": task.depth, "error": "",
+                "wall_s": round(time.perf_counter() - t0, 3), "worker": worker, "finished": round(time.time(), 3),
+                "out_dir": task.out_dir, **task.point})
+    return row

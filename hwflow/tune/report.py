@@ -1,0 +1,167 @@
+"""Outputs of `hwflow tune`: the tuned YAML, the sensitivity heat map, the Pareto plot, tune.md/json."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from hwflow.tune.search import pareto_front, sens_key
+from hwflow.tune.space import LayerInfo
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_tuned_yaml(cfg, overrides: dict[str, dict], out: Path, note: str) -> Path:
+    """A copy of cfg's YAML with quantization.layers replaced by `overrides` (merged over the
+    original per-layer entries); a relative data.source is re-based so it resolves from `out`."""
+    raw = copy.deepcopy(cfg.raw)
+    q = raw.setdefault("quantization", {}) or {}
+    raw["quantization"] = q
+    layers = dict(q.get("layers") or {})
+    for name, entry in overrides.items():
+        layers[name] = {**(layers.get(name) or {}), **entry}
+    q["layers"] = layers
+    data = raw.get("data") or {}
+    if cfg.data.path is not None and not Path(data.get("source", "")).is_absolute():
+        data["source"] = os.path.relpath(cfg.data.path, Path(out).resolve().parent)
+    header = "".join(f"# {line}\n" for line in note.splitlines())
+    _atomic_write(Path(out), header + yaml.safe_dump(raw, sort_keys=False, default_flow_style=None, width=110))
+    return Path(out)
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def sensitivity_table(state, infos: list[LayerInfo], base: dict, weight_bits, act_bits) -> dict:
+    """{"weight": {layer: {bits: drop points}}, "activation": {...}} vs the baseline QKeras model."""
+    out: dict = {"baseline_accuracy": state.base_acc, "weight": {}, "activation": {}}
+    for role, cands in (("weight", weight_bits), ("activation", act_bits)):
+        for i in infos:
+            row = {}
+            for b in cands:
+                acc = state.sensitivity.get(sens_key(i.name, role, b))
+                if acc is not None:
+                    row[int(b)] = round(100.0 * (state.base_acc - acc), 3)
+            if row:
+                out[role][i.name] = row
+    return out
+
+
+def plot_sensitivity(table: dict, infos: list[LayerInfo], weight_bits, act_bits, path: Path, title: str) -> Path:
+    plt = _plt()
+    names = [i.name for i in infos]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.32 * len(names) + 1.8), sharey=True)
+    vmax = max([v for role in ("weight", "activation") for row in table[role].values() for v in row.values()] + [1.0])
+    im = None
+    for ax, role, cands in ((axes[0], "weight", weight_bits), (axes[1], "activation", act_bits)):
+        cands = sorted(cands, reverse=True)
+        grid = np.full((len(names), len(cands)), np.nan)
+        for r, n in enumerate(names):
+            for c, b in enumerate(cands):
+                grid[r, c] = table[role].get(n, {}).get(int(b), np.nan)
+        im = ax.imshow(np.clip(grid, 0, None), aspect="auto", cmap="magma_r", vmin=0, vmax=min(vmax, 50))
+        for r in range(len(names)):
+            for c in range(len(cands)):
+                if not np.isnan(grid[r, c]):
+                    ax.text(c, r, f"{grid[r, c]:.1f}", ha="center", va="center", fontsize=6,
+                            color="white" if grid[r, c] > 0.5 * min(vmax, 50) else "black")
+        ax.set_xticks(range(len(cands)), [str(b) for b in cands])
+        ax.set_xlabel(f"{role} bits (only this layer narrowed)")
+        ax.set_title(f"{role}s")
+    axes[0].set_yticks(range(len(names)), names, fontsize=7)
+    fig.colorbar(im, ax=axes, label="top-1 drop vs 8-bit QKeras (points)", shrink=0.8)
+    fig.suptitle(title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_pareto(visited: list[dict], float_acc: float, budget: float, final: dict | None, path: Path,
+                title: str) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    acc = np.array([100 * v["accuracy"] for v in visited])
+    cst = np.array([v["cost"] for v in visited])
+    ok = np.array([v["accepted"] for v in visited])
+    ax.scatter(cst[ok], acc[ok], s=14, c="tab:blue", label="accepted (search path)")
+    ax.scatter(cst[~ok], acc[~ok], s=14, c="tab:gray", marker="x", label="rejected")
+    front = pareto_front(visited)
+    ax.plot([v["cost"] for v in front], [100 * v["accuracy"] for v in front], "-", c="tab:orange", lw=1,
+            label="Pareto front (visited)")
+    ax.axhline(100 * float_acc, c="k", lw=0.8, ls="--", label="float")
+    ax.axhline(100 * float_acc - budget, c="tab:red", lw=0.8, ls=":", label=f"float - {budget:g} points")
+    if final is not None:
+        ax.scatter([final["cost"]], [100 * final["accuracy"]], marker="*", s=160, c="tab:green", zorder=5,
+                   label="chosen after QAT")
+    ax.set_xlabel("cost: 50% MAC-weighted bits + 50% weight bits, 100 = baseline")
+    ax.set_ylabel("top-1 on the tuning slice (%)")
+    lo = max(min(acc.min(), 100 * float_acc - 3 * budget - 2), 0)
+    ax.set_ylim(lo, max(acc.max(), 100 * float_acc) + 1)
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.2f}%"
+
+
+def markdown(r) -> str:
+    """tune.md from a TuneResult."""
+    L = [f"# Quantization tuning: {r.name}", "",
+         f"Budget: top-1 drop <= {r.budget:g} points vs float. Search on {r.slice_images} test images "
+         f"(the last ones); accuracy below on all {r.test_images} test images and on the "
+         f"{r.test_images - r.slice_images} the search never saw. Cost: {r.cost_metric}.", "",
+         "| model | weights (mean bits) | cost | float | QKeras | C-sim | drop vs float (QKeras) | "
+         "QKeras, unseen images |",
+         "|---|---|---|---|---|---|---|---|"]
+    for row in r.rows:
+        drop = "-" if row["qkeras"] is None else f"{100 * (r.float_acc - row['qkeras']):.2f}"
+        L.append(f"| {row['label']} | {row['mean_weight_bits']:.2f} | {row['cost']:.1f} | {_pct(r.float_acc)} | "
+                 f"{_pct(row['qkeras'])} | {_pct(row.get('csim'))} | {drop} | {_pct(row.get('qkeras_unseen'))} |")
+    L += ["", f"Search: {len(r.visited)} points visited ({sum(v['accepted'] for v in r.visited)} accepted), "
+          f"{r.search_s:.0f} s; sensitivity {r.sensitivity_points} points, {r.sensitivity_s:.0f} s; "
+          f"QAT of the final choice {r.qat_s:.0f} s.", ""]
+    if r.estimates:
+        L += ["| resources (hwflow.estimate) | " + " | ".join(r.estimates[0]["totals"]) + " |",
+              "|---|" + "---|" * len(r.estimates[0]["totals"])]
+        for e in r.estimates:
+            L.append(f"| {e['label']} | " + " | ".join(str(v) for v in e["totals"].values()) + " |")
+        L.append("")
+    L += ["## Bits per layer", "", "| layer | MACs | weights | weight bits | activation bits |", "|---|---|---|---|---|"]
+    for i in r.infos:
+        w, a = r.point[i.name]
+        w0, a0 = r.base[i.name]
+        L.append(f"| {i.name} | {i.macs:,} | {i.weights:,} | {w0} -> **{w}** | "
+                 f"{'-' if a is None else f'{a0} -> **{a}**'} |")
+    L += ["", f"Tuned config: `{r.yaml_path}`. Plots: `{r.sensitivity_png.name}` (per-layer drop when only that "
+          f"layer is narrowed), `{r.pareto_png.name}` (accuracy vs cost of every visited point).", ""]
+    return "\n".join(L)
+
+
+def write_json(path: Path, obj) -> Path:
+    _atomic_write(path, json.dumps(obj, indent=1, default=str))
+    return path

@@ -1,0 +1,188 @@
+"""`tune(cfg, budget) -> TuneResult`: sensitivity -> greedy search -> tuned YAML -> QAT -> report.
+
+    trained 8-bit model (hwflow.train, cached)
+      |  sensitivity: one layer/role narrowed at a time, tuning slice, no retraining
+      |  search: greedy, drop vs float <= budget (+ slack), state.json after every point
+      v
+    hls_configs/<model>_tuned.yaml  (quantization.layers overrides; a normal flow config)
+      |  hwflow.train on the tuned config: cached float baseline -> fold -> QAT at the new widths
+      |  optional: hwflow.flow.run_hls (convert + C-sim parity on parity.images test images)
+      v
+    build/<model>/reports/tune.md, tune.json, tune_sensitivity.{png,json}, tune_pareto.png
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hwflow.config import FlowConfig, load_config
+from hwflow.errors import ConfigError
+from hwflow.paths import ModelPaths
+
+DEFAULT_WEIGHT_BITS = (6, 5, 4, 3, 2)
+DEFAULT_ACT_BITS = (6, 5, 4, 3)
+COST_METRIC = ("50 x MAC-weighted bits [sum of MACs x (weight + activation bits)] + 50 x stored weight bits, "
+               "each relative to the baseline (baseline = 100)")
+
+
+@dataclass
+class TuneResult:
+    name: str
+    budget: float
+    slice_images: int
+    test_images: int
+    float_acc: float  # all test images
+    infos: list
+    base: dict  # baseline point
+    point: dict  # chosen point
+    visited: list
+    rows: list  # one per model variant: label, mean_weight_bits, cost, qkeras, csim, qkeras_unseen
+    yaml_path: Path
+    sensitivity_png: Path
+    pareto_png: Path
+    report_md: Path
+    cost_metric: str = COST_METRIC
+    sensitivity_points: int = 0
+    sensitivity_s: float = 0.0
+    search_s: float = 0.0
+    qat_s: float = 0.0
+    estimates: list = field(default_factory=list)
+    within_budget: bool | None = None  # QKeras after QAT, all test images
+
+
+def _key(cfg: FlowConfig, *parts) -> str:
+    return hashlib.sha256(json.dumps([cfg.fingerprint(), *parts], default=str).encode()).hexdigest()[:16]
+
+
+def _check_bits(bits, what: str) -> list[int]:
+    bits = sorted({int(b) for b in bits}, reverse=True)
+    if not bits or any(not 2 <= b <= 16 for b in bits):
+        raise ConfigError(f"tune --{what}: widths must be integers in 2..16, got {bits}")
+    return bits
+
+
+def _accuracy(model, x, y) -> float:
+    from hwflow.train import accuracy
+
+    return accuracy(model, x, y)
+
+
+def _estimate(cfg: FlowConfig, qmodel, label: str) -> dict:
+    from hwflow.convert import to_hls_model
+    from hwflow.estimate import estimate
+
+    est = estimate(to_hls_model(cfg, qmodel), cfg.hls.board, cfg.hls.clock_period_ns)
+    return {"label": label, "totals": {k: int(v) for k, v in est.totals.items()}}
+
+
+def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bits=DEFAULT_WEIGHT_BITS,
+         act_bits=DEFAULT_ACT_BITS, slack: float = 0.0, out: Path | None = None, qat: bool = True,
+         hls: bool = False, estimate_resources: bool = True) -> TuneResult:
+    """Search per-layer widths with top-1 drop <= `budget` points vs float; write `<name>_tuned.yaml`.
+
+    `slack`: extra points the no-retraining search may lose, expecting the final QAT to win
+    them back (the final QAT accuracy is what `within_budget` reports). `hls`: also run the
+    tuned config through convert + C-sim parity (`hwflow hls`)."""
+    from hwflow.flow import stage_models
+    from hwflow.train import build_models, train
+    from hwflow.tune import report, search, space
+    from keras_models.layers import kernel_layer_names
+
+    if budget < 0:
+        raise ConfigError(f"tune --budget: must be >= 0 points, got {budget}")
+    weight_bits, act_bits = _check_bits(weight_bits, "weight-bits"), _check_bits(act_bits, "act-bits")
+    ds, tm = stage_models(cfg)
+    if tm.float_accuracy is None:
+        raise ConfigError(f"{cfg.path}: train.epochs is 0; tuning needs a trained model")
+    n_test = len(ds.x_test)
+    if not 1 <= slice_images <= n_test:
+        raise ConfigError(f"tune --slice: must be 1..{n_test} (test images), got {slice_images}")
+    xs, ys = ds.x_test[n_test - slice_images:], ds.y_test[n_test - slice_images:]
+    xu, yu = ds.x_test[: n_test - slice_images], ds.y_test[: n_test - slice_images]
+
+    paths = ModelPaths.for_model(cfg.name)
+    names = kernel_layer_names(tm.qmodel)
+    infos = space.layer_infos(tm.qmodel, names)
+    base = space.base_point(tm.plan, infos)
+    _, work = build_models(cfg, tm.plan)  # a private copy whose quantizers the search swaps
+    work.set_weights(tm.qmodel.get_weights())
+    evaluate = search.Evaluator(work, tm.plan, xs, ys)
+
+    state = search.State.load(paths.root / "tune" / "state.json",
+                              _key(cfg, str(tm.weights_dir), slice_images, weight_bits, act_bits))
+    if state.float_acc is None:
+        state.float_acc = _accuracy(tm.float_model, xs, ys)
+        state.base_acc = evaluate(base)
+        state.save()
+    print(f"  {cfg.name}: tuning slice {slice_images} images: float {100 * state.float_acc:.2f}%, "
+          f"8-bit QKeras {100 * state.base_acc:.2f}%", flush=True)
+
+    t0 = time.perf_counter()
+    search.sensitivity(state, evaluate, infos, base, weight_bits, act_bits)
+    t_sens = time.perf_counter() - t0
+    table = report.sensitivity_table(state, infos, base, weight_bits, act_bits)
+    report.write_json(paths.reports / "tune_sensitivity.json", table)
+    sens_png = report.plot_sensitivity(table, infos, weight_bits, act_bits, paths.reports / "tune_sensitivity.png",
+                                       f"{cfg.name}: per-layer sensitivity ({slice_images} test images)")
+
+    t0 = time.perf_counter()
+    point = search.search(state, evaluate, infos, base, budget + slack, weight_bits, act_bits)
+    t_search = time.perf_counter() - t0
+
+    out = Path(out) if out else cfg.path.parent / f"{cfg.name}_tuned.yaml"
+    note = (f"Written by `hwflow tune --config {cfg.path.name} --budget {budget:g}`: per-layer widths searched on "
+            f"{slice_images} test images\n(cost: {COST_METRIC}); mean weight width "
+            f"{space.mean_weight_bits(point, infos):.2f} bits. Report: build/{cfg.name}/reports/tune.md")
+    report.write_tuned_yaml(cfg, space.yaml_overrides(point, tm.plan, base), out, note)
+
+    rows = [{"label": "baseline (8-bit QAT)", "mean_weight_bits": space.mean_weight_bits(base, infos), "cost": 100.0,
+             "qkeras": tm.qkeras_accuracy, "qkeras_unseen": _accuracy(tm.qmodel, xu, yu) if len(xu) else None}]
+    estimates, final, t_qat, within = [], None, 0.0, None
+    tuned_cfg = load_config(out)
+    if qat:
+        t0 = time.perf_counter()
+        ttm = train(tuned_cfg, ds)  # float weights from the cache, QAT at the tuned widths
+        t_qat = time.perf_counter() - t0
+        rows.append({"label": "tuned (after QAT)", "mean_weight_bits": space.mean_weight_bits(point, infos),
+                     "cost": space.cost(point, infos, base), "qkeras": ttm.qkeras_accuracy,
+                     "qkeras_unseen": _accuracy(ttm.qmodel, xu, yu) if len(xu) else None})
+        final = {"cost": space.cost(point, infos, base), "accuracy": _accuracy(ttm.qmodel, xs, ys)}
+        within = 100.0 * (tm.float_accuracy - ttm.qkeras_accuracy) <= budget + 1e-9
+        if estimate_resources:
+            estimates = [_estimate(cfg, tm.qmodel, "baseline (8-bit)"), _estimate(tuned_cfg, ttm.qmodel, "tuned")]
+    parity_error = None
+    if hls:
+        from hwflow.errors import ParityError
+        from hwflow.flow import run_hls
+
+        try:
+            run_hls(tuned_cfg)
+        except ParityError as exc:  # still write the report (it shows the C-sim numbers), then re-raise
+            parity_error = exc
+    for row, name, since in ((rows[0], cfg.name, tm.weights_dir.stat().st_mtime),
+                             (rows[-1] if qat else None, tuned_cfg.name, out.stat().st_mtime)):
+        parity_json = ModelPaths.for_model(name).reports / "parity.json"
+        # C-sim from `hwflow hls` (earlier, or just above), if not older than the model it describes
+        if row is not None and parity_json.exists() and parity_json.stat().st_mtime >= since:
+            p = json.loads(parity_json.read_text())
+            row["csim"], row["csim_images"] = p.get("csim_accuracy"), p.get("n_images")
+
+    pareto_png = report.plot_pareto(state.visited, state.float_acc, budget, final, paths.reports / "tune_pareto.png",
+                                    f"{cfg.name}: points visited (budget {budget:g} points)")
+    result = TuneResult(cfg.name, budget, slice_images, n_test, tm.float_accuracy, infos, base, point, state.visited,
+                        rows, out, sens_png, pareto_png, paths.reports / "tune.md",
+                        sensitivity_points=len(state.sensitivity), sensitivity_s=t_sens, search_s=t_search,
+                        qat_s=t_qat, estimates=estimates, within_budget=within)
+    report._atomic_write(result.report_md, report.markdown(result))
+    report.write_json(paths.reports / "tune.json", {
+        "name": cfg.name, "budget": budget, "slack": slack, "slice_images": slice_images, "cost_metric": COST_METRIC,
+        "float_accuracy": tm.float_accuracy, "rows": rows, "base": base, "point": point, "within_budget": within,
+        "estimates": estimates, "yaml": str(out), "visited": state.visited,
+        "layers": [i.__dict__ for i in infos]})
+    if parity_error is not None:
+        raise parity_error
+    return result

@@ -1,0 +1,189 @@
+"""Sensitivity analysis and the greedy width search, with resumable state.
+
+Both evaluate the trained 8-bit QAT model with some quantizers narrowed (no retraining per
+point) on a tuning slice of test images:
+
+- `sensitivity`: one (layer, role, width) at a time, the rest at the baseline; the drop in
+  top-1 points against the baseline QKeras model.
+- `search`: greedy descent from the baseline. Each step takes the not-yet-blocked move
+  (one layer's weights or activations down one candidate width) with the best ratio of cost
+  saved to the drop the sensitivity table predicts, evaluates the combined point, keeps it when
+  its drop against float stays within the budget and otherwise blocks that layer/role.
+
+Every evaluation is appended to `state.json` (written atomically) before the next one starts,
+so an interrupted run resumes where it stopped; the state is only reused for the same config,
+trained weights, slice and candidates (a new budget keeps the sensitivity and restarts the search).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hwflow.tune.space import LayerInfo, Point, QuantizerSwap, cost
+
+ROLES = ("weight", "activation")
+
+
+@dataclass
+class State:
+    key: str  # identifies config + trained weights + slice + candidates (sensitivity stays valid)
+    path: Path
+    search_key: str | None = None  # budget of the search below; another budget restarts the search
+    float_acc: float | None = None  # on the tuning slice
+    base_acc: float | None = None  # 8-bit QAT model on the tuning slice
+    sensitivity: dict = field(default_factory=dict)  # "layer|role|bits" -> accuracy
+    visited: list = field(default_factory=list)  # {"point", "accuracy", "cost", "accepted", "move"}
+    current: Point | None = None
+    blocked: list = field(default_factory=list)  # ["layer", "role"]
+    done: bool = False
+
+    @classmethod
+    def load(cls, path: Path, key: str) -> "State":
+        if path.exists():
+            raw = json.loads(path.read_text())
+            if raw.get("key") == key:
+                raw["path"] = path
+                return cls(**raw)
+        return cls(key=key, path=path)
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = {k: v for k, v in self.__dict__.items() if k != "path"}
+        fd, tmp = tempfile.mkstemp(prefix=".state-", suffix=".json", dir=self.path.parent)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f)
+        os.replace(tmp, self.path)
+
+
+class Evaluator:
+    """Top-1 (fraction) of a point on the tuning slice."""
+
+    def __init__(self, qmodel, base_plan, x: np.ndarray, y: np.ndarray):
+        self.swap = QuantizerSwap(qmodel, base_plan)
+        self.x, self.y = x, y
+
+    def __call__(self, point: Point) -> float:
+        self.swap.apply(point)
+        # eager calls: no graph retrace per point (a retrace costs more than the evaluation)
+        logits = np.concatenate([self.swap.model(self.x[i:i + 500], training=False).numpy()
+                                 for i in range(0, len(self.x), 500)])
+        return float(np.mean(np.argmax(logits, axis=1) == self.y))
+
+
+def _with(point: Point, name: str, role: str, bits: int) -> Point:
+    out = {k: list(v) for k, v in point.items()}
+    out[name][ROLES.index(role)] = bits
+    return out
+
+
+def sens_key(name: str, role: str, bits: int) -> str:
+    return f"{name}|{role}|{bits}"
+
+
+def sensitivity(state: State, evaluate, infos: list[LayerInfo], base: Point, weight_bits: list[int],
+                act_bits: list[int]) -> dict:
+    """Fill state.sensitivity (accuracy per single-layer change); resumable."""
+    from tqdm import tqdm
+
+    todo = [(i.name, "weight", b) for i in infos for b in weight_bits if b < base[i.name][0]]
+    todo += [(i.name, "activation", b) for i in infos if i.has_activation for b in act_bits if b < base[i.name][1]]
+    left = [t for t in todo if sens_key(*t) not in state.sensitivity]
+    with tqdm(total=len(todo), initial=len(todo) - len(left), desc="sensitivity", unit="point") as bar:
+        for name, role, bits in left:
+            state.sensitivity[sens_key(name, role, bits)] = evaluate(_with(base, name, role, bits))
+            state.save()
+            bar.update(1)
+    return state.sensitivity
+
+
+def _moves(state: State, infos: list[LayerInfo], weight_bits: list[int], act_bits: list[int]):
+    """(name, role, next lower width) for every layer/role not blocked and not at the bottom."""
+    blocked = {tuple(b) for b in state.blocked}
+    for i in infos:
+        for role, cands in (("weight", weight_bits), ("activation", act_bits)):
+            if (i.name, role) in blocked or (role == "activation" and not i.has_activation):
+                continue
+            cur = state.current[i.name][ROLES.index(role)]
+            lower = [b for b in cands if b < cur]
+            if lower:
+                yield i.name, role, max(lower)
+
+
+def _remaining(state: State, infos, weight_bits, act_bits) -> int:
+    """An upper bound on the evaluations left (each layer/role can still step to the bottom)."""
+    blocked = {tuple(b) for b in state.blocked}
+    n = 0
+    for i in infos:
+        for role, cands in (("weight", weight_bits), ("activation", act_bits)):
+            if (i.name, role) in blocked or (role == "activation" and not i.has_activation):
+                continue
+            n += sum(1 for b in cands if b < state.current[i.name][ROLES.index(role)])
+    return n
+
+
+def search(state: State, evaluate, infos: list[LayerInfo], base: Point, budget: float,
+           weight_bits: list[int], act_bits: list[int]) -> Point:
+    """Greedy descent; returns the cheapest accepted point (drop vs float <= budget points)."""
+    from tqdm import tqdm
+
+    floor = 100.0 * state.float_acc - budget  # lowest acceptable top-1, in percent
+    if state.search_key != f"{budget:g}":
+        state.search_key, state.visited, state.current, state.blocked, state.done = f"{budget:g}", [], None, [], False
+    if state.current is None:
+        state.current = {k: list(v) for k, v in base.items()}
+        if 100.0 * state.base_acc < floor:  # even the baseline misses the budget: nothing to do
+            state.done = True
+        state.visited.append({"point": state.current, "accuracy": state.base_acc, "move": None, "accepted": True,
+                              "cost": cost(state.current, infos, base)})
+        state.save()
+    bar = tqdm(total=len(state.visited) + _remaining(state, infos, weight_bits, act_bits), initial=len(state.visited),
+               desc=f"search (budget {budget:g} points)", unit="point")
+    while not state.done:
+        moves = list(_moves(state, infos, weight_bits, act_bits))
+        if not moves:
+            state.done = True
+            break
+        now = cost(state.current, infos, base)
+
+        def score(move):
+            name, role, bits = move
+            saved = now - cost(_with(state.current, name, role, bits), infos, base)
+            cur = state.current[name][ROLES.index(role)]
+            before = state.sensitivity.get(sens_key(name, role, cur), state.base_acc)
+            predicted = 100.0 * (before - state.sensitivity.get(sens_key(name, role, bits), state.base_acc))
+            return saved / max(predicted, 0.05)  # cost saved per point the step is predicted to lose
+
+        name, role, bits = max(moves, key=score)
+        cand = _with(state.current, name, role, bits)
+        acc = evaluate(cand)
+        ok = 100.0 * acc >= floor
+        state.visited.append({"point": cand, "accuracy": acc, "cost": cost(cand, infos, base),
+                              "move": [name, role, bits], "accepted": ok})
+        if ok:
+            state.current = cand
+        else:
+            state.blocked.append([name, role])
+        state.save()
+        bar.total = len(state.visited) + _remaining(state, infos, weight_bits, act_bits)
+        bar.update(1)
+        bar.set_postfix(cost=f"{cost(state.current, infos, base):.1f}", top1=f"{100 * acc:.2f}")
+    bar.close()
+    state.save()
+    return state.current
+
+
+def pareto_front(visited: list[dict]) -> list[dict]:
+    """Visited points not dominated in (lower cost, higher accuracy)."""
+    pts = sorted(visited, key=lambda v: (v["cost"], -v["accuracy"]))
+    front, best = [], -1.0
+    for v in pts:
+        if v["accuracy"] > best:
+            front.append(v)
+            best = v["accuracy"]
+    return front

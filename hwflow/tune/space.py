@@ -1,0 +1,146 @@
+"""The search space of `hwflow tune`: per-layer (weight bits, activation bits) and their cost.
+
+A *point* maps every kernel layer to `[weight_bits, activation_bits]` (activation bits are
+None for a layer without a following `<name>_relu`, e.g. MobileNet's `fc`). Integer bits are
+not searched: a narrower weight keeps the integer bits the baseline plan resolved from the
+trained weights (clamped to bits-1, exactly what `hwflow.train.resolve_plan` does for a
+width-only YAML value), a narrower activation keeps the baseline's integer bits likewise.
+
+Cost (the issue's fallback metric, used because the resource estimator needs an hls4ml
+conversion per point, ~seconds each, while this is exact arithmetic): half logic, half memory,
+
+    cost = 50 * sum_l MACs_l * (w_l + a_l) / (same at the baseline)
+         + 50 * sum_l weights_l * w_l      / (same at the baseline)
+
+so the baseline costs 100. The first term is the MAC-weighted bit count (a product's LUT cost
+grows with both operand widths, and layers with many multiply-accumulates matter most); the
+second is the stored weight bits (BRAM/ROM), which the MAC term alone would ignore in the late
+layers that hold most of the weights but few of the MACs. The resource estimator is applied to
+the baseline and the final choice in the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from keras_models.layers import ACT_SUFFIX
+from keras_models.quant import LayerQuant, QuantPlan, QuantSpec
+
+Point = dict[str, list]  # layer -> [weight bits, activation bits | None]
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    kind: str  # Keras class name
+    macs: int  # multiply-accumulates per image
+    weights: int  # kernel parameters
+    has_activation: bool
+
+
+def layer_infos(qmodel, names: list[str]) -> list[LayerInfo]:
+    """MACs and weight counts of the kernel layers `names` of a built (Q)Keras model."""
+    have = {l.name for l in qmodel.layers}
+    out = []
+    for name in names:
+        layer = qmodel.get_layer(name)
+        kernel = layer.get_weights()[0]
+        shape = layer.output_shape
+        pixels = int(np.prod(shape[1:-1])) if len(shape) > 2 else 1
+        kind = type(layer).__name__
+        if "Depthwise" in kind:
+            macs = pixels * int(kernel.size)  # kh*kw*cin*mult products per output pixel
+        elif "Conv" in kind:
+            macs = pixels * int(kernel.size)  # kh*kw*cin*cout per output pixel
+        else:
+            macs = int(kernel.size)
+        out.append(LayerInfo(name, kind, macs, int(kernel.size), name + ACT_SUFFIX in have))
+    return out
+
+
+def base_point(plan: QuantPlan, infos: list[LayerInfo]) -> Point:
+    return {i.name: [plan.layers[i.name].weight.bits,
+                     plan.layers[i.name].activation.bits if i.has_activation else None] for i in infos}
+
+
+def cost(point: Point, infos: list[LayerInfo], base: Point) -> float:
+    def logic(p):
+        return sum(i.macs * (p[i.name][0] + (p[i.name][1] or 0)) for i in infos)
+
+    def memory(p):
+        return sum(i.weights * p[i.name][0] for i in infos)
+
+    return 50.0 * logic(point) / logic(base) + 50.0 * memory(point) / memory(base)
+
+
+def mean_weight_bits(point: Point, infos: list[LayerInfo]) -> float:
+    """Average weight width over all kernel parameters (what the issue's "<= 5 bits" measures)."""
+    return sum(i.weights * point[i.name][0] for i in infos) / sum(i.weights for i in infos)
+
+
+def weight_spec(base: QuantSpec, bits: int) -> QuantSpec:
+    return replace(base, bits=bits, integer=min(base.integer, bits - 1))
+
+
+def activation_spec(base: QuantSpec, bits: int) -> QuantSpec:
+    return replace(base, bits=bits, integer=min(base.integer, bits - 1))
+
+
+def plan_for(point: Point, base_plan: QuantPlan) -> QuantPlan:
+    """The resolved QuantPlan of a point (biases stay at the baseline)."""
+    out = QuantPlan()
+    for name, lq in base_plan.layers.items():
+        w, a = point.get(name, [lq.weight.bits, None])
+        out.layers[name] = LayerQuant(weight=weight_spec(lq.weight, w), bias=lq.bias,
+                                      activation=lq.activation if a is None else activation_spec(lq.activation, a))
+    return out
+
+
+def yaml_overrides(point: Point, base_plan: QuantPlan, base: Point) -> dict[str, dict]:
+    """quantization.layers entries for the layers that differ from the baseline.
+
+    Weights are written as a width (the flow resolves integer bits from the trained weights,
+    as for the baseline); activations as an explicit `quantized_relu(bits,integer)`."""
+    out: dict[str, dict] = {}
+    for name, (w, a) in point.items():
+        entry: dict = {}
+        if w != base[name][0]:
+            entry["weight"] = int(w)
+        if a is not None and a != base[name][1]:
+            spec = activation_spec(base_plan.layers[name].activation, a)
+            entry["activation"] = f"quantized_relu({spec.bits},{spec.integer})"
+        if entry:
+            out[name] = entry
+    return out
+
+
+class QuantizerSwap:
+    """Sets the quantizers of a built QKeras model to those of a point, in place.
+
+    Why by hand: rebuilding the QKeras model per point costs ~1-2 s (graph construction) while
+    an accuracy evaluation on the tuning slice takes about as long; QKeras layers read their
+    quantizer objects at trace time (`kernel_quantizer_internal`, `depthwise_quantizer_internal`,
+    `QActivation.quantizer`), so swapping them and dropping Keras' cached predict function gives
+    the same graph a rebuild would (checked in tests/test_tune.py)."""
+
+    def __init__(self, qmodel, base_plan: QuantPlan):
+        self.model = qmodel
+        self.base_plan = base_plan
+
+    def apply(self, point: Point) -> None:
+        plan = plan_for(point, self.base_plan)
+        for name, lq in plan.layers.items():
+            layer = self.model.get_layer(name)
+            wq = lq.weight.build()
+            if hasattr(layer, "depthwise_quantizer_internal"):
+                layer.depthwise_quantizer_internal = wq
+                layer.quantizers[0] = wq
+            else:
+                layer.kernel_quantizer_internal = wq
+                layer.quantizers[0] = wq
+            if point[name][1] is not None:
+                act = self.model.get_layer(name + ACT_SUFFIX)
+                act.quantizer = lq.activation.build()
+        self.model.predict_function = None  # force a retrace with the new quantizers
