@@ -86,6 +86,18 @@ def bounded_relu(layer, ctx: Ctx):
                    "bound, or quantized_relu(..., relu_upper_bound=...) checked by C-sim parity.")
 
 
+def ignored_relu_bound(layer, ctx: Ctx):
+    q = getattr(layer, "quantizer", None)
+    if type(q).__name__ != "quantized_relu" or getattr(q, "relu_upper_bound", None) is None:
+        return None
+    if not getattr(q, "is_quantized_clip", True):
+        return None  # an active bound: hwflow.hls_ext converts it exactly (BoundedReLU)
+    return Finding(layer.name, "ignored-relu-bound", True,
+                   f"quantized_relu(relu_upper_bound={q.relu_upper_bound}) with is_quantized_clip=True: QKeras ignores "
+                   f"the bound, but the converted model applies it (hls4ml cannot see is_quantized_clip).",
+                   "build the activation with Ops.relu6 (is_quantized_clip=False), or drop relu_upper_bound.")
+
+
 def softmax_table(layer, ctx: Ctx):
     act = getattr(getattr(layer, "activation", None), "__name__", "")
     if _cls(layer) == "Softmax" or act == "softmax":
@@ -129,6 +141,23 @@ def mult_size(layer) -> tuple[int, int] | None:
     return None
 
 
+def valid_reuse_factors(backend, n_in: int, n_out: int) -> list[int]:
+    """hls4ml's valid reuse factors for (n_in, n_out), fast.
+
+    Same answer as `backend.get_valid_reuse_factors`, which tries every rf in 1..n_in*n_out (a
+    million calls for a 1024x1024 layer). Its own rule requires rf to divide n_in*n_out, so only
+    the divisors are tried, each with hls4ml's `_validate_reuse_factor`.
+    """
+    total = n_in * n_out
+    divisors = set()
+    i = 1
+    while i * i <= total:
+        if total % i == 0:
+            divisors.update((i, total // i))
+        i += 1
+    return sorted(rf for rf in divisors if backend._validate_reuse_factor(n_in, n_out, rf))
+
+
 def reuse_factor(layer, ctx: Ctx):
     size = mult_size(layer)
     if size is None:
@@ -136,7 +165,7 @@ def reuse_factor(layer, ctx: Ctx):
     user = ctx.layer_hls(layer.name)
     explicit = user is not None and user.reuse_factor is not None
     rf = user.reuse_factor if explicit else ctx.hls.reuse_factor
-    valid = ctx.backend.get_valid_reuse_factors(*size)
+    valid = valid_reuse_factors(ctx.backend, *size)
     if rf in valid:
         return None
     closest = ctx.backend.get_closest_reuse_factor(valid, rf)
@@ -174,7 +203,7 @@ def too_large(layer, ctx: Ctx):
 
 
 RULES: list[Callable] = [overlapping_pool_stream, global_avg_accumulator, bounded_relu, softmax_table, concat_inputs,
-                         reshape_5d, reuse_factor, too_large]
+                         reshape_5d, reuse_factor, too_large, ignored_relu_bound]
 
 
 def check_model(model, hls: HlsSection) -> list[Finding]:

@@ -67,6 +67,10 @@ def hls_config(cfg: FlowConfig, qmodel) -> dict:
     """The hls4ml config dict (Model + LayerName) for this flow config."""
     import hls4ml
 
+    from hwflow import hls_ext
+
+    hls_ext.register()  # custom layers (channel shuffle/slice, bounded ReLU) must be known before parsing
+
     backend = cfg.hls.backend
     conf = hls4ml.utils.config_from_keras_model(qmodel, granularity="name", backend=backend,
                                                 default_reuse_factor=cfg.hls.reuse_factor)
@@ -130,7 +134,7 @@ def resolve_reuse_factors(cfg: FlowConfig, qmodel) -> tuple[dict[str, int], list
     """
     from hls4ml.backends import get_backend
 
-    from hwflow.check import mult_size
+    from hwflow.check import mult_size, valid_reuse_factors
 
     backend = get_backend("Vivado" if cfg.hls.backend == "VivadoAccelerator" else cfg.hls.backend)
     rfs, notes = {}, []
@@ -138,7 +142,7 @@ def resolve_reuse_factors(cfg: FlowConfig, qmodel) -> tuple[dict[str, int], list
         size = mult_size(layer)
         if size is None:
             continue
-        valid = backend.get_valid_reuse_factors(*size)
+        valid = valid_reuse_factors(backend, *size)
         user = cfg.hls.layers.get(layer.name)
         if user and user.reuse_factor:
             if user.reuse_factor not in valid:

@@ -233,6 +233,8 @@ _KINDS = {
     "ZeroPadding1D": "elem", "ZeroPadding2D": "elem", "Resize": "elem", "Repack": "elem",
     "Clone": "elem", "Cropping1D": "elem", "Cropping2D": "elem", "Transpose": "elem",
     "Input": "free", "InputLayer": "free", "Reshape": "free",
+    # hwflow.hls_ext: permutations (wiring, one pipeline stage in io_stream) and ReLU6 (two comparators)
+    "ChannelShuffle": "elem", "ChannelSlice": "elem", "BoundedReLU": "act",
 }
 _TABLE_ACTS = ("sigmoid", "tanh", "softplus", "softsign", "elu", "selu")
 

@@ -113,7 +113,7 @@ def _print_parity(res) -> None:
           f"{pct(res.bit_exact_share)}, max logit error {res.max_abs_diff:.4g} "
           f"({'-' if res.max_diff_lsb is None else f'{res.max_diff_lsb:.2f}'} LSB of {res.output_precision})")
     print(f"  top-1: float {pct(res.float_accuracy)}, QKeras {pct(res.qkeras_accuracy)}, C-sim {pct(res.csim_accuracy)}"
-          f"; C-sim {res.csim['images_per_s']:.1f} images/s on {res.csim['workers']} processes")
+          f"; C-sim {res.csim['images_per_s']:.3g} images/s on {res.csim['workers']} processes")
     if res.first_divergence:
         fd = res.first_divergence
         print(f"  first diverging layer: {fd.layer} ({fd.class_name}, {fd.precision}): max error {fd.max_abs_diff:.4g}"

@@ -50,4 +50,4 @@ def build(arch: str, *, quant=None, **params):
 
 
 # Explicit list of families (no directory scan).
-from keras_models import mobilenet, squeezenet  # noqa: E402,F401
+from keras_models import mnasnet, mobilenet, mobilenet_v2, shufflenet, squeezenet  # noqa: E402,F401

@@ -107,12 +107,14 @@ class Ops:
         return qkeras.QActivation(q, name=name + ACT_SUFFIX)(x)
 
     def linear_q(self, x, name: str):
-        """Quantize a linear output of layer `name` (named `<name>_q`): nothing in float; in QKeras a signed
+        """Quantize a linear output of layer `name` (named `<name>_q`): identity in float; in QKeras a signed
         quantized_bits(bits, integer) from the layer's activation spec (8 bits, integer 3 -> [-8, 8) in steps of
         1/16). Keeps MobileNetV2/MnasNet projections and ShuffleNet's depthwise outputs narrow in hardware
         (hwflow.hls_ext moves it into the conv's result type so hls4ml keeps it)."""
-        if not self.quantized:
-            return x
+        from tensorflow import keras
+
+        if not self.quantized:  # identity, so both twins have the same layer names
+            return keras.layers.Activation("linear", name=name + Q_SUFFIX)(x)
         import qkeras
 
         spec = self.plan.get(name).activation

@@ -107,3 +107,13 @@ def test_cli_check_fatal_exit_status(tmp_path, capsys, build_dir):
     assert main(["check", "--config", str(cfg)]) == 3
     err = capsys.readouterr().err
     assert "pool1: overlapping 3x3/2 pooling in io_stream aborts" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("n_in,n_out", [(27, 32), (288, 32), (72, 32), (24, 96), (1024, 10), (9, 1)])
+def test_fast_valid_reuse_factors_equal_hls4ml(n_in, n_out):
+    from hls4ml.backends import get_backend
+
+    from hwflow.check import valid_reuse_factors
+
+    backend = get_backend("Vitis")
+    assert valid_reuse_factors(backend, n_in, n_out) == backend.get_valid_reuse_factors(n_in, n_out)
