@@ -1,8 +1,10 @@
-"""Run time of hwflow.estimate on the 224x224 MobileNet v1 (io_stream), conversion timed apart.
+"""Run time of hwflow.estimate on the shipped 224x224 MobileNet v1 (hls_configs/mobilenet_imagenet.yaml),
+model building and hls4ml conversion timed apart.
 
-    .venv/bin/python benchmarks/bench_estimate.py [--repeat 5]
+    .venv/bin/python benchmarks/bench_estimate.py [--config hls_configs/mobilenet_imagenet.yaml] [--repeat 5]
 
-Prints the timings and the estimate's headline numbers for zcu102 and alveo-u250.
+Uses the model `hwflow estimate --config` uses (trained QKeras model from the training cache, else
+the untrained QKeras twin) and prints the timings and the estimate for zcu102 and alveo-u250.
 """
 
 from __future__ import annotations
@@ -16,37 +18,36 @@ from pathlib import Path
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="hls_configs/mobilenet_imagenet.yaml")
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args(argv)
-    t0 = time.perf_counter()
-    import hls4ml
-    import tensorflow as tf
-
+    from hwflow import convert
+    from hwflow.config import load_config
     from hwflow.estimate import estimate
+    from hwflow.estimate_report import config_qmodel
 
-    t_import = time.perf_counter() - t0
-    model = tf.keras.applications.MobileNet(weights=None, input_shape=(224, 224, 3))
-    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis",
-                                               default_precision="fixed<16,6>")
+    cfg = load_config(args.config)
     t0 = time.perf_counter()
-    hls_model = hls4ml.converters.convert_from_keras_model(
-        model, hls_config=cfg, io_type="io_stream", backend="Vitis", part="xczu9eg-ffvb1156-2-e",
-        clock_period=5, output_dir="/tmp/hwflow-bench-estimate")
+    qmodel, source = config_qmodel(cfg)
+    t_model = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    hls_model = convert.to_hls_model(cfg, qmodel)
     t_convert = time.perf_counter() - t0
     times = []
     for _ in range(args.repeat):
         t0 = time.perf_counter()
-        est = estimate(hls_model, board="zcu102")
+        estimate(hls_model, board="zcu102", clock_period_ns=cfg.hls.clock_period_ns)
         times.append(time.perf_counter() - t0)
-    print(f"imports {t_import:.2f} s; hls4ml conversion {t_convert:.2f} s; "
+    print(f"{cfg.name} ({source}): model {t_model:.1f} s; hls4ml conversion {t_convert:.1f} s; "
           f"estimate median {statistics.median(times) * 1000:.0f} ms (min {min(times) * 1000:.0f}, n={args.repeat})")
     for board in ("zcu102", "alveo-u250"):
-        est = estimate(hls_model, board=board)
-        t = est.totals
+        est = estimate(hls_model, board=board, clock_period_ns=cfg.hls.clock_period_ns)
+        t, rl = est.totals, est.roofline
         print(f"{board}: DSP {t['DSP']} LUT {t['LUT']} FF {t['FF']} BRAM_18K {t['BRAM_18K']}; "
               f"II {est.ii_cycles} latency {est.latency_cycles} cycles; binding {est.binding_resource} "
-              f"{est.utilisation[est.binding_resource]:.0f}%; fits {est.fits}; roofline share {100 * est.roofline.share:.2f}%"
-              f" (attainable {est.roofline.attainable_images_per_s:.1f} img/s, capped {est.roofline.capped})")
+              f"{est.utilisation[est.binding_resource]:.0f}%; fits {est.fits}; roofline share {100 * rl.share:.2f}% "
+              f"(as estimated {rl.images_per_s:.1f} img/s, attainable {rl.attainable_images_per_s:.2f} img/s"
+              f"{', capped' if rl.capped else ''})")
     return 0
 
 

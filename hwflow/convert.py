@@ -115,7 +115,8 @@ def to_hls_model(cfg: FlowConfig, qmodel, output_dir: Path | None = None):
     """A converted (not yet written) hls4ml ModelGraph; estimator and sweeps use this directly."""
     import hls4ml
 
-    out = str(output_dir) if output_dir else tempfile.mkdtemp(prefix="hwflow-hls-")
+    # hls4ml creates output_dir only on write(); an unwritten model needs no folder of its own
+    out = str(output_dir) if output_dir else str(Path(tempfile.gettempdir()) / "hwflow-unwritten")
     hls_model = hls4ml.converters.convert_from_keras_model(qmodel, hls_config=hls_config(cfg, qmodel), output_dir=out,
                                                            project_name="myproject", **_backend_kwargs(cfg))
     # Trace hooks let sim.csim localise a parity failure (what hls4ml's own trace() switches on);

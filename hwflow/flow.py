@@ -75,24 +75,34 @@ def stage_check(cfg: FlowConfig, qmodel) -> list[Finding]:
 
 
 def stage_parity(cfg: FlowConfig, paths: ModelPaths, ds, tm, *, images: int | None = None, workers: int | None = None,
-                 trace: bool = False):
-    """C-sim of the project on the test images vs QKeras and float; writes reports/parity.*"""
+                 trace: bool = False, engine: str = "auto", hls_model=None, reference: int = 32):
+    """Firmware outputs on the test images vs QKeras and float; writes reports/parity.*
+
+    engine "auto": the bit-exact emulator (sim.emulate) computes all images, and C-sim of the
+    generated C++ checks it on the first `reference` images; any difference, or a layer the
+    emulator does not support, and C-sim computes everything. engine "csim": C-sim only.
+    """
     from sim import csim, parity
 
     info = csim.project_info(paths.hls)
     n = min(images or cfg.parity.images, len(ds.x_test))
     x, y = ds.x_test[:n], ds.y_test[:n]
     lib = csim.compile_project(paths.hls, paths.csim)
-    run = csim.run(paths.hls, lib, x, workers=workers, desc=f"{cfg.name}: C-sim")
+    outputs, stats = None, {"engine": "csim"}
+    if engine == "auto":
+        outputs, stats = _emulate_with_reference(cfg, paths, lib, tm, x, hls_model, min(reference, n), workers)
+    if outputs is None:
+        run = csim.run(paths.hls, lib, x, workers=workers, desc=f"{cfg.name}: C-sim")
+        outputs = run.outputs
+        stats.update(images_per_s=run.images_per_s, seconds=round(run.seconds, 3), workers=run.workers)
     q = tm.qmodel.predict(x, batch_size=128, verbose=0)
     f = tm.float_model.predict(x, batch_size=128, verbose=0)
     out_prec = info["layers"][-1]["result"]
-    res = parity.compare(run.outputs, q, f, y if cfg.train.epochs > 0 or cfg.data.source != "default" else None,
+    res = parity.compare(outputs, q, f, y if cfg.train.epochs > 0 or cfg.data.source != "default" else None,
                          out_prec, cfg.parity)
     lsb = parity.lsb_of(out_prec) or 1.0
-    res.csim = {"seconds": round(run.seconds, 3), "images_per_s": run.images_per_s, "workers": run.workers,
-                "compile_s": round(lib.compile_s, 2), "compile_cached": lib.cached,
-                "errors_lsb": (np.abs(run.outputs - q.reshape(run.outputs.shape)) / lsb).ravel().tolist()}
+    res.csim = {**stats, "compile_s": round(lib.compile_s, 2), "compile_cached": lib.cached,
+                "errors_lsb": (np.abs(outputs - q.reshape(outputs.shape)) / lsb).ravel().tolist()}
     if trace or not res.passed:
         k = min(len(x), 32)
         tr = csim.run(paths.hls, lib, x[:k], trace=True, workers=workers, desc=f"{cfg.name}: C-sim trace")
@@ -105,6 +115,33 @@ def stage_parity(cfg: FlowConfig, paths: ModelPaths, ds, tm, *, images: int | No
     return res
 
 
+def _emulate_with_reference(cfg, paths, lib, tm, x, hls_model, k: int, workers):
+    """(outputs, stats) from the emulator checked against C-sim on k images, or (None, stats)."""
+    from hwflow.convert import to_hls_model
+    from sim import csim
+    from sim.emulate import UnsupportedLayerError, check_supported, emulate
+
+    hls_model = hls_model if hls_model is not None else to_hls_model(cfg, tm.qmodel)
+    try:
+        check_supported(hls_model)
+    except UnsupportedLayerError as exc:
+        print(f"  emulator: {exc}; using C-sim for every image")
+        return None, {"engine": "csim", "emulator_unsupported": str(exc)}
+    t0 = time.perf_counter()
+    out = np.asarray(emulate(hls_model, x), np.float64).reshape(len(x), -1)
+    seconds = time.perf_counter() - t0
+    ref = csim.run(paths.hls, lib, x[:k], workers=workers, desc=f"{cfg.name}: C-sim reference")
+    same = bool(np.array_equal(ref.outputs, out[:k]))
+    stats = {"engine": "emulate", "images_per_s": len(x) / seconds, "seconds": round(seconds, 3), "workers": 1,
+             "reference_images": k, "emulator_matches_csim": same, "csim_images_per_s": ref.images_per_s}
+    print(f"  emulator: {len(x)} images at {len(x) / seconds:.1f} images/s; C-sim reference on {k} images "
+          f"({ref.images_per_s:.2f} images/s): {'identical' if same else 'DIFFERENT'}")
+    if not same:
+        print("  emulator differs from C-sim: using C-sim for every image")
+        return None, {"engine": "csim", "emulator_matches_csim": False}
+    return out, stats
+
+
 def _print_parity(res) -> None:
     def pct(v):
         return "-" if v is None else f"{100 * v:.2f}%"
@@ -113,7 +150,7 @@ def _print_parity(res) -> None:
           f"{pct(res.bit_exact_share)}, max logit error {res.max_abs_diff:.4g} "
           f"({'-' if res.max_diff_lsb is None else f'{res.max_diff_lsb:.2f}'} LSB of {res.output_precision})")
     print(f"  top-1: float {pct(res.float_accuracy)}, QKeras {pct(res.qkeras_accuracy)}, C-sim {pct(res.csim_accuracy)}"
-          f"; C-sim {res.csim['images_per_s']:.3g} images/s on {res.csim['workers']} processes")
+          f"; {res.csim['engine']} {res.csim['images_per_s']:.3g} images/s")
     if res.first_divergence:
         fd = res.first_divergence
         print(f"  first diverging layer: {fd.layer} ({fd.class_name}, {fd.precision}): max error {fd.max_abs_diff:.4g}"
@@ -129,7 +166,7 @@ def _fail_on_parity(cfg: FlowConfig, res) -> None:
         raise ParityError(f"{cfg.name}: parity failed: {'; '.join(res.failures)}{where}")
 
 
-def run_hls(cfg: FlowConfig, *, parity: bool = True, images: int | None = None) -> FlowResult:
+def run_hls(cfg: FlowConfig, *, parity: bool = True, images: int | None = None, engine: str = "auto") -> FlowResult:
     """data -> train -> check -> convert -> C-sim parity (the `make hls` job)."""
     from hwflow.convert import convert, summary
 
@@ -147,7 +184,8 @@ def run_hls(cfg: FlowConfig, *, parity: bool = True, images: int | None = None) 
         print(summary(cfg, result.convert))
     if parity:
         with _stage(t, "csim parity"):
-            result.parity = stage_parity(cfg, paths, ds, tm, images=images)
+            result.parity = stage_parity(cfg, paths, ds, tm, images=images, engine=engine,
+                                         hls_model=result.convert.hls_model)
             _print_parity(result.parity)
     paths.reports.mkdir(parents=True, exist_ok=True)
     (paths.reports / "time_per_stage.json").write_text(json.dumps(t, indent=1))
@@ -156,7 +194,8 @@ def run_hls(cfg: FlowConfig, *, parity: bool = True, images: int | None = None) 
     return result
 
 
-def run_csim(cfg: FlowConfig, *, images: int | None = None, workers: int | None = None, trace: bool = False):
+def run_csim(cfg: FlowConfig, *, images: int | None = None, workers: int | None = None, trace: bool = False,
+             engine: str = "auto"):
     """C-sim parity of an existing project (`make csim`)."""
     paths = ModelPaths.for_model(cfg.name)
     if not paths.hls.exists():
@@ -164,7 +203,7 @@ def run_csim(cfg: FlowConfig, *, images: int | None = None, workers: int | None 
 
         raise CsimError(f"{paths.hls}: no HLS project; run `make hls MODEL={cfg.name}` first")
     ds, tm = stage_models(cfg)
-    res = stage_parity(cfg, paths, ds, tm, images=images, workers=workers, trace=trace)
+    res = stage_parity(cfg, paths, ds, tm, images=images, workers=workers, trace=trace, engine=engine)
     _print_parity(res)
     _fail_on_parity(cfg, res)
     return res
@@ -185,7 +224,7 @@ def resolve_config(args) -> FlowConfig:
 
 
 def _cmd_hls(args) -> int:
-    run_hls(resolve_config(args), parity=not args.no_csim, images=args.images)
+    run_hls(resolve_config(args), parity=not args.no_csim, images=args.images, engine=args.engine)
     return 0
 
 
@@ -201,8 +240,14 @@ def _cmd_check(args) -> int:
 
 
 def _cmd_csim(args) -> int:
-    run_csim(resolve_config(args), images=args.images, workers=args.workers, trace=args.trace)
+    run_csim(resolve_config(args), images=args.images, workers=args.workers, trace=args.trace, engine=args.engine)
     return 0
+
+
+def _engine_arg(p) -> None:
+    p.add_argument("--engine", choices=("auto", "csim"), default="auto",
+                   help="auto: bit-exact emulator on all images, checked against C-sim on a sample (default); "
+                        "csim: C-simulation of the generated C++ for every image")
 
 
 def add_parser(sub) -> None:
@@ -210,6 +255,7 @@ def add_parser(sub) -> None:
     config_arg(p)
     p.add_argument("--no-csim", action="store_true", help="stop after writing the HLS project")
     p.add_argument("--images", type=int, help="C-sim this many test images (default: parity.images)")
+    _engine_arg(p)
     p.set_defaults(func=_cmd_hls)
 
     p = sub.add_parser("check", help="pre-flight check for constructs hls4ml 1.3.0 mishandles")
@@ -221,4 +267,5 @@ def add_parser(sub) -> None:
     p.add_argument("--images", type=int, help="number of test images (default: parity.images)")
     p.add_argument("--workers", type=int, help="C-sim processes (default: one per core)")
     p.add_argument("--trace", action="store_true", help="always compare per-layer outputs")
+    _engine_arg(p)
     p.set_defaults(func=_cmd_csim)

@@ -157,6 +157,16 @@ def write_tb_data(hls_dir: Path, x: np.ndarray, expected: np.ndarray) -> None:
     np.savetxt(tb / "tb_output_predictions.dat", expected.reshape(len(expected), -1), fmt="%.10g", delimiter=" ")
 
 
+def _engine_text(stats: dict) -> str:
+    ips = stats.get("images_per_s", float("nan"))
+    if stats.get("engine") == "emulate":
+        return (f"the bit-exact emulator ({ips:.1f} images/s), identical to C-simulation of the generated C++ on "
+                f"the first {stats.get('reference_images')} images ({stats.get('csim_images_per_s', float('nan')):.2f} "
+                f"images/s)")
+    why = f"; emulator not used: {stats['emulator_unsupported']}" if stats.get("emulator_unsupported") else ""
+    return f"C-simulation of the generated C++ ({ips:.2f} images/s, {stats.get('workers', 1)} processes){why}"
+
+
 def render(res: ParityResult, out_dir: Path, title: str) -> dict[str, Path]:
     """parity.json, parity.md and parity_hist.png (histogram of logit errors) in out_dir."""
     import matplotlib
@@ -174,9 +184,8 @@ def render(res: ParityResult, out_dir: Path, title: str) -> dict[str, Path]:
         return "-" if v is None else f"{100 * v:.2f}%"
 
     lines = [f"## C-simulation parity: {title}", "",
-             f"**{'PASS' if res.passed else 'FAIL'}** on {res.n_images} images "
-             f"(C-sim {res.csim.get('images_per_s', float('nan')):.1f} images/s with {res.csim.get('workers', 1)} "
-             f"processes).", "",
+             f"**{'PASS' if res.passed else 'FAIL'}** on {res.n_images} images, firmware outputs from "
+             f"{_engine_text(res.csim)}.", "",
              "| C-sim vs QKeras (logits) | value |", "|---|---|",
              f"| argmax agreement | {pct(res.argmax_agreement)} |",
              f"| bit-exact outputs | {pct(res.bit_exact_share)} |",

@@ -78,6 +78,10 @@ def test_parity_bit_exact_and_narrow_accumulator_is_localised(tmp_path, monkeypa
     convert(good, model, paths.hls)
     res = flow.stage_parity(good, paths, ds, tm, workers=2)
     assert res.passed and res.bit_exact_share == 1.0 and res.argmax_agreement == 1.0 and res.max_abs_diff == 0.0
+    # by default the emulator computes the batch and C-sim of the C++ confirms it on a sample
+    assert res.csim["engine"] == "emulate" and res.csim["emulator_matches_csim"] and res.csim["reference_images"] == 16
+    only_csim = flow.stage_parity(good, paths, ds, tm, workers=2, engine="csim")
+    assert only_csim.csim["engine"] == "csim" and only_csim.bit_exact_share == 1.0
     assert (paths.reports / "parity.json").exists() and (paths.reports / "parity_hist.png").exists()
     assert (paths.hls / "tb_data" / "tb_input_features.dat").read_text().count("\n") == 16
 

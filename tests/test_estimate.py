@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 from hwflow.errors import ConfigError
-from hwflow.estimate import CALIBRATION_PATH, Calibration, estimate, write_reports
+from hwflow.estimate import CALIBRATION_PATH, Calibration, dsp_share, estimate, write_reports
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# Every nonzero 16-bit weight needs a DSP, depth 1 cycle at 5 ns: numbers checkable by hand.
-HAND = Calibration(lut_mult_max_bits=4, const_lut_max_bits={"vitis": 0, "vivado_hls": 0}, dense_depth_ns=4.0)
+# Every nonzero 16-bit weight needs a DSP (threshold 0, wide weight distribution), depth 1 cycle
+# at 5 ns, no extra reuse cycle: numbers checkable by hand.
+HAND = Calibration(lut_mult_max_bits=4, dsp_min_sig_bits={"vitis": 0, "vivado_hls": 0}, weight_sigma=8.0,
+                   dense_depth_ns=4.0, reuse_extra_cycles=0)
 
 
 def _convert(model, io_type="io_parallel", rf=1, strategy="Latency", weight="fixed<16,6>"):
@@ -121,7 +123,9 @@ def test_network_dataflow_and_board(tf_layers, tmp_path):
     assert est.utilisation["DSP"] == pytest.approx(100.0 * est.totals["DSP"] / 220)
     rl = est.roofline
     assert rl.peak_macs_per_s == pytest.approx(220 * 1e9 / 5)
-    assert rl.share == pytest.approx(rl.images_per_s * rl.macs_per_image / rl.peak_macs_per_s)
+    scale = max(1.0, max(est.utilisation.values()) / 100)  # does not fit -> scaled by the worst resource
+    assert rl.attainable_images_per_s == pytest.approx(rl.images_per_s / scale)
+    assert rl.share == pytest.approx(min(1.0, rl.attainable_images_per_s * rl.macs_per_image / rl.peak_macs_per_s))
     paths = write_reports(est, tmp_path, "tiny")
     assert "Binding resource" in paths["md"].read_text()
     assert json.loads(paths["json"].read_text())["ii_cycles"] == 64
@@ -146,28 +150,58 @@ def test_unknown_layer_is_reported_not_zeroed():
     assert le.kind == "unknown" and "GarNet" in le.note
 
 
+def test_dsp_share_follows_weight_precision():
+    """The statistical constant-multiplier model: more fractional bits -> more DSP products;
+    8-bit weights with 4 fractional bits (the l1jettagger fixture, 0 DSPs) -> none."""
+    wide = dsp_share(16, 10, 16, 5, 0.4)[0]
+    mid = dsp_share(8, 7, 16, 5, 0.4)[0]
+    assert 0.5 < wide < 1.0 and mid < wide
+    assert dsp_share(8, 4, 16, 5, 0.4)[0] == 0.0
+    assert dsp_share(16, 10, 576, 5, 0.4)[0] < dsp_share(16, 10, 9, 5, 0.4)[0]  # bigger fan-in, smaller weights
+
+
+def test_roofline_share_of_a_design_that_does_not_fit(tf_layers):
+    est = estimate(_convert(_model(tf_layers.Dense(64), (256,))), board="pynq-z2", calibration=HAND)
+    rl = est.roofline
+    assert not est.fits and est.totals["DSP"] > 220
+    worst = max(est.utilisation.values()) / 100
+    assert rl.attainable_images_per_s == pytest.approx(rl.images_per_s / worst)
+    assert 0 < rl.share <= 1.0
+
+
 @pytest.mark.slow
-def test_calibration_error_on_held_out_designs():
-    """Re-run the calibration's estimates; the committed numbers and the error must hold."""
+def test_calibration_error_leave_one_design_out():
+    """The stored leave-one-design-out errors are what was measured, one fold reproduces, and
+    the shipped constants reproduce the stored in-sample estimates."""
+    import statistics
     import sys
 
     sys.path.insert(0, str(REPO_ROOT))
     from benchmarks import calibrate_estimator as ce
 
     stored = json.loads(CALIBRATION_PATH.read_text())
-    held = [d for d in ce.DESIGNS if d.role == "holdout"]
-    assert len(held) >= 4 and not set(stored["fit_designs"]) & {d.name for d in held}
-    models = {d.name: ce.convert(d) for d in held}
-    reports = {d.name: ce.read_report(d) for d in held}
-    out = ce.run(models, reports, held, Calibration.load())
-    for d in held:
-        assert out[d.name] == stored["per_design"][d.name]["estimate"], d.name  # reproducible
-    errs = {m: sorted(ce.rel_err(out[d.name][m], reports[d.name][m]) for d in held) for m in ce.METRICS}
-    # Loose bounds around what was measured (see benchmarks/results/estimator_calibration.md):
-    assert errs["II"][len(held) // 2] <= 0.35
-    assert errs["latency"][len(held) // 2] <= 0.5
-    assert errs["DSP"][len(held) // 2] <= 0.8
-    assert errs["BRAM_18K"][len(held) // 2] <= 0.2
+    usable = [d for d in ce.DESIGNS if d.role == "usable"]
+    assert len(usable) >= 9 and stored["usable_designs"] == [d.name for d in usable]
+    loo = stored["leave_one_out"]
+    errs = {m: [ce.rel_err(loo[n]["estimate"][m], loo[n]["report"][m]) for n in loo] for m in ce.METRICS}
+    for m in ce.METRICS:
+        assert statistics.median(errs[m]) == pytest.approx(stored["leave_one_out_error"][m]["median"])
+    # Loose bounds around what was measured (benchmarks/results/estimator_calibration.md):
+    # DSP median 20% / worst 51%, latency 16% / 92%, II 0% / 67%, LUT 24% / 74%, BRAM 0%, FF 78%.
+    med = {m: statistics.median(v) for m, v in errs.items()}
+    assert med["DSP"] <= 0.30 and max(errs["DSP"]) <= 0.65
+    assert med["latency"] <= 0.25 and max(errs["latency"]) <= 1.1
+    assert med["II"] <= 0.05 and max(errs["II"]) <= 0.8
+    assert med["LUT"] <= 0.35 and max(errs["LUT"]) <= 1.0
+    assert med["BRAM_18K"] <= 0.05 and med["FF"] <= 1.0
+    # one fold, recomputed: dnnonsilicon_4 estimated with constants fitted on the other designs
+    data = ce.Data(usable)
+    held = next(d for d in usable if d.name == "dnnonsilicon_4")
+    cal = ce.fit(data, [d for d in usable if d is not held], Calibration())
+    assert ce.metrics(data.est(held, cal)) == loo["dnnonsilicon_4"]["estimate"]
+    shipped = Calibration.load()
+    for d in usable:
+        assert ce.metrics(data.est(d, shipped)) == stored["all_fit"][d.name]["estimate"], d.name
 
 
 @pytest.mark.slow
@@ -181,7 +215,8 @@ def test_mobilenet_224_is_fast():
     est = estimate(hls_model, board="zcu102")
     t2 = time.perf_counter()
     print(f"MobileNet 224: conversion {t1 - t0:.2f} s, estimate {t2 - t1:.3f} s")
-    assert t2 - t1 < 3.0
+    assert t2 - t1 < 1.0
     assert est.roofline.macs_per_image == pytest.approx(568e6, rel=0.03)  # MobileNet v1: ~569M MACs
+    assert not est.fits and 0 < est.roofline.share <= 1.0
     assert est.unknown_layers == []
     assert est.ii_cycles >= 112 * 112  # a stride-2 112x112 stream stage at RF=1

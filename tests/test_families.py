@@ -189,6 +189,14 @@ def test_extension_layers_convert_to_exact_types(tmp_path):
     # the linear quantizers survive: folded into the conv result type
     assert str(layers["proj"].get_output_variable().type.precision).startswith("fixed<8,4,RND_CONV,SAT")
     assert "proj_q" not in layers and "dw_q" not in layers
+    # the estimator covers the extension layers: wiring, no multipliers
+    from hwflow.estimate import estimate
+
+    est = estimate(hm, "zcu102", 5.0)
+    assert est.unknown_layers == []
+    rows = {le.name: le for le in est.layers}
+    assert {rows[n].kind for n in ("sh1", "split_l", "sh2")} == {"elem"} and rows["c1_relu"].kind == "act"
+    assert all(rows[n].dsp == rows[n].multipliers == 0 for n in ("sh1", "split_l", "split_r", "sh2", "c1_relu"))
 
 
 # -------------------------------------------------------------------------- C-simulation (slow)

@@ -56,7 +56,8 @@ def add_parser(subparsers) -> None:
 
     p = subparsers.add_parser("sweep", help="design-space sweep (reuse factor, strategy, io_type, bits, board) on Dask")
     config_arg(p)
-    p.add_argument("--space", type=Path, required=True, help="sweep spec YAML (e.g. hls_configs/sweeps/squeezenet.yaml)")
+    p.add_argument("--space", type=Path, required=True,
+                   help="sweep spec YAML (e.g. hls_configs/sweeps/squeezenet.yaml)")
     p.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786 "
                                        "(default: $HWFLOW_DASK_SCHEDULER, else a LocalCluster)")
     p.add_argument("--workers", type=int, help="LocalCluster worker processes (default: one per core)")

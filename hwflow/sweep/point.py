@@ -147,7 +147,8 @@ def _synth(cfg, conv, out: Path) -> dict:
             "synth_latency_cycles": top.latency_worst_cycles, "synth_ii_cycles": top.interval_max_cycles}
 
 
-def _evaluate(task: PointTask, blob: ModelBlob, out: Path) -> dict:
+def _evaluate(task: PointTask, blob: ModelBlob, out: Path, row: dict) -> None:
+    """Fill `row` stage by stage (a later stage's failure keeps the earlier numbers, e.g. synth's estimate)."""
     from hwflow.check import check_model
     from hwflow.config import config_from_dict, validate_layers
     from hwflow.convert import convert, resolve_reuse_factors, to_hls_model
@@ -160,15 +161,14 @@ def _evaluate(task: PointTask, blob: ModelBlob, out: Path) -> dict:
     fatal = [f for f in check_model(qmodel, cfg.hls) if f.fatal]
     if fatal:
         raise CheckError(f"{len(fatal)} fatal finding(s); first: {fatal[0].layer}: {fatal[0].problem}")
-    row: dict[str, Any] = {"float_accuracy": blob.float_accuracy, "qkeras_accuracy": blob.qkeras_accuracy}
+    row.update(float_accuracy=blob.float_accuracy, qkeras_accuracy=blob.qkeras_accuracy)
     row["rf_adjusted"] = len(resolve_reuse_factors(cfg, qmodel)[1])
     if task.depth == "estimate":
         row.update(_estimate(cfg, to_hls_model(cfg, qmodel, out / "hls"), out))
-        return row
+        return
     conv = convert(cfg, qmodel, out / "hls")
     row.update(_estimate(cfg, conv.hls_model, out))
     row.update(_csim(cfg, conv, blob, out) if task.depth == "csim" else _synth(cfg, conv, out))
-    return row
 
 
 def _one_line(exc: BaseException) -> str:
@@ -190,13 +190,14 @@ def run_point(task: PointTask, blob: ModelBlob) -> dict:
     worker = f"{socket.gethostname()}:{os.getpid()}"
     (out / "point.json").write_text(json.dumps({"key": task.key, "depth": task.depth, "point": task.point}, indent=1))
     memoize_reuse_factors()
+    row: dict[str, Any] = {}
     try:
         # hls4ml prints the whole model while converting: keep it with the point, off the driver's console
         with open(out / "flow.log", "w") as log, contextlib.redirect_stdout(log):
-            row = _evaluate(task, blob, out)
+            _evaluate(task, blob, out, row)
     except Exception as exc:  # a failing point is a result, not the end of the sweep
         (out / "error.txt").write_text(traceback.format_exc())
-        return failed_row(task, _one_line(exc), time.perf_counter() - t0, worker)
+        return {**row, **failed_row(task, _one_line(exc), time.perf_counter() - t0, worker)}
     row.update({"key": task.key, "status": OK, "depth": task.depth, "error": "",
                 "wall_s": round(time.perf_counter() - t0, 3), "worker": worker, "finished": round(time.time(), 3),
                 "out_dir": task.out_dir, **task.point})

@@ -44,7 +44,8 @@ class ResultTable:
         if header is None:
             return []
         if header != self.columns:
-            raise ConfigError(f"{self.path}: written by a sweep over other parameters ({', '.join(header[len(META):])}); "
+            params = ", ".join(header[len(META):len(header) - len(METRICS)])
+            raise ConfigError(f"{self.path}: written by a sweep over other parameters ({params}); "
                               f"use another --out folder or delete the file")
         rows, seen = [], set()
         for cells in reader:
@@ -181,7 +182,7 @@ def plot_pareto(df, out: Path, title: str, best_key: str | None = None) -> Path 
     front = ok[pareto_mask(ok, ["util_max", "latency_us"], [acc] if acc else [])]
     front2d = ok[pareto_mask(ok, ["util_max", "latency_us"])].sort_values("util_max")
     ax.plot(front2d["util_max"], front2d["latency_us"], "-", color="tab:red", lw=1, zorder=1,
-            label=f"Pareto front ({len(front)} points incl. accuracy)" if acc else f"Pareto front ({len(front)} points)")
+            label=f"Pareto front ({len(front)} points{' incl. accuracy' if acc else ''})")
     ax.scatter(front["util_max"], front["latency_us"], facecolors="none", edgecolors="tab:red", s=70, zorder=3)
     if best_key is not None and (ok["key"] == best_key).any():
         b = ok[ok["key"] == best_key].iloc[0]
@@ -242,7 +243,8 @@ def write_summary(df, out: Path, title: str, parameters: list[str], best, object
     ok = ok_rows(df)
     failed = df[df["status"] == FAILED]
     acc = accuracy_column(ok) if not ok.empty else None
-    lines = [f"# Sweep {title}", "", f"{len(df)} points: {int((df['status'] == OK).sum())} ok, {len(failed)} failed.", ""]
+    n_ok = int((df["status"] == OK).sum())
+    lines = [f"# Sweep {title}", "", f"{len(df)} points: {n_ok} ok, {len(failed)} failed.", ""]
     cols = ["key", *parameters, "util_max", "binding", "latency_us", "ii_cycles", "est_dsp", "est_lut", "est_bram_18k"]
     if acc:
         cols.append(acc)

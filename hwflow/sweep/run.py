@@ -201,7 +201,8 @@ def run_sweep(cfg: FlowConfig, spec: SweepSpec, *, out_dir: Path | None = None, 
             res.dashboard = dashboard_line(client)
             echo(f"dask: {client.scheduler.address}, {res.workers} workers; dashboard: {res.dashboard}")
             if res.workers == 0:
-                raise ConfigError(f"dask scheduler {client.scheduler.address} has no workers; start `dask worker` first")
+                raise ConfigError(f"dask scheduler {client.scheduler.address} has no workers; "
+                                  f"start `dask worker {client.scheduler.address}` first")
             blobs: dict[str, ModelBlob] = {}
             ds_cache: dict = {}
             quant_of = {}
