@@ -1,0 +1,32 @@
+"""`make bench`: every benchmark in one run, each reporting ratios against its baseline run
+side by side (C-sim 1 process vs N, emulator vs C-sim vs QKeras, sweep 1 vs 2 workers, estimator
+time on MobileNet 224). Results go to benchmarks/results/.
+
+    python -m benchmarks.run [--quick]      # --quick: small configs only, no ImageNet-size model
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="skip the ImageNet-size model")
+    args = p.parse_args(argv)
+
+    from benchmarks import bench_csim, bench_estimate, bench_sweep
+
+    print("== C-sim / emulator / QKeras throughput", flush=True)
+    configs = ["squeezenet", "mobilenet"] + ([] if args.quick else ["mobilenet_imagenet"])
+    bench_csim.run(configs)
+    print("== estimator run time (MobileNet v1 224x224)", flush=True)
+    bench_estimate.main([])
+    print("== estimate-depth sweep, 1 vs 2 Dask workers", flush=True)
+    bench_sweep.main([])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
