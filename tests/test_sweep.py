@@ -173,6 +173,8 @@ def test_pareto_front_and_best_point():
     assert pick_best(df, "latency_us")["key"] == "d"  # e is faster but does not fit the board
     assert pick_best(df, "util_max")["key"] == "a"
     assert pick_best(df, "accuracy")["key"] == "c"
+    df["fits"] = False  # none fits: the smallest point, whatever the objective
+    assert pick_best(df, "latency_us")["key"] == "a"
 
 
 # ----------------------------------------------------------------------- real sweep, kill + resume
@@ -193,6 +195,7 @@ def test_sweep_killed_half_way_and_resumed(tmp_path, monkeypatch):
     from hwflow.sweep.run import run_sweep
 
     monkeypatch.setenv("HWFLOW_BUILD_DIR", str(tmp_path / "build"))
+    monkeypatch.delenv("HWFLOW_DASK_SCHEDULER", raising=False)  # this test is about the LocalCluster
     cfg_path, spec_path, out = tmp_path / "tiny.yaml", tmp_path / "space.yaml", tmp_path / "sweep"
     cfg_path.write_text(yaml.safe_dump(TINY))
     spec_path.write_text(yaml.safe_dump(TINY_SPACE))
@@ -201,7 +204,7 @@ def test_sweep_killed_half_way_and_resumed(tmp_path, monkeypatch):
     assert len(keys) == 13
     csv = out / "results.csv"
 
-    env = {**os.environ, "HWFLOW_BUILD_DIR": str(tmp_path / "build"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "HWFLOW_BUILD_DIR": str(tmp_path / "build"), "TF_CPP_MIN_LOG_LEVEL": "2"}  # no scheduler
     log = open(tmp_path / "first-run.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "hwflow.cli", "sweep", "--config", str(cfg_path), "--space",
                              str(spec_path), "--out", str(out), "--workers", "2"],

@@ -140,14 +140,20 @@ def ok_rows(df):
     return ok[ok["latency_us"].notna() & ok["util_max"].notna()]
 
 
+def fitting(df):
+    return df[df["fits"].astype(str).str.lower() == "true"]
+
+
 def pick_best(df, objective: str):
-    """The best ok point: among those that fit the board (all, when none fits), by `objective`;
-    accuracy breaks ties (and is the objective itself for 'accuracy'). None when no point is ok."""
+    """The best ok point among those that fit the board, by `objective`; accuracy breaks ties (and is
+    the objective itself for 'accuracy'). When no point fits: the smallest one (closest to fitting).
+    None when no point is ok."""
     ok = ok_rows(df)
     if ok.empty:
         return None
-    fits = ok[ok["fits"].astype(str).str.lower() == "true"]
-    pool = fits if not fits.empty else ok
+    pool = fitting(ok)
+    if pool.empty:
+        return ok.sort_values(["util_max", "latency_us"], kind="stable").iloc[0]
     acc = accuracy_column(pool)
     if objective == "accuracy":
         if acc is None:
@@ -248,8 +254,12 @@ def write_summary(df, out: Path, title: str, parameters: list[str], best, object
     cols = ["key", *parameters, "util_max", "binding", "latency_us", "ii_cycles", "est_dsp", "est_lut", "est_bram_18k"]
     if acc:
         cols.append(acc)
-    if best is not None:
-        lines += [f"Best by {objective} (fitting the board when any point fits): `{best['key']}` -> best.yaml", ""]
+    if best is not None and fitting(ok).empty:
+        lines += [f"No point fits its board: best.yaml is the smallest point, `{best['key']}` "
+                  f"({best['util_max']:.0f}% of {best['binding']}).", ""]
+    elif best is not None:
+        lines += [f"Best by {objective} among the {len(fitting(ok))} points that fit the board: `{best['key']}` "
+                  f"-> best.yaml", ""]
     if not ok.empty:
         front = ok[pareto_mask(ok, ["util_max", "latency_us"], [acc] if acc else [])].sort_values("util_max")
         lines += ["## Pareto front", "", _md_table(front, cols), ""]
