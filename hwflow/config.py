@@ -301,18 +301,22 @@ def _parity(raw, where) -> ParitySection:
 SECTIONS = ("model", "data", "train", "quantization", "hls", "parity")
 
 
-def load_config(path: str | Path) -> FlowConfig:
-    """Read and validate a YAML config. Every problem is a one-line ConfigError."""
+def read_yaml(path: str | Path, what: str = "config file"):
+    """yaml.safe_load of a file; a missing file or bad YAML is a one-line ConfigError."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
+        raise ConfigError(f"{path}: no such {what}")
     try:
-        raw = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
-    return config_from_dict(raw, path)
+
+
+def load_config(path: str | Path) -> FlowConfig:
+    """Read and validate a YAML config. Every problem is a one-line ConfigError."""
+    return config_from_dict(read_yaml(path), Path(path))
 
 
 def config_from_dict(raw: Any, path: Path) -> FlowConfig:

@@ -111,10 +111,33 @@ def _backend_kwargs(cfg: FlowConfig) -> dict:
     return kw
 
 
+def use_fast_reuse_rule() -> None:
+    """Make hls4ml's own `get_valid_reuse_factors` fast for every conversion in this process.
+
+    hls4ml 1.3.0 tries every rf in 1..n_in*n_out (a million calls for a 1024x1024 layer; 85% of a
+    MobileNet conversion). `hwflow.check.valid_reuse_factors` gives the same list from the divisors
+    only (tested equal in tests/test_check.py), so it is swapped in; callers get a fresh list
+    (hls4ml's set_closest_reuse_factor pops from it).
+    """
+    from hls4ml.backends.fpga.fpga_backend import FPGABackend
+
+    from hwflow.check import valid_reuse_factors
+
+    if getattr(FPGABackend.get_valid_reuse_factors, "hwflow_fast", False):
+        return
+
+    def get_valid_reuse_factors(self, n_in, n_out):
+        return valid_reuse_factors(self, int(n_in), int(n_out))
+
+    get_valid_reuse_factors.hwflow_fast = True
+    FPGABackend.get_valid_reuse_factors = get_valid_reuse_factors
+
+
 def to_hls_model(cfg: FlowConfig, qmodel, output_dir: Path | None = None):
     """A converted (not yet written) hls4ml ModelGraph; estimator and sweeps use this directly."""
     import hls4ml
 
+    use_fast_reuse_rule()
     # hls4ml creates output_dir only on write(); an unwritten model needs no folder of its own
     out = str(output_dir) if output_dir else str(Path(tempfile.gettempdir()) / "hwflow-unwritten")
     hls_model = hls4ml.converters.convert_from_keras_model(qmodel, hls_config=hls_config(cfg, qmodel), output_dir=out,

@@ -131,8 +131,7 @@ def config_qmodel(cfg):
     (integer bits resolved on the BN-folded untrained float weights, as hwflow.train does).
     Never trains: the estimate must stay instant."""
     from hwflow.paths import ModelPaths
-    from hwflow.train import build_models, resolve_plan, train
-    from keras_models.layers import fold_batchnorm, kernel_layer_names
+    from hwflow.train import train, untrained_models
 
     model_dir = ModelPaths.for_model(cfg.name).model
     if model_dir.is_dir() and any((p / "metrics.json").exists() for p in model_dir.iterdir() if p.is_dir()):
@@ -141,13 +140,7 @@ def config_qmodel(cfg):
         ds = load_dataset(cfg.data, cfg.model.params.get("input_shape", (224, 224, 3)), cfg.train.seed)
         if (model_dir / cfg.fingerprint(ds.fingerprint) / "metrics.json").exists():
             return train(cfg, ds).qmodel, "trained (training cache)"  # a cache hit: loads, does not train
-    float_model, _ = build_models(cfg)
-    folded = fold_batchnorm(float_model)
-    plan = resolve_plan(cfg.quant_plan(kernel_layer_names(float_model)), folded)
-    _, qmodel = build_models(cfg, plan)
-    for name, weights in folded.items():
-        qmodel.get_layer(name).set_weights(weights)
-    return qmodel, "untrained (no training cache entry for this config)"
+    return untrained_models(cfg)[1], "untrained (no training cache entry for this config)"
 
 
 def _run(args) -> int:

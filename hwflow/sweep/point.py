@@ -58,30 +58,11 @@ class PointTask:
     out_dir: str  # this point's own folder
 
 
-_RF_CACHE: dict[tuple, tuple[int, ...]] = {}
-
-
 def memoize_reuse_factors() -> None:
-    """Cache hls4ml's valid-reuse-factor list per (backend class, n_in, n_out) in this process.
+    """hls4ml's reuse-factor rule made fast (see hwflow.convert.use_fast_reuse_rule)."""
+    from hwflow.convert import use_fast_reuse_rule
 
-    hls4ml 1.3.0 recomputes it by trying every RF up to n_in*n_out, about 70 times per
-    MobileNet conversion: 85% of the conversion time. The list depends only on the backend
-    class and the two sizes; callers get a fresh list (set_closest_reuse_factor pops from it).
-    """
-    from hls4ml.backends.fpga.fpga_backend import FPGABackend
-
-    original = FPGABackend.get_valid_reuse_factors
-    if getattr(original, "hwflow_memo", False):
-        return
-
-    def get_valid_reuse_factors(self, n_in, n_out):
-        key = (type(self), int(n_in), int(n_out))
-        if key not in _RF_CACHE:
-            _RF_CACHE[key] = tuple(original(self, n_in, n_out))
-        return list(_RF_CACHE[key])
-
-    get_valid_reuse_factors.hwflow_memo = True
-    FPGABackend.get_valid_reuse_factors = get_valid_reuse_factors
+    use_fast_reuse_rule()
 
 
 _MODELS: dict[str, Any] = {}  # per worker process: blob key -> QKeras model (the last few)

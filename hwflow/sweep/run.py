@@ -96,11 +96,8 @@ def validate(cfg: FlowConfig, spec: SweepSpec, points: list[dict],
 
 def prepare_model(cfg: FlowConfig, spec: SweepSpec, ds_cache: dict) -> ModelBlob:
     """The QKeras model of one quantization: trained (hwflow.train's cache) or seeded init."""
-    import tensorflow as tf
-
     from hwflow.data import load_dataset
-    from hwflow.train import build_models, resolve_plan, train
-    from keras_models.layers import fold_batchnorm, kernel_layer_names
+    from hwflow.train import train, untrained_models
 
     def dataset():
         shape = tuple(cfg.model.params.get("input_shape", (224, 224, 3)))
@@ -117,13 +114,7 @@ def prepare_model(cfg: FlowConfig, spec: SweepSpec, ds_cache: dict) -> ModelBlob
         float_model, qmodel, plan, fa, qa = tm.float_model, tm.qmodel, tm.plan, tm.float_accuracy, tm.qkeras_accuracy
         labelled = cfg.train.epochs > 0 or cfg.data.source != "default"
     else:
-        tf.keras.utils.set_random_seed(cfg.train.seed)
-        float_model, _ = build_models(cfg)
-        folded = fold_batchnorm(float_model)
-        plan = resolve_plan(cfg.quant_plan(kernel_layer_names(float_model)), folded)
-        _, qmodel = build_models(cfg, plan)
-        for name, weights in folded.items():
-            qmodel.get_layer(name).set_weights(weights)
+        float_model, qmodel, plan = untrained_models(cfg)
     extra = {}
     if spec.depth == "csim":
         ds = dataset()

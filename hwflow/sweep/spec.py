@@ -37,10 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from hwflow.boards import BOARDS
-from hwflow.config import BACKENDS, IO_TYPES, STRATEGIES
+from hwflow.config import BACKENDS, IO_TYPES, STRATEGIES, read_yaml
 from hwflow.errors import ConfigError
 from keras_models.quant import spec_from_value
 
@@ -177,16 +176,7 @@ class SweepSpec:
 
 def load_spec(path: str | Path) -> SweepSpec:
     """Read and validate a sweep spec; every problem is a one-line ConfigError naming file and key."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such sweep spec")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
-    return spec_from_dict(raw, path)
+    return spec_from_dict(read_yaml(path, "sweep spec"), Path(path))
 
 
 def spec_from_dict(raw: Any, path: Path) -> SweepSpec:
