@@ -140,7 +140,7 @@ def _tiny_model(seed=1):
 
     tf.keras.utils.set_random_seed(seed)
     qb = lambda: qkeras.quantized_bits(8, 1, alpha=1)  # noqa: E731
-    inp = keras.Input((6, 6, 3), name="image")
+    inp = keras.Input((8, 8, 3), name="image")  # 64 pixels: the global mean is exact
     x = qkeras.QConv2D(8, 1, name="c1", kernel_quantizer=qb(), bias_quantizer=qb())(inp)
     x = qkeras.QActivation(qkeras.quantized_relu(8, 3, relu_upper_bound=6, is_quantized_clip=False), name="c1_relu")(x)
     x = ChannelShuffle(2, name="sh1")(x)
@@ -164,11 +164,14 @@ def _tiny_model(seed=1):
     for layer in model.layers:
         if layer.get_weights():
             layer.set_weights([rng.uniform(-1.5, 1.5, w.shape).astype("float32") for w in layer.get_weights()])
+    kernel, bias = model.get_layer("c1").get_weights()
+    kernel[..., :3], kernel[..., 5:] = 1.5, -1.5  # channels 0-2 reach the bound 6, 5-7 stay at 0
+    model.get_layer("c1").set_weights([kernel, bias])
     return model
 
 
 def _tiny_cfg(tmp_path, io_type):
-    raw = {"model": {"arch": "shufflenet", "input_shape": [6, 6, 3], "classes": 5},
+    raw = {"model": {"arch": "shufflenet", "input_shape": [8, 8, 3], "classes": 5},
            "hls": {"backend": "Vitis", "board": "zcu102", "io_type": io_type, "strategy": "Latency",
                    "reuse_factor": 1, "input_precision": "ufixed<8,2,RND_CONV,SAT>"}}
     return config_from_dict(raw, tmp_path / "tiny.yaml")
@@ -215,7 +218,7 @@ def test_extension_cpp_is_bit_exact(tmp_path, io_type):
     assert src.count("nnet::bounded_relu<") == 2
     assert (tmp_path / "hls" / "firmware" / "nnet_utils" / "nnet_hwflow.h").exists()
     assert not any(l.n_params for l in res.layers if l.class_name in ("ChannelShuffle", "ChannelSlice", "BoundedReLU"))
-    x = np.random.default_rng(2).integers(0, 256, (40, 6, 6, 3)) / 64.0  # [0, 4): the input type is ufixed<8,2>
+    x = np.random.default_rng(2).integers(0, 256, (40, 8, 8, 3)) / 64.0  # [0, 4): the input type is ufixed<8,2>
     lib = csim.compile_project(res.hls_dir, tmp_path / "csim")
     run = csim.run(res.hls_dir, lib, x, trace=True, workers=1, progress=False)
     from tensorflow import keras
