@@ -229,6 +229,13 @@ def test_extension_cpp_is_bit_exact(tmp_path, io_type):
     c1 = keras.Model(model.input, model.get_layer("c1_relu").output).predict(x, verbose=0)
     assert (c1 == 6.0).mean() > 0.05 and (c1 == 0).mean() > 0.05  # both ends of ReLU6 exercised
     np.testing.assert_array_equal(run.outputs, model.predict(x, verbose=0))
+    # the bit-exact emulator knows the extension layers too, layer by layer
+    from sim.emulate import emulate
+
+    out, trace = emulate(res.hls_model, x, trace=True)
+    np.testing.assert_array_equal(np.asarray(out).reshape(run.outputs.shape), run.outputs)
+    for name in ("sh1", "split_r", "sh2", "c1_relu"):
+        np.testing.assert_array_equal(np.asarray(trace[name]).reshape(len(x), -1), run.trace[name], err_msg=name)
 
 
 @pytest.mark.slow

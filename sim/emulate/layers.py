@@ -447,6 +447,32 @@ def passthrough(layer, inputs, ctx) -> Tensor:
     return x
 
 
+def channel_shuffle(layer, inputs, ctx) -> Tensor:
+    """hwflow.hls_ext channel_shuffle: output channel j = input channel (j % g) * (C / g) + j / g."""
+    (x,) = inputs
+    res = _type(layer, "result_t")
+    c, g = int(layer.get_attr("n_chan")), int(layer.get_attr("groups"))
+    src = [(j % g) * (c // g) + j // g for j in range(c)]
+    return Tensor(x.to(res).raw[..., src], res)
+
+
+def channel_slice(layer, inputs, ctx) -> Tensor:
+    """hwflow.hls_ext channel_slice: channels [start, start + n_out) of every pixel."""
+    (x,) = inputs
+    res = _type(layer, "result_t")
+    start, n = int(layer.get_attr("start")), int(layer.get_attr("n_out"))
+    return Tensor(x.to(res).raw[..., start:start + n], res)
+
+
+def bounded_relu(layer, inputs, ctx) -> Tensor:
+    """hwflow.hls_ext bounded_relu: v <= 0 ? 0 : v >= bound ? bound : v, each assigned to res_t."""
+    (x,) = inputs
+    res = _type(layer, "result_t")
+    top = np.int64(int(layer.get_attr("bound"))) << np.int64(x.type.frac)
+    clipped = np.where(x.raw <= 0, 0, np.where(x.raw >= top, top, x.raw))
+    return Tensor(cast_raw(clipped, x.type.frac, res), res)
+
+
 HANDLERS: dict[str, Callable] = {
     "Dense": dense,
     "Conv2D": conv2d,
@@ -463,4 +489,8 @@ HANDLERS: dict[str, Callable] = {
     "Reshape": reshape,
     "Clone": passthrough,
     "Repack": passthrough,
+    # hwflow's own layers (hwflow/hls_ext, C++ in nnet_hwflow.h)
+    "ChannelShuffle": channel_shuffle,
+    "ChannelSlice": channel_slice,
+    "BoundedReLU": bounded_relu,
 }
