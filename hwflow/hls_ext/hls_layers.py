@@ -12,6 +12,8 @@ from hls4ml.model.layers import Layer
 from hls4ml.model.optimizer import OptimizerPass
 from hls4ml.model.types import UnspecifiedPrecisionType
 
+from hwflow.errors import CheckError
+
 INCLUDE = ["nnet_utils/nnet_hwflow.h"]
 
 
@@ -127,7 +129,8 @@ class BoundedReluPass(OptimizerPass):
     def transform(self, model, node):
         bound = _relu_bound(node)
         if bound != int(bound):
-            raise ValueError(f"layer {node.name}: relu_upper_bound {bound} must be an integer for hwflow's BoundedReLU")
+            raise CheckError(f"layer {node.name}: relu_upper_bound {bound:g} is not an integer; hwflow's BoundedReLU "
+                             f"converts integer bounds only (e.g. 6)")
         new = model.make_node("BoundedReLU", node.name, {"n_in": node.get_attr("n_in"), "bound": int(bound),
                                                          "activation_quantizer": node.get_attr("activation_quantizer")},
                               node.inputs.copy(), node.outputs.copy())
