@@ -164,15 +164,19 @@ def untrained_models(cfg: FlowConfig):
     return float_model, qmodel, plan
 
 
-def train(cfg: FlowConfig, ds: Dataset) -> TrainedModels:
-    """Train (or load from the cache) the float model and the QAT QKeras model."""
+def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
+    """Train (or load from the cache) the float model and the QAT QKeras model.
+
+    `init_from`: a trained QKeras twin (same architecture) whose weights start the QAT instead of
+    the folded float weights, and which replaces any cached result (hwflow.tune fine-tunes its
+    narrowed widths from the 8-bit QAT weights this way)."""
     import tensorflow as tf
 
     from keras_models.layers import fold_batchnorm, kernel_layer_names
 
     key = cfg.fingerprint(ds.fingerprint)
     final = ModelPaths.for_model(cfg.name).model / key
-    if (final / "metrics.json").exists():
+    if init_from is None and (final / "metrics.json").exists():
         plan = _plan_from_json(json.loads((final / "plan.json").read_text()))
         float_model, qmodel = build_models(cfg, plan)
         float_model.load_weights(final / "float.weights.h5")
@@ -189,6 +193,8 @@ def train(cfg: FlowConfig, ds: Dataset) -> TrainedModels:
     _, qmodel = build_models(cfg, plan)
     for name, weights in folded.items():
         qmodel.get_layer(name).set_weights(weights)
+    if init_from is not None:
+        qmodel.set_weights(init_from.get_weights())
     _fit(qmodel, ds, cfg, cfg.train.qat_epochs, cfg.train.learning_rate * 0.1, f"{cfg.name}: QAT")
 
     trained = cfg.train.epochs > 0

@@ -67,7 +67,10 @@ def source_hash(hls_dir: Path) -> str:
     files += [hls_dir / "myproject_bridge.cpp", hls_dir / "build_lib.sh"]
     for p in files:
         h.update(str(p.relative_to(hls_dir)).encode())
-        h.update(p.read_bytes())
+        data = p.read_bytes()
+        if p.name == "build_lib.sh":  # hls4ml writes a fresh random LIB_STAMP every time: not content
+            data = re.sub(rb"(?m)^LIB_STAMP=.*$", b"", data)
+        h.update(data)
     return h.hexdigest()[:20]
 
 

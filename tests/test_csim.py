@@ -17,7 +17,7 @@ from hwflow.convert import convert
 from hwflow.errors import CsimError, ParityError
 from sim import csim
 
-pytestmark = pytest.mark.slow
+
 
 
 def _tiny(pool: int, seed: int = 0):
@@ -48,6 +48,7 @@ def _x(n=16):
     return (np.random.default_rng(0).integers(0, 256, (n, 8, 8, 3)) / 256).astype(np.float32)
 
 
+@pytest.mark.slow
 def test_cpp_abort_is_a_clear_error_and_python_survives(tmp_path):
     """The overlapping 3x3/2 pool in io_stream asserts in hls4ml's C++: the child dies, we do not."""
     cfg = _cfg(tmp_path)
@@ -63,6 +64,7 @@ def test_cpp_abort_is_a_clear_error_and_python_survives(tmp_path):
     assert again.cached and again.path == lib.path and again.compile_s == 0.0
 
 
+@pytest.mark.slow
 def test_parity_bit_exact_and_narrow_accumulator_is_localised(tmp_path, monkeypatch):
     from hwflow import flow
     from hwflow.paths import ModelPaths
@@ -98,3 +100,16 @@ def test_parity_bit_exact_and_narrow_accumulator_is_localised(tmp_path, monkeypa
         flow._fail_on_parity(bad, res)
     md = (paths.reports / "parity.md").read_text()
     assert "**FAIL**" in md and "First diverging layer: **head**" in md
+
+
+def test_source_hash_ignores_the_random_lib_stamp(tmp_path):
+    """hls4ml writes a new random LIB_STAMP into build_lib.sh each time; an identical project must hash equal."""
+    (tmp_path / "firmware").mkdir()
+    (tmp_path / "firmware" / "myproject.cpp").write_text("int f() { return 1; }\n")
+    (tmp_path / "myproject_bridge.cpp").write_text("// bridge\n")
+    (tmp_path / "build_lib.sh").write_text("PROJECT=myproject\nLIB_STAMP=aaaa1111\n")
+    h1 = csim.source_hash(tmp_path)
+    (tmp_path / "build_lib.sh").write_text("PROJECT=myproject\nLIB_STAMP=bbbb2222\n")
+    assert csim.source_hash(tmp_path) == h1
+    (tmp_path / "firmware" / "myproject.cpp").write_text("int f() { return 2; }\n")
+    assert csim.source_hash(tmp_path) != h1

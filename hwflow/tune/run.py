@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from hwflow.config import FlowConfig, load_config
 from hwflow.errors import ConfigError
 from hwflow.paths import ModelPaths
@@ -101,8 +103,10 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
     n_test = len(ds.x_test)
     if not 1 <= slice_images <= n_test:
         raise ConfigError(f"tune --slice: must be 1..{n_test} (test images), got {slice_images}")
-    xs, ys = ds.x_test[n_test - slice_images:], ds.y_test[n_test - slice_images:]
-    xu, yu = ds.x_test[: n_test - slice_images], ds.y_test[: n_test - slice_images]
+    # a seeded random subset: test folders are read class by class, so "the last N" would be a few classes
+    order = np.random.default_rng(cfg.train.seed).permutation(n_test)
+    xs, ys = ds.x_test[order[:slice_images]], ds.y_test[order[:slice_images]]
+    xu, yu = ds.x_test[order[slice_images:]], ds.y_test[order[slice_images:]]
 
     paths = ModelPaths.for_model(cfg.name)
     names = kernel_layer_names(tm.qmodel)
@@ -113,7 +117,7 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
     evaluate = search.Evaluator(work, tm.plan, xs, ys)
 
     state = search.State.load(paths.root / "tune" / "state.json",
-                              _key(cfg, str(tm.weights_dir), slice_images, weight_bits, act_bits))
+                              _key(cfg, str(tm.weights_dir), "random-slice", slice_images, weight_bits, act_bits))
     if state.float_acc is None:
         state.float_acc = _accuracy(tm.float_model, xs, ys)
         state.base_acc = evaluate(base)
@@ -134,7 +138,8 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
     t_search = time.perf_counter() - t0
 
     out = Path(out) if out else cfg.path.parent / f"{cfg.name}_tuned.yaml"
-    note = (f"Written by `hwflow tune --config {cfg.path.name} --budget {budget:g}`: per-layer widths searched on "
+    flags = f"--budget {budget:g}" + (f" --slack {slack:g}" if slack else "")
+    note = (f"Written by `hwflow tune --config {cfg.path.name} {flags}`: per-layer widths searched on "
             f"{slice_images} test images\n(cost: {COST_METRIC}); mean weight width "
             f"{space.mean_weight_bits(point, infos):.2f} bits. Report: build/{cfg.name}/reports/tune.md")
     report.write_tuned_yaml(cfg, space.yaml_overrides(point, tm.plan, base), out, note)
@@ -145,7 +150,9 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
     tuned_cfg = load_config(out)
     if qat:
         t0 = time.perf_counter()
-        ttm = train(tuned_cfg, ds)  # float weights from the cache, QAT at the tuned widths
+        # QAT at the tuned widths, started from the 8-bit QAT weights the search evaluated (the float
+        # baseline comes from the cache); the result lands in the tuned config's training cache
+        ttm = train(tuned_cfg, ds, init_from=tm.qmodel)
         t_qat = time.perf_counter() - t0
         rows.append({"label": "tuned (after QAT)", "mean_weight_bits": space.mean_weight_bits(point, infos),
                      "cost": space.cost(point, infos, base), "qkeras": ttm.qkeras_accuracy,
