@@ -40,7 +40,9 @@ def bench_config(name: str, images: int) -> dict:
     cache = Path(tempfile.mkdtemp(prefix="bench-csim-"))
     try:
         cold = csim.compile_project(paths.hls, cache)
-        warm = csim.compile_project(paths.hls, cache)
+        t0 = time.perf_counter()
+        csim.compile_project(paths.hls, cache)  # cache hit: hashing the sources is all it costs
+        warm_s = time.perf_counter() - t0
         cores = os.cpu_count() or 1
         one = csim.run(paths.hls, cold, x, workers=1, progress=False)
         many = csim.run(paths.hls, cold, x, workers=cores, progress=False)
@@ -55,7 +57,7 @@ def bench_config(name: str, images: int) -> dict:
     q_s = time.perf_counter() - t0
     return {
         "config": name, "images": len(x), "cores": cores,
-        "compile_cold_s": round(cold.compile_s, 2), "compile_cached_s": round(warm.compile_s, 3),
+        "compile_cold_s": round(cold.compile_s, 2), "compile_cached_s": round(warm_s, 3),
         "csim_1proc_ips": one.images_per_s, f"csim_{cores}proc_ips": many.images_per_s,
         "multiprocess_speedup": many.images_per_s / one.images_per_s,
         "emulator_ips": len(x) / emu_s, "qkeras_ips": len(x) / q_s,
