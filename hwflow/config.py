@@ -58,6 +58,7 @@ class TrainSection:
     learning_rate: float
     seed: int
     augment: bool
+    init_from: Path | None = None  # another config whose trained QKeras weights start this QAT
 
 
 @dataclass(frozen=True)
@@ -225,9 +226,17 @@ def _data(raw, where, base: Path) -> DataSection:
     )
 
 
-def _train(raw, where) -> TrainSection:
-    raw = _keys(raw, ["epochs", "qat_epochs", "batch_size", "learning_rate", "seed", "augment"], where)
+def _train(raw, where, base: Path) -> TrainSection:
+    raw = _keys(raw, ["epochs", "qat_epochs", "batch_size", "learning_rate", "seed", "augment", "init_from"], where)
+    init_from = None
+    if raw.get("init_from") is not None:
+        src = _expect(raw["init_from"], str, f"{where}.init_from", "the path of another config file")
+        init_from = (base / src).resolve()
+        if not init_from.is_file():
+            raise ConfigError(f"{where}.init_from: {src!r} does not exist (resolved to {init_from}); "
+                              f"valid: the path of another config file, relative to this one")
     return TrainSection(
+        init_from=init_from,
         epochs=_int(raw.get("epochs", 10), f"{where}.epochs"),
         qat_epochs=_int(raw.get("qat_epochs", 3), f"{where}.qat_epochs"),
         batch_size=_int(raw.get("batch_size", 64), f"{where}.batch_size", 1),
@@ -329,7 +338,7 @@ def config_from_dict(raw: Any, path: Path) -> FlowConfig:
         path=path,
         model=_model(raw["model"], f"{where}: model"),
         data=_data(raw.get("data"), f"{where}: data", path.parent),
-        train=_train(raw.get("train"), f"{where}: train"),
+        train=_train(raw.get("train"), f"{where}: train", path.parent),
         quantization=_quantization(raw.get("quantization"), f"{where}: quantization"),
         hls=_hls(raw.get("hls"), f"{where}: hls"),
         parity=_parity(raw.get("parity"), f"{where}: parity"),

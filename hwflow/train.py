@@ -124,7 +124,7 @@ def float_cache_dir(cfg: FlowConfig, ds: Dataset) -> Path:
     """Where the trained float weights are cached: keyed by the sections that define the float
     model only (model, data, train minus qat_epochs), so configs that differ only in their
     quantization (e.g. a tuned `<model>_tuned.yaml`) reuse the float baseline and only rerun QAT."""
-    train_raw = {k: v for k, v in (cfg.raw.get("train") or {}).items() if k != "qat_epochs"}
+    train_raw = {k: v for k, v in (cfg.raw.get("train") or {}).items() if k not in ("qat_epochs", "init_from")}
     blob = json.dumps({"model": cfg.raw.get("model"), "data": cfg.raw.get("data"), "train": train_raw},
                       sort_keys=True, default=str)
     return build_root() / "cache" / f"float-{hashlib.sha256((blob + ds.fingerprint).encode()).hexdigest()[:16]}"
@@ -164,17 +164,34 @@ def untrained_models(cfg: FlowConfig):
     return float_model, qmodel, plan
 
 
+def _init_from_config(cfg: FlowConfig, ds: Dataset) -> TrainedModels | None:
+    """The trained models of `train.init_from` (trained first, or loaded from its cache), on the same data."""
+    if cfg.train.init_from is None:
+        return None
+    from hwflow.config import load_config
+    from hwflow.errors import ConfigError
+
+    base_cfg = load_config(cfg.train.init_from)
+    if base_cfg.train.init_from is not None:
+        raise ConfigError(f"{cfg.path}: train.init_from: {cfg.train.init_from.name} has an init_from of its own; "
+                          f"valid: a config trained from its float model (no chains)")
+    return train(base_cfg, ds)
+
+
 def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
     """Train (or load from the cache) the float model and the QAT QKeras model.
 
     `init_from`: a trained QKeras twin (same architecture) whose weights start the QAT instead of
     the folded float weights, and which replaces any cached result (hwflow.tune fine-tunes its
-    narrowed widths from the 8-bit QAT weights this way)."""
+    narrowed widths from the 8-bit QAT weights this way). A config's `train.init_from` does the
+    same from another config's trained QKeras model, reproducibly and cached like any training."""
     import tensorflow as tf
 
     from keras_models.layers import fold_batchnorm, kernel_layer_names
 
-    key = cfg.fingerprint(ds.fingerprint)
+    base = _init_from_config(cfg, ds)
+    key = cfg.fingerprint(ds.fingerprint, base.weights_dir.name if base else "")
+    start = init_from if init_from is not None else (base.qmodel if base else None)
     final = ModelPaths.for_model(cfg.name).model / key
     if init_from is None and (final / "metrics.json").exists():
         plan = _plan_from_json(json.loads((final / "plan.json").read_text()))
@@ -193,8 +210,8 @@ def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
     _, qmodel = build_models(cfg, plan)
     for name, weights in folded.items():
         qmodel.get_layer(name).set_weights(weights)
-    if init_from is not None:
-        qmodel.set_weights(init_from.get_weights())
+    if start is not None:
+        qmodel.set_weights(start.get_weights())
     _fit(qmodel, ds, cfg, cfg.train.qat_epochs, cfg.train.learning_rate * 0.1, f"{cfg.name}: QAT")
 
     trained = cfg.train.epochs > 0

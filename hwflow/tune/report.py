@@ -33,6 +33,11 @@ def write_tuned_yaml(cfg, overrides: dict[str, dict], out: Path, note: str) -> P
     for name, entry in overrides.items():
         layers[name] = {**(layers.get(name) or {}), **entry}
     q["layers"] = layers
+    # QAT of the tuned widths starts from the base config's trained 8-bit QKeras weights (as in
+    # hwflow tune), so `make hls` reproduces the tuned accuracy on a machine without the cache
+    train_raw = dict(raw.get("train") or {})
+    train_raw["init_from"] = os.path.relpath(cfg.path.resolve(), Path(out).resolve().parent)
+    raw["train"] = train_raw
     data = raw.get("data") or {}
     if cfg.data.path is not None and not Path(data.get("source", "")).is_absolute():
         data["source"] = os.path.relpath(cfg.data.path, Path(out).resolve().parent)
