@@ -137,7 +137,8 @@ def _expect(value, types, where: str, what: str):
     return value
 
 
-def _keys(section: dict, allowed, where: str) -> dict:
+def check_keys(section: dict, allowed, where: str) -> dict:
+    """A mapping whose keys are all in `allowed` (None = empty), or a one-line ConfigError."""
     if section is None:
         section = {}
     if not isinstance(section, dict):
@@ -188,7 +189,7 @@ def _model(raw, where) -> ModelSection:
         raise ConfigError(f"{where}.arch: missing; valid: {', '.join(keras_models.list_models())}")
     arch = raw.pop("arch")
     params = keras_models.params_of(str(arch), where=f"{where}.arch")
-    _keys(raw, ["arch", *params], where)
+    check_keys(raw, ["arch", *params], where)
     for k, v in raw.items():
         default = params[k].default
         if k == "input_shape":
@@ -207,7 +208,7 @@ def _model(raw, where) -> ModelSection:
 
 
 def _data(raw, where, base: Path) -> DataSection:
-    raw = _keys(raw, ["source", "test_fraction", "max_train", "max_test"], where)
+    raw = check_keys(raw, ["source", "test_fraction", "max_train", "max_test"], where)
     source = raw.get("source", "default")
     _expect(source, str, f"{where}.source", "'default' or a path to an image folder or .npz file")
     path = None
@@ -227,7 +228,7 @@ def _data(raw, where, base: Path) -> DataSection:
 
 
 def _train(raw, where, base: Path) -> TrainSection:
-    raw = _keys(raw, ["epochs", "qat_epochs", "batch_size", "learning_rate", "seed", "augment", "init_from"], where)
+    raw = check_keys(raw, ["epochs", "qat_epochs", "batch_size", "learning_rate", "seed", "augment", "init_from"], where)
     init_from = None
     if raw.get("init_from") is not None:
         src = _expect(raw["init_from"], str, f"{where}.init_from", "the path of another config file")
@@ -247,13 +248,13 @@ def _train(raw, where, base: Path) -> TrainSection:
 
 
 def _quantization(raw, where) -> dict:
-    raw = _keys(raw, ["default", "layers"], where)
+    raw = check_keys(raw, ["default", "layers"], where)
     default = {"weight": 8, "bias": 8, "activation": 8}
-    default.update(_keys(raw.get("default"), [*ROLES, "activation_integer"], f"{where}.default"))
-    layers = _keys(raw.get("layers"), list((raw.get("layers") or {}).keys()), f"{where}.layers")
+    default.update(check_keys(raw.get("default"), [*ROLES, "activation_integer"], f"{where}.default"))
+    layers = check_keys(raw.get("layers"), list((raw.get("layers") or {}).keys()), f"{where}.layers")
     out_layers = {}
     for name, spec in layers.items():
-        spec = _keys(spec, [*ROLES, "activation_integer"], f"{where}.layers.{name}")
+        spec = check_keys(spec, [*ROLES, "activation_integer"], f"{where}.layers.{name}")
         out_layers[name] = dict(spec)
     # parse everything once now so a bad spec fails at load time
     for role in ROLES:
@@ -266,8 +267,8 @@ def _quantization(raw, where) -> dict:
 
 
 def _layer_hls(raw, where) -> LayerHls:
-    raw = _keys(raw, ["reuse_factor", "strategy", "precision"], where)
-    prec = _keys(raw.get("precision"), PRECISION_KEYS, f"{where}.precision")
+    raw = check_keys(raw, ["reuse_factor", "strategy", "precision"], where)
+    prec = check_keys(raw.get("precision"), PRECISION_KEYS, f"{where}.precision")
     return LayerHls(
         reuse_factor=None if "reuse_factor" not in raw else _int(raw["reuse_factor"], f"{where}.reuse_factor", 1),
         strategy=None if "strategy" not in raw else _choice(raw["strategy"], STRATEGIES, f"{where}.strategy"),
@@ -276,7 +277,7 @@ def _layer_hls(raw, where) -> LayerHls:
 
 
 def _hls(raw, where) -> HlsSection:
-    raw = _keys(raw, ["backend", "board", "part", "clock_period_ns", "io_type", "strategy", "reuse_factor",
+    raw = check_keys(raw, ["backend", "board", "part", "clock_period_ns", "io_type", "strategy", "reuse_factor",
                       "input_precision", "layers"], where)
     board = get_board(_expect(raw.get("board", "pynq-z2"), str, f"{where}.board", "a board name"),
                       where=f"{where}.board")
@@ -297,7 +298,7 @@ def _hls(raw, where) -> HlsSection:
 
 
 def _parity(raw, where) -> ParitySection:
-    raw = _keys(raw, ["images", "min_argmax_agreement", "max_logit_lsb", "max_accuracy_drop"], where)
+    raw = check_keys(raw, ["images", "min_argmax_agreement", "max_logit_lsb", "max_accuracy_drop"], where)
     drop = raw.get("max_accuracy_drop")
     return ParitySection(
         images=_int(raw.get("images", 500), f"{where}.images", 1),
@@ -330,7 +331,7 @@ def load_config(path: str | Path) -> FlowConfig:
 
 def config_from_dict(raw: Any, path: Path) -> FlowConfig:
     where = str(path)
-    raw = _keys(raw, SECTIONS, where)
+    raw = check_keys(raw, SECTIONS, where)
     if "model" not in raw:
         raise ConfigError(f"{where}: missing section 'model'; sections: {', '.join(SECTIONS)}")
     return FlowConfig(

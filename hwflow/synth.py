@@ -690,14 +690,18 @@ def _cmd_synth(args) -> int:
         reports_dir=args.reports_dir or reports_dir, board=board,
     )
     if res.dry_run:
-        print(res.text, end="")
-        missing = [t for t in res.plan.tools if find_tool(t) is None]
-        if missing:
-            print(f"# not installed here: {', '.join(missing)} (see `hwflow doctor`)")
-        return 0
+        return _print_dry_run(res)
     print(f"synthesized {res.hls_dir} ({res.backend}) in {res.elapsed_s:.1f} s; logs in {res.hls_dir / 'hwflow_logs'}")
     for name, path in res.reports.items():
         print(f"  {name}: {path}")
+    return 0
+
+
+def _print_dry_run(res) -> int:
+    print(res.text, end="")
+    missing = [t for t in res.plan.tools if find_tool(t) is None]
+    if missing:
+        print(f"# not installed here: {', '.join(missing)} (see `hwflow doctor`)")
     return 0
 
 
@@ -711,11 +715,7 @@ def _cmd_bitstream(args) -> int:
         timeout_s=args.timeout, dry_run=args.dry_run, reports_dir=args.reports_dir or reports_dir,
     )
     if res.dry_run:
-        print(res.text, end="")
-        missing = [t for t in res.plan.tools if find_tool(t) is None]
-        if missing:
-            print(f"# not installed here: {', '.join(missing)} (see `hwflow doctor`)")
-        return 0
+        return _print_dry_run(res)
     print(f"{res.plan.kind} for {res.board.name} in {res.elapsed_s:.1f} s -> {res.deploy_dir}")
     for fname in res.files:
         print(f"  {fname}")

@@ -39,7 +39,7 @@ from typing import Any
 
 
 from hwflow.boards import BOARDS
-from hwflow.config import BACKENDS, IO_TYPES, STRATEGIES, read_yaml
+from hwflow.config import BACKENDS, IO_TYPES, STRATEGIES, check_keys, read_yaml
 from hwflow.errors import ConfigError
 from keras_models.quant import spec_from_value
 
@@ -78,14 +78,7 @@ def _check_value(key: str, value: Any, where: str) -> None:
 
 
 def _mapping(raw: Any, allowed, where: str) -> dict:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
-    unknown = [k for k in raw if k not in allowed]
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(allowed)}")
-    return raw
+    return check_keys(raw, allowed, where)
 
 
 def _flatten(section: dict, where: str, *, single: bool) -> dict[str, Any]:
