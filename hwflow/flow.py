@@ -88,13 +88,12 @@ def stage_parity(cfg: FlowConfig, paths: ModelPaths, ds, tm, *, images: int | No
     n = min(images or cfg.parity.images, len(ds.x_test))
     x, y = ds.x_test[:n], ds.y_test[:n]
     lib = csim.compile_project(paths.hls, paths.csim)
-    outputs, stats = None, {"engine": "csim"}
-    if engine == "auto":
-        outputs, stats = _emulate_with_reference(cfg, paths, lib, tm, x, hls_model, min(reference, n), workers)
-    if outputs is None:
-        run = csim.run(paths.hls, lib, x, workers=workers, desc=f"{cfg.name}: C-sim")
-        outputs = run.outputs
-        stats.update(images_per_s=run.images_per_s, seconds=round(run.seconds, 3), workers=run.workers)
+    if engine == "auto" and hls_model is None:
+        from hwflow.convert import to_hls_model
+
+        hls_model = to_hls_model(cfg, tm.qmodel)
+    outputs, stats = csim.firmware_outputs(paths.hls, lib, x, hls_model=hls_model if engine == "auto" else None,
+                                           reference=reference, workers=workers, desc=cfg.name)
     q = tm.qmodel.predict(x, batch_size=128, verbose=0)
     f = tm.float_model.predict(x, batch_size=128, verbose=0)
     out_prec = info["layers"][-1]["result"]
@@ -113,33 +112,6 @@ def stage_parity(cfg: FlowConfig, paths: ModelPaths, ds, tm, *, images: int | No
     parity.render(res, paths.reports, cfg.name)
     res.csim.pop("errors_lsb")
     return res
-
-
-def _emulate_with_reference(cfg, paths, lib, tm, x, hls_model, k: int, workers):
-    """(outputs, stats) from the emulator checked against C-sim on k images, or (None, stats)."""
-    from hwflow.convert import to_hls_model
-    from sim import csim
-    from sim.emulate import UnsupportedLayerError, check_supported, emulate
-
-    hls_model = hls_model if hls_model is not None else to_hls_model(cfg, tm.qmodel)
-    try:
-        check_supported(hls_model)
-    except UnsupportedLayerError as exc:
-        print(f"  emulator: {exc}; using C-sim for every image")
-        return None, {"engine": "csim", "emulator_unsupported": str(exc)}
-    t0 = time.perf_counter()
-    out = np.asarray(emulate(hls_model, x), np.float64).reshape(len(x), -1)
-    seconds = time.perf_counter() - t0
-    ref = csim.run(paths.hls, lib, x[:k], workers=workers, desc=f"{cfg.name}: C-sim reference")
-    same = bool(np.array_equal(ref.outputs, out[:k]))
-    stats = {"engine": "emulate", "images_per_s": len(x) / seconds, "seconds": round(seconds, 3), "workers": 1,
-             "reference_images": k, "emulator_matches_csim": same, "csim_images_per_s": ref.images_per_s}
-    print(f"  emulator: {len(x)} images at {len(x) / seconds:.1f} images/s; C-sim reference on {k} images "
-          f"({ref.images_per_s:.2f} images/s): {'identical' if same else 'DIFFERENT'}")
-    if not same:
-        print("  emulator differs from C-sim: using C-sim for every image")
-        return None, {"engine": "csim", "emulator_matches_csim": False}
-    return out, stats
 
 
 def _print_parity(res) -> None:

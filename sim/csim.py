@@ -182,3 +182,42 @@ def run(hls_dir: Path, lib: CsimLib, x: np.ndarray, *, trace: bool = False, work
             if p.poll() is None:
                 p.kill()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def firmware_outputs(hls_dir: Path, lib: CsimLib, x: np.ndarray, *, hls_model=None, reference: int = 32,
+                     workers: int | None = None, progress: bool = True, desc: str = "") -> tuple[np.ndarray, dict]:
+    """The firmware's outputs for `x` and how they were obtained.
+
+    With `hls_model` (the converted hls4ml model of this project), the bit-exact emulator
+    (sim.emulate) computes every image and C-simulation of the generated C++ checks it on the first
+    `reference` images; any difference, or a layer the emulator does not support, and C-sim computes
+    everything. Without it: C-sim only.
+    """
+    stats: dict = {"engine": "csim"}
+    if hls_model is not None:
+        from sim.emulate import UnsupportedLayerError, check_supported, emulate
+
+        try:
+            check_supported(hls_model)
+        except UnsupportedLayerError as exc:
+            if progress:
+                print(f"  emulator: {exc}; using C-sim for every image")
+            stats["emulator_unsupported"] = str(exc)
+        else:
+            t0 = time.perf_counter()
+            out = np.asarray(emulate(hls_model, x), np.float64).reshape(len(x), -1)
+            seconds = time.perf_counter() - t0
+            k = min(reference, len(x))
+            ref = run(hls_dir, lib, x[:k], workers=workers, progress=progress, desc=f"{desc}: C-sim reference")
+            same = bool(np.array_equal(ref.outputs, out[:k]))
+            if progress:
+                print(f"  emulator: {len(x)} images at {len(x) / seconds:.1f} images/s; C-sim reference on {k} images "
+                      f"({ref.images_per_s:.2f} images/s): {'identical' if same else 'DIFFERENT: using C-sim for all'}")
+            if same:
+                return out, {"engine": "emulate", "images_per_s": len(x) / seconds, "seconds": round(seconds, 3),
+                             "workers": 1, "reference_images": k, "emulator_matches_csim": True,
+                             "csim_images_per_s": ref.images_per_s}
+            stats["emulator_matches_csim"] = False
+    r = run(hls_dir, lib, x, workers=workers, progress=progress, desc=f"{desc}: C-sim")
+    stats.update(images_per_s=r.images_per_s, seconds=round(r.seconds, 3), workers=r.workers)
+    return r.outputs, stats
