@@ -212,11 +212,14 @@ def render(res: ParityResult, out_dir: Path, title: str) -> dict[str, Path]:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     errs = np.asarray(res.csim.get("errors_lsb", []), float)
     if errs.size:
-        ax.hist(errs, bins=min(50, max(5, int(errs.max()) + 1)), color="tab:blue")
+        top = int(np.ceil(errs.max()))
+        bins = np.arange(top + 2) - 0.5 if top <= 60 else 60  # one bar per LSB while that is readable
+        ax.hist(errs, bins=bins, color="tab:blue")
         ax.set_yscale("log")
-    ax.set_xlabel("|C-sim - QKeras| per logit (output LSB)")
+        ax.set_xlim(left=-0.5)
+    ax.set_xlabel("|firmware - QKeras| per logit (output LSB)")
     ax.set_ylabel("count")
-    ax.set_title(f"{title}: logit error, {res.n_images} images")
+    ax.set_title(f"{title}: logit error, {res.n_images} images, {100 * res.bit_exact_share:.2f}% bit-exact")
     fig.tight_layout()
     fig.savefig(tmp["png"], format="png", dpi=110)
     plt.close(fig)
