@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -357,8 +357,3 @@ def validate_layers(cfg: FlowConfig, layer_names: list[str], kernel_layers: list
         if name not in layer_names:
             raise ConfigError(f"{cfg.path}: hls.layers.{name}: no such layer; valid: {', '.join(layer_names)}")
 
-
-def config_summary(cfg: FlowConfig) -> dict:
-    d = asdict(cfg.hls)
-    d["board"] = cfg.hls.board.name
-    return {"name": cfg.name, "arch": cfg.model.arch, "params": cfg.model.params, "hls": d}

@@ -19,8 +19,7 @@ from pathlib import Path
 
 from hwflow.config import FlowConfig
 from hwflow.errors import ConfigError
-
-LAYERS_FILE = "hwflow_layers.json"  # written into every project: layer table for csim/trace/reports
+from sim.csim import LAYERS_FILE  # written into every project: layer table for csim/trace/reports
 
 
 @dataclass(frozen=True)
