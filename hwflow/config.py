@@ -48,6 +48,7 @@ class DataSection:
     test_fraction: float  # for sources without a test split
     max_train: int | None
     max_test: int | None
+    validation: int  # training images held out (seeded) for model selection, e.g. `hwflow tune`
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class TrainSection:
     learning_rate: float
     seed: int
     augment: bool
+    label_smoothing: float
     init_from: Path | None = None  # another config whose trained QKeras weights start this QAT
 
 
@@ -208,7 +210,7 @@ def _model(raw, where) -> ModelSection:
 
 
 def _data(raw, where, base: Path) -> DataSection:
-    raw = check_keys(raw, ["source", "test_fraction", "max_train", "max_test"], where)
+    raw = check_keys(raw, ["source", "test_fraction", "max_train", "max_test", "validation"], where)
     source = raw.get("source", "default")
     _expect(source, str, f"{where}.source", "'default' or a path to an image folder or .npz file")
     path = None
@@ -224,11 +226,13 @@ def _data(raw, where, base: Path) -> DataSection:
         test_fraction=_num(raw.get("test_fraction", 0.3), f"{where}.test_fraction", 0.01, 0.99),
         max_train=None if raw.get("max_train") is None else _int(raw["max_train"], f"{where}.max_train", 1),
         max_test=None if raw.get("max_test") is None else _int(raw["max_test"], f"{where}.max_test", 1),
+        validation=_int(raw.get("validation", 0), f"{where}.validation"),
     )
 
 
 def _train(raw, where, base: Path) -> TrainSection:
-    raw = check_keys(raw, ["epochs", "qat_epochs", "batch_size", "learning_rate", "seed", "augment", "init_from"], where)
+    raw = check_keys(raw, ["epochs", "qat_epochs", "batch_size", "learning_rate", "seed", "augment", "label_smoothing",
+                                 "init_from"], where)
     init_from = None
     if raw.get("init_from") is not None:
         src = _expect(raw["init_from"], str, f"{where}.init_from", "the path of another config file")
@@ -244,6 +248,7 @@ def _train(raw, where, base: Path) -> TrainSection:
         learning_rate=_num(raw.get("learning_rate", 1e-3), f"{where}.learning_rate", 0, 1),
         seed=_int(raw.get("seed", 0), f"{where}.seed"),
         augment=_expect(raw.get("augment", False), bool, f"{where}.augment", "true or false"),
+        label_smoothing=_num(raw.get("label_smoothing", 0.0), f"{where}.label_smoothing", 0, 0.5),
     )
 
 

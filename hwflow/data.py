@@ -33,6 +33,12 @@ class Dataset:
     y_test: np.ndarray
     class_names: list[str]
     fingerprint: str  # identifies source + shapes (part of the training cache key)
+    x_val: np.ndarray | None = None  # `data.validation` training images held out (never trained on)
+    y_val: np.ndarray | None = None
+
+    @property
+    def has_validation(self) -> bool:
+        return self.x_val is not None and len(self.x_val) > 0
 
 
 def _to_model_input(images_u8: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
@@ -108,12 +114,43 @@ def _read_folder(root: Path, class_names: list[str] | None = None, limit: int | 
     return out, np.array([l for _, l in files], np.int64), names
 
 
+def _source_signature(path: Path) -> str:
+    """What the data is, not where or when it was copied: the hash of an .npz's bytes, or of every
+    image's path (relative to the folder) and size. A folder's own mtime misses edits inside its
+    class folders and changes whenever the same data is copied again (a fresh CI checkout), which
+    would retrain every model for nothing."""
+    h = hashlib.sha256()
+    if path.is_file():
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+    for f in sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
+        h.update(f"{f.relative_to(path).as_posix()}\0{f.stat().st_size}\n".encode())
+    return h.hexdigest()
+
+
 def _cache_key(*parts) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
 def load_dataset(data_cfg, input_shape: tuple[int, int, int], seed: int = 0) -> Dataset:
-    """Load the configured dataset, resized to `input_shape`. Decoded folders are cached."""
+    """Load the configured dataset, resized to `input_shape`, with `data.validation` training images
+    (a seeded random choice) moved to a validation split. Decoded folders are cached."""
+    ds = _load(data_cfg, input_shape, seed)
+    n_val = data_cfg.validation
+    if n_val == 0:
+        return ds
+    if n_val >= len(ds.x_train):
+        raise ConfigError(f"data.validation: {n_val} held-out images leave none to train on; "
+                          f"valid: 0..{len(ds.x_train) - 1} (the training split has {len(ds.x_train)})")
+    order = np.random.default_rng(seed).permutation(len(ds.x_train))
+    val, keep = np.sort(order[:n_val]), np.sort(order[n_val:])
+    return Dataset(ds.x_train[keep], ds.y_train[keep], ds.x_test, ds.y_test, ds.class_names,
+                   _cache_key(ds.fingerprint, "validation", n_val), ds.x_train[val], ds.y_train[val])
+
+
+def _load(data_cfg, input_shape: tuple[int, int, int], seed: int) -> Dataset:
     shape = tuple(input_shape)
     if data_cfg.source == "default":
         images, labels, names = _digits()
@@ -121,8 +158,7 @@ def load_dataset(data_cfg, input_shape: tuple[int, int, int], seed: int = 0) -> 
         fp = _cache_key("digits", shape, data_cfg.test_fraction, seed)
     else:
         path = Path(data_cfg.path)
-        stat = path.stat()
-        key = _cache_key(str(path), stat.st_mtime_ns, shape, data_cfg.test_fraction, seed,
+        key = _cache_key(_source_signature(path), shape, data_cfg.test_fraction, seed,
                          data_cfg.max_train, data_cfg.max_test)
         cache = build_root() / "cache" / f"data-{key}.npz"
         if cache.exists():

@@ -53,10 +53,13 @@ def _tqdm_callback(total_epochs: int, desc: str):
     return Bar()
 
 
-def _dataset(x, y, batch: int, augment: bool, seed: int):
+def _dataset(x, y, batch: int, augment: bool, seed: int, classes: int | None = None):
+    """Shuffled batches; `classes`: one-hot labels (for label smoothing, which Keras 2's sparse loss lacks)."""
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed)
+    if classes:
+        ds = ds.map(lambda img, label: (img, tf.one_hot(label, classes)))
     if augment:
         def aug(img, label):
             img = tf.image.random_flip_left_right(img, seed=seed)
@@ -74,9 +77,12 @@ def _fit(model, ds: Dataset, cfg: FlowConfig, epochs: int, lr: float, desc: str)
         return
     steps = max(1, int(np.ceil(len(ds.x_train) / cfg.train.batch_size))) * epochs
     schedule = keras.optimizers.schedules.CosineDecay(lr, steps)
-    model.compile(optimizer=keras.optimizers.Adam(schedule),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    model.fit(_dataset(ds.x_train, ds.y_train, cfg.train.batch_size, cfg.train.augment, cfg.train.seed),
+    smooth = cfg.train.label_smoothing
+    loss = (keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=smooth) if smooth
+            else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    classes = int(model.output_shape[-1]) if smooth else None
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=["accuracy"])
+    model.fit(_dataset(ds.x_train, ds.y_train, cfg.train.batch_size, cfg.train.augment, cfg.train.seed, classes),
               epochs=epochs, verbose=0, callbacks=[_tqdm_callback(epochs, desc)])
 
 
@@ -225,7 +231,8 @@ def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
         qmodel.save_weights(tmp / "qkeras.weights.h5")
         (tmp / "plan.json").write_text(json.dumps(_plan_to_json(plan), indent=1))
         (tmp / "metrics.json").write_text(json.dumps({"float_accuracy": fa, "qkeras_accuracy": qa,
-                                                      "train_images": len(ds.x_train), "test_images": len(ds.x_test)}))
+                                                      "train_images": len(ds.x_train), "test_images": len(ds.x_test),
+                                                      "validation_images": 0 if ds.x_val is None else len(ds.x_val)}))
         if final.exists():
             shutil.rmtree(final)
         tmp.rename(final)

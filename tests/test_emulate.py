@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.emulate import FixedType, UnsupportedLayerError, cast_raw, from_float
+from sim.emulate import FixedType, UnsupportedLayerError, cast_codes, cast_raw, from_float
 from sim.emulate.fixed import div_trunc
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -126,6 +126,9 @@ def test_cast_and_float_conversion_match_gxx_ap_fixed(tmp_path):
         if t.signed:
             codes = np.where(codes >= 1 << (t.width - 1), codes - (1 << t.width), codes)
         assert np.array_equal(cast_raw(raws, w2 - i2, t), codes[:, 0]), f"cast to {t}"
+        for dt in (np.float32, np.float64):  # the float-held codes of the convolution chain
+            fcodes = cast_codes(raws.astype(dt), w2 - i2, t, w2)
+            assert fcodes.dtype.kind == "f" and np.array_equal(fcodes, codes[:, 0]), f"{dt.__name__} codes to {t}"
         assert np.array_equal(from_float(dbl, t), codes[:, 1]), f"double to {t}"
 
 

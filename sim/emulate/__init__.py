@@ -7,11 +7,11 @@ exact ap_fixed types hls4ml chose. Layers or precisions it cannot reproduce rais
 """
 
 from sim.emulate.fixed import (
-    EmulateInputError, FixedType, UnsupportedLayerError, cast_raw, from_float,
+    EmulateInputError, FixedType, UnsupportedLayerError, cast_codes, cast_raw, from_float,
 )
 from sim.emulate.graph import check_supported, emulate
 
 __all__ = [
-    "EmulateInputError", "FixedType", "UnsupportedLayerError", "cast_raw", "check_supported",
+    "EmulateInputError", "FixedType", "UnsupportedLayerError", "cast_codes", "cast_raw", "check_supported",
     "emulate", "from_float",
 ]

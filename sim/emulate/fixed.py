@@ -122,22 +122,56 @@ def _round_increment(q: np.ndarray, rem_gt: np.ndarray, rem_eq: np.ndarray, rem_
     return (rem_gt | (rem_eq & ((q & 1) == 1))).astype(np.int64)
 
 
-def _overflow(q: np.ndarray, t: FixedType) -> np.ndarray:
+def _overflow(q: np.ndarray, t: FixedType, owned: bool = False) -> np.ndarray:
+    """Fit codes into `t`'s range with its overflow mode; `owned`: q may be modified in place."""
     lo, hi = t.raw_min, t.raw_max
     if t.saturation == "WRAP":
         if q.size and lo <= q.min() and q.max() <= hi:
             return q
         mod = np.int64(1) << np.int64(t.width)
-        w = q & (mod - 1)
-        if t.signed:
-            w = np.where(w > hi, w - mod, w)
-        return w
+        if not t.signed:
+            return np.bitwise_and(q, mod - 1, out=q if owned else None)
+        # two's complement wrap: ((q + 2^(W-1)) mod 2^W) - 2^(W-1)
+        w = np.add(q, np.int64(-lo), out=q if owned else None)
+        np.bitwise_and(w, mod - 1, out=w)
+        return np.add(w, np.int64(lo), out=w)
     if t.saturation == "SAT":
-        return np.clip(q, lo, hi)
+        return np.clip(q, lo, hi, out=q if owned else None)
     if t.saturation == "SAT_SYM":
-        return np.clip(q, -hi if t.signed else 0, hi)
+        return np.clip(q, -hi if t.signed else 0, hi, out=q if owned else None)
     # SAT_ZERO
     return np.where((q < lo) | (q > hi), 0, q)
+
+
+def _shift_round(raw: np.ndarray, shift: int, mode: str) -> np.ndarray:
+    """raw / 2**shift rounded with `mode`, as one bias add and one arithmetic shift (floor):
+    round(v) = floor(v + bias) with the bias chosen per mode (half = 2**(shift-1));
+    ties to even adds the lowest kept bit, ties away from / toward zero the sign."""
+    s = np.int64(shift)
+    half = np.int64(1) << np.int64(shift - 1)
+    if mode == "TRN":
+        return raw >> s
+    if mode == "RND":  # ties toward +inf
+        q = raw + half
+    elif mode == "RND_MIN_INF":  # ties toward -inf
+        q = raw + (half - 1)
+    elif mode == "RND_CONV":  # ties to even
+        q = (raw >> s) & 1
+        q += raw
+        q += half - 1
+    elif mode == "RND_ZERO":  # ties toward zero: up for negatives, down for positives
+        q = (raw < 0).astype(np.int64)
+        q += raw
+        q += half - 1
+    elif mode == "RND_INF":  # ties away from zero
+        q = raw + half
+        q -= raw < 0
+    else:  # TRN_ZERO: toward zero (ceil for negatives)
+        q = (raw < 0).astype(np.int64)
+        q *= (np.int64(1) << s) - 1
+        q += raw
+    q >>= s
+    return q
 
 
 def cast_raw(raw: np.ndarray, frac: int, t: FixedType) -> np.ndarray:
@@ -147,16 +181,83 @@ def cast_raw(raw: np.ndarray, frac: int, t: FixedType) -> np.ndarray:
     if shift > 0:
         if shift > MAX_WIDTH:
             raise UnsupportedLayerError(f"cast to {t}: dropping {shift} fractional bits exceeds int64")
-        q = raw >> np.int64(shift)
-        if t.rounding != "TRN":
-            rem = raw - (q << np.int64(shift))
-            half = np.int64(1) << np.int64(shift - 1)
-            q = q + _round_increment(q, rem > half, rem == half, rem != 0, raw < 0, t.rounding)
-    elif shift < 0:
-        q = raw << np.int64(-shift)
-    else:
-        q = raw
-    return _overflow(q, t)
+        return _overflow(_shift_round(raw, shift, t.rounding), t, owned=True)
+    if shift < 0:
+        return _overflow(raw << np.int64(-shift), t, owned=True)
+    return _overflow(raw, t)
+
+
+def float_dtype(*bits: int):
+    """float32 or float64 when every integer code of magnitude below 2**max(bits), plus one bit
+    for a rounding increment, is exact in it (2**24 / 2**53 mantissas); None otherwise (int64)."""
+    need = max(bits) + 1
+    return np.float32 if need <= 24 else np.float64 if need <= 53 else None
+
+
+def cast_codes(codes: np.ndarray, frac: int, t: FixedType, bits: int) -> np.ndarray:
+    """cast_raw for codes of magnitude below 2**bits in any representation: int64 goes to
+    cast_raw; float32/float64 arrays of integral values (how the emulator keeps narrow tensors,
+    so BLAS / TensorFlow kernels and numpy's float ufuncs work on them without conversions) are
+    cast in floating point, exactly, and stay float when the result fits (see float_dtype).
+
+    Every step is exact: scaling by a power of two only moves the exponent; floor/ceil/rint/trunc
+    of an exact value are exact; `y +- 0.5` is exact because |code| + 2**(shift-1) < 2**(bits+1)
+    fits the mantissa; clip and mod of exact integers are exact."""
+    if codes.dtype == np.int64:
+        return cast_raw(codes, frac, t)
+    shift = frac - t.frac
+    dt = float_dtype(bits + max(0, -shift), t.width)  # a left shift widens the codes first
+    if dt is None:
+        return cast_raw(np.asarray(codes).astype(np.int64), frac, t)
+    y = codes.astype(dt) if codes.dtype != dt else codes
+    if shift != 0:
+        y = y * dt(2.0 ** -shift)  # a new array: the caller's stays untouched
+        if shift > 0:
+            _round_float(y, t.rounding)
+    elif t.saturation != "WRAP":
+        y = y.copy()
+    return _overflow_float(y, t)
+
+
+def _round_float(y: np.ndarray, mode: str) -> None:
+    """Round scaled codes in place to integers with an ap_fixed rounding mode."""
+    if mode == "TRN":
+        np.floor(y, out=y)
+    elif mode == "RND_CONV":
+        np.rint(y, out=y)  # IEEE round half to even
+    elif mode == "RND":
+        y += 0.5
+        np.floor(y, out=y)
+    elif mode == "RND_MIN_INF":
+        y -= 0.5
+        np.ceil(y, out=y)
+    elif mode == "TRN_ZERO":
+        np.trunc(y, out=y)
+    else:  # RND_ZERO (ties toward zero) / RND_INF (ties away from zero) on |y|, sign restored
+        sign = np.sign(y)
+        np.abs(y, out=y)
+        if mode == "RND_ZERO":
+            y -= 0.5
+            np.ceil(y, out=y)
+        else:
+            y += 0.5
+            np.floor(y, out=y)
+        y *= sign
+
+
+def _overflow_float(y: np.ndarray, t: FixedType) -> np.ndarray:
+    lo, hi = float(t.raw_min), float(t.raw_max)
+    if t.saturation == "WRAP":
+        if y.size and lo <= y.min() and y.max() <= hi:
+            return y
+        out = np.mod(y - lo, float(1 << t.width))
+        out += lo
+        return out
+    if t.saturation == "SAT":
+        return np.clip(y, lo, hi, out=y)
+    if t.saturation == "SAT_SYM":
+        return np.clip(y, -hi if t.signed else 0.0, hi, out=y)
+    return np.where((y < lo) | (y > hi), 0.0, y).astype(y.dtype)
 
 
 def from_float(x: np.ndarray, t: FixedType) -> np.ndarray:

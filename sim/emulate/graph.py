@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from sim.emulate.fixed import EmulateInputError, UnsupportedLayerError
-from sim.emulate.layers import HANDLERS, Context, Tensor, input_layer
+from sim.emulate.layers import FLOAT_CODES, HANDLERS, PAD_AWARE, Context, Tensor, input_layer
+
+CHUNK_VALUES = 4_000_000  # measured on MobileNet 224 (800k values per image): 4-5 images per chunk beat 1 and 16
 
 
 def check_supported(hls_model) -> None:
@@ -45,6 +47,16 @@ def emulate(hls_model, x: np.ndarray, *, trace: bool = False):
         raise EmulateInputError(f"input of shape {x.shape} does not match the model input {in_shape}")
     x = x.reshape(x.shape[0], *in_shape)
 
+    # Chunks of images whose largest layer output is about CHUNK_VALUES values: every layer is a few
+    # passes over memory, and a working set that stays in cache is up to 2x faster than one big batch.
+    per_image = max(int(np.prod(layer.get_output_variable().shape)) for layer in layers)
+    step = len(x) if trace else max(1, CHUNK_VALUES // per_image)
+    parts = [_run(layers, ctx, x[i:i + step], hls_model.outputs[0], trace) for i in range(0, max(len(x), 1), step)]
+    y = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
+    return (y, parts[0][1]) if trace else y
+
+
+def _run(layers, ctx: Context, x: np.ndarray, result_name: str, trace: bool):
     tensors: dict[str, Tensor] = {}
     traced: dict[str, np.ndarray] = {}
     for layer in layers:
@@ -52,12 +64,15 @@ def emulate(hls_model, x: np.ndarray, *, trace: bool = False):
             out = input_layer(layer, [], ctx, x)
         else:
             ins = [tensors[name] for name in layer.inputs]
+            if layer.class_name not in PAD_AWARE:
+                ins = [t.padded() for t in ins]
+            if layer.class_name not in FLOAT_CODES:
+                ins = [t.ints() for t in ins]
             out = HANDLERS[layer.class_name](layer, ins, ctx)
         for name in layer.outputs:
             tensors[name] = out
         if trace:
-            traced[layer.name] = out.type.to_float(out.raw)
-    result_name = hls_model.outputs[0]
-    result = tensors[result_name]
+            traced[layer.name] = out.type.to_float(out.padded().raw)
+    result = tensors[result_name].padded()
     y = result.type.to_float(result.raw)
-    return (y, traced) if trace else y
+    return y, traced

@@ -2,7 +2,7 @@
 
 Each function reproduces the cast points of the nnet_utils C++ template that hls4ml 1.3.0
 instantiates for that layer (Vitis/Vivado backends, io_parallel and io_stream); the template
-is named in each docstring. Tensors are `Tensor(raw int64 codes, FixedType)` with the batch
+is named in each docstring. Tensors are `Tensor(raw integer codes, FixedType)` with the batch
 as axis 0 and hls4ml's channels_last layout after it.
 """
 
@@ -14,19 +14,40 @@ from typing import Callable
 import numpy as np
 
 from sim.emulate.fixed import (
-    FixedType, UnsupportedLayerError, cast_raw, div_trunc, from_float, mult_type, plus_type,
+    FixedType, UnsupportedLayerError, cast_codes, cast_raw, div_trunc, float_dtype, from_float, mult_type,
+    plus_type,
 )
 
 
 @dataclass
 class Tensor:
+    """Codes of a fixed-point tensor: int64, or (for the convolution/activation chain, where it
+    saves conversions around the float kernels) float32/float64 holding exact integers."""
+
     raw: np.ndarray
     type: FixedType
+    # zeros (top, bottom, left, right) still to add around raw: a ZeroPadding2D whose convolution
+    # pads inside its kernel call instead of copying the tensor (see padded())
+    pad: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     def to(self, t: FixedType) -> "Tensor":
         if t == self.type:
             return self
-        return Tensor(cast_raw(self.raw, self.type.frac, t), t)
+        x = self.padded()
+        return Tensor(cast_codes(x.raw, x.type.frac, t, x.type.width), t)
+
+    def ints(self) -> "Tensor":
+        return self if self.raw.dtype == np.int64 else Tensor(self.raw.astype(np.int64), self.type, self.pad)
+
+    def padded(self) -> "Tensor":
+        """The tensor with its pending zero padding materialised."""
+        if not any(self.pad):
+            return self
+        pt, pb, pl, pr = self.pad
+        n, h, w, c = self.raw.shape
+        out = np.zeros((n, h + pt + pb, w + pl + pr, c), self.raw.dtype)  # faster than np.pad
+        out[:, pt:pt + h, pl:pl + w] = self.raw
+        return Tensor(out, self.type)
 
 
 @dataclass(frozen=True)
@@ -114,6 +135,77 @@ def _tree_sum(terms: list[np.ndarray], acc: FixedType) -> np.ndarray:
     return cast_raw(_tree_sum(terms[:left], acc) + _tree_sum(terms[left:], acc), acc.frac, acc)
 
 
+def _exact_float_dtype(bound: float):
+    """The narrowest float dtype in which every partial sum of integer terms whose absolute
+    values add up to at most `bound` is an exact integer, whatever the summation order (float32
+    below 2**24, float64 below 2**53); None when neither is exact."""
+    if bound < 2.0 ** 24:
+        return np.float32
+    if bound < 2.0 ** 53:
+        return np.float64
+    return None
+
+
+def _abs_max(raw: np.ndarray) -> float:
+    return float(max(-raw.min(), raw.max())) if raw.size else 0.0
+
+
+def _int_matmul(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
+    """Exact x @ w for integer codes (M, K) x (K, J) and a bound on |result|: float32/float64 BLAS
+    when exact (see _exact_float_dtype), else int64 (wraps mod 2**64: still exact mod any
+    accum_t width; the bound is then inf)."""
+    bound = _abs_max(x) * float(np.abs(w).sum(axis=0).max(initial=0))
+    dt = _exact_float_dtype(bound)
+    if dt is None:
+        return x.astype(np.int64, copy=False) @ w, float("inf")
+    return x.astype(dt, copy=False) @ w.astype(dt), bound
+
+
+def _int_conv(xr: np.ndarray, w: np.ndarray, strides: tuple[int, int], out_hw: tuple[int, int],
+              depthwise: bool, pads: tuple[int, int, int, int] = (0, 0, 0, 0)) -> tuple[np.ndarray, float] | None:
+    """Exact integer convolution of codes xr (N,H,W,C), zero-padded by `pads` (top, bottom, left,
+    right), with kernel codes w (kh,kw,C,F) (or (kh,kw,C,1) depthwise), by TensorFlow's float
+    kernels, and a bound on |result|; None when no float type is exact for these values."""
+    import tensorflow as tf
+
+    taps = np.abs(w).sum(axis=(0, 1, 2) if not depthwise else (0, 1)).max(initial=0)
+    bound = _abs_max(xr) * float(taps)
+    dt = _exact_float_dtype(bound)
+    if dt is None:
+        return None
+    tx, tw = xr.astype(dt, copy=False), w.astype(dt)  # numpy in: no tf.constant copy
+    st = [1, strides[0], strides[1], 1]
+    padding = [[0, 0], list(pads[:2]), list(pads[2:]), [0, 0]] if any(pads) else "VALID"
+    y = (tf.nn.depthwise_conv2d(tx, tw, st, padding) if depthwise else tf.nn.conv2d(tx, tw, st, padding)).numpy()
+    y = y[:, : out_hw[0], : out_hw[1]]
+    if y.shape[1:3] != tuple(out_hw):
+        return None
+    return y, bound
+
+
+def _accumulate_exact(products: np.ndarray, bound: float, p_type: FixedType, bias: np.ndarray | None,
+                      acc: FixedType) -> np.ndarray:
+    """(accum_t)(bias + sum of products) from the exact sums of products (codes in p_type's frac,
+    |sums| <= bound, any code representation), when accum_t holds every product and wraps."""
+    k = acc.frac - p_type.frac
+    total = bound * 2.0 ** k + (_abs_max(bias) if bias is not None else 0.0)
+    bits = int(total).bit_length() if np.isfinite(total) else 64
+    dt = float_dtype(bits) if products.dtype != np.int64 else None
+    if dt is None:  # int64: shifts and the wrap are exact modulo 2**64
+        s = products.astype(np.int64)
+        if k:
+            s <<= np.int64(k)
+        if bias is not None:
+            s += bias
+        return cast_raw(s, acc.frac, acc)
+    s = products.astype(dt, copy=False)
+    if k:
+        s *= dt(2.0 ** k)
+    if bias is not None:
+        s += bias.astype(dt)
+    return cast_codes(s, acc.frac, acc, bits)
+
+
 def _matmul_accumulate(x: Tensor, w: Tensor, b: Tensor | None, acc: FixedType, name: str) -> np.ndarray:
     """acc[j] = (accum_t)bias[j]; acc[j] += (accum_t)(x[i] * w[i, j]); codes in acc's frac.
 
@@ -125,16 +217,8 @@ def _matmul_accumulate(x: Tensor, w: Tensor, b: Tensor | None, acc: FixedType, n
     k = x.raw.shape[-1]
     if acc.holds(p_type) and acc.saturation == "WRAP":
         # Exact integer dot products; the wrap to accum_t commutes with the sum.
-        xmax = max(abs(x.type.raw_min), x.type.raw_max)
-        bound = xmax * float(np.abs(w.raw).sum(axis=0).max(initial=0))
-        if bound < 2.0 ** 53:
-            s = (x.raw.astype(np.float64) @ w.raw.astype(np.float64)).astype(np.int64)
-        else:  # int64 matmul wraps mod 2**64, still exact mod 2**accum width
-            s = x.raw @ w.raw
-        s = s << np.int64(acc.frac - p_type.frac)
-        if bias is not None:
-            s = s + bias
-        return cast_raw(s, acc.frac, acc)
+        return _accumulate_exact(*_int_matmul(x.raw, w.raw), p_type, bias, acc)
+    x = x.ints()
     if acc.saturation != "WRAP" and acc.holds(p_type):
         xmax = max(abs(x.type.raw_min), x.type.raw_max)
         bound = xmax * float(np.abs(w.raw).sum(axis=0).max(initial=0)) * 2.0 ** (acc.frac - p_type.frac)
@@ -142,7 +226,7 @@ def _matmul_accumulate(x: Tensor, w: Tensor, b: Tensor | None, acc: FixedType, n
             bound += float(np.abs(bias).max(initial=0))
         if bound <= acc.raw_max and -bound >= acc.raw_min:
             # cannot overflow: the order of the saturating adds does not matter
-            s = (x.raw.astype(np.float64) @ w.raw.astype(np.float64)).astype(np.int64)
+            s = _int_matmul(x.raw, w.raw)[0].astype(np.int64)
             s = (s << np.int64(acc.frac - p_type.frac)) + (bias if bias is not None else 0)
             return s
         raise UnsupportedLayerError(
@@ -170,7 +254,9 @@ def _check_product(layer) -> None:
 
 def input_layer(layer, inputs, ctx, x: np.ndarray) -> Tensor:
     t = _type(layer, "result_t")
-    return Tensor(from_float(x, t), t)
+    codes = from_float(x, t)
+    dt = float_dtype(t.width)  # narrow codes travel as floats (see Tensor)
+    return Tensor(codes.astype(dt) if dt is not None else codes, t)
 
 
 def dense(layer, inputs, ctx) -> Tensor:
@@ -186,15 +272,21 @@ def dense(layer, inputs, ctx) -> Tensor:
     flat = Tensor(x.raw.reshape(-1, x.raw.shape[-1]), x.type)
     s = _matmul_accumulate(flat, w, b, acc, layer.name)
     res = _type(layer, "result_t")
-    return Tensor(cast_raw(s, acc.frac, res).reshape(*lead, -1), res)
+    return Tensor(cast_codes(s, acc.frac, res, acc.width).reshape(*lead, -1), res)
+
+
+def _layer_pads(layer) -> tuple[int, int, int, int]:
+    return tuple(int(layer.get_attr(k, 0)) for k in ("pad_top", "pad_bottom", "pad_left", "pad_right"))
 
 
 def _pad(raw: np.ndarray, layer, value: int = 0) -> np.ndarray:
-    pt, pb = int(layer.get_attr("pad_top", 0)), int(layer.get_attr("pad_bottom", 0))
-    pl, pr = int(layer.get_attr("pad_left", 0)), int(layer.get_attr("pad_right", 0))
+    pt, pb, pl, pr = _layer_pads(layer)
     if pt == pb == pl == pr == 0:
         return raw
-    return np.pad(raw, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=value)
+    n, h, w, c = raw.shape
+    out = np.full((n, h + pt + pb, w + pl + pr, c), value, raw.dtype)  # faster than np.pad
+    out[:, pt:pt + h, pl:pl + w] = raw
+    return out
 
 
 def _windows(raw: np.ndarray, layer, kh: int, kw: int) -> np.ndarray:
@@ -228,18 +320,28 @@ def conv2d(layer, inputs, ctx) -> Tensor:
         raise UnsupportedLayerError(f"layer {layer.name!r}: weight shape {wr.shape} is not (kh, kw, C, F)")
     b = _weight(layer, "bias") if "bias" in layer.weights else None
     acc = _type(layer, "accum_t")
-    xr = _pad(x.raw, layer)
+    res = _type(layer, "result_t")
+    sh, sw = int(layer.get_attr("stride_height")), int(layer.get_attr("stride_width"))
+    oh, ow = int(layer.get_attr("out_height")), int(layer.get_attr("out_width"))
+    n = x.raw.shape[0]
+    p_type = mult_type(x.type, w.type)
+    if (kh, kw) != (1, 1) and acc.saturation == "WRAP" and acc.holds(p_type):
+        # exact products summed by TensorFlow's convolution (no im2col or padding copy), one wrap
+        pads = tuple(a + b for a, b in zip(x.pad, _layer_pads(layer)))
+        products = _int_conv(x.raw, wr, (sh, sw), (oh, ow), depthwise=False, pads=pads)
+        if products is not None:
+            bias = cast_raw(b.raw, b.type.frac, acc) if b is not None else None
+            s = _accumulate_exact(*products, p_type, bias, acc)
+            return Tensor(s if res == acc else cast_codes(s, acc.frac, res, acc.width), res)
+    xr = _pad(x.padded().raw, layer)
     if kh == kw == 1:
-        sh, sw = int(layer.get_attr("stride_height")), int(layer.get_attr("stride_width"))
-        oh, ow = int(layer.get_attr("out_height")), int(layer.get_attr("out_width"))
         cols = xr[:, : (oh - 1) * sh + 1: sh, : (ow - 1) * sw + 1: sw]
     else:
         cols = np.moveaxis(_windows(xr, layer, kh, kw), 3, -1)  # (N,OH,OW,kh,kw,C)
-    n, oh, ow = cols.shape[:3]
     flat = Tensor(np.ascontiguousarray(cols).reshape(n * oh * ow, -1), x.type)
     s = _matmul_accumulate(flat, Tensor(wr.reshape(-1, wr.shape[-1]), w.type), b, acc, layer.name)
-    res = _type(layer, "result_t")
-    return Tensor(cast_raw(s, acc.frac, res).reshape(n, oh, ow, -1), res)
+    s = s if res == acc else cast_codes(s, acc.frac, res, acc.width)
+    return Tensor(s.reshape(n, oh, ow, -1), res)
 
 
 def depthwise_conv2d(layer, inputs, ctx) -> Tensor:
@@ -263,7 +365,7 @@ def depthwise_conv2d(layer, inputs, ctx) -> Tensor:
     wr = wr[..., 0]
     acc = _type(layer, "accum_t")
     p_type = mult_type(x.type, w.type)
-    win = _windows(_pad(x.raw, layer), layer, kh, kw)  # (N,OH,OW,C,kh,kw)
+    oh, ow = int(layer.get_attr("out_height")), int(layer.get_attr("out_width"))
     # mult[i] = (accum_t)(x * w) in kernel raster order, acc = (accum_t)bias, acc += mult[i]
     bias = 0
     if "bias" in layer.weights:
@@ -271,13 +373,20 @@ def depthwise_conv2d(layer, inputs, ctx) -> Tensor:
         bias = cast_raw(b.raw, b.type.frac, acc)
     if acc.saturation == "WRAP" and acc.holds(p_type):
         # every product fits accum_t exactly and the wrap commutes with the sum
-        s = np.zeros(win.shape[:4], np.int64)
-        for i in range(kh):
-            for j in range(kw):
-                s += win[..., i, j] * wr[i, j]
-        s = cast_raw((s << np.int64(acc.frac - p_type.frac)) + bias, acc.frac, acc)
+        sh, sw = int(layer.get_attr("stride_height")), int(layer.get_attr("stride_width"))
+        pads = tuple(a + b for a, b in zip(x.pad, _layer_pads(layer)))
+        products = _int_conv(x.raw, wr[..., None], (sh, sw), (oh, ow), depthwise=True, pads=pads)
+        if products is None:
+            win = _windows(_pad(x.padded().raw, layer), layer, kh, kw)
+            s = np.zeros(win.shape[:4], np.int64)  # (N,OH,OW,C)
+            for i in range(kh):
+                for j in range(kw):
+                    s += win[..., i, j].astype(np.int64) * wr[i, j]
+            products = (s, float("inf"))
+        s = _accumulate_exact(*products, p_type, None if np.isscalar(bias) else bias, acc)
         res = _type(layer, "result_t")
-        return Tensor(cast_raw(s, acc.frac, res), res)
+        return Tensor(s if res == acc else cast_codes(s, acc.frac, res, acc.width), res)
+    win = _windows(_pad(x.padded().ints().raw, layer), layer, kh, kw)  # (N,OH,OW,C,kh,kw), a view
     terms = [cast_raw(win[..., i, j] * wr[i, j], p_type.frac, acc) for i in range(kh) for j in range(kw)]
     acc_raw = np.zeros(terms[0].shape, np.int64) + bias
     if acc.saturation == "WRAP":
@@ -298,11 +407,10 @@ def activation(layer, inputs, ctx) -> Tensor:
     if fn == "linear":
         return x.to(res)
     if fn == "relu":
-        return Tensor(cast_raw(np.where(x.raw > 0, x.raw, 0), x.type.frac, res), res)
-    if fn == "relu6":
-        top = np.int64(6) << np.int64(x.type.frac)
-        clipped = np.where(x.raw < 0, 0, np.where(x.raw > top, top, x.raw))
-        return Tensor(cast_raw(clipped, x.type.frac, res), res)
+        return Tensor(cast_codes(np.maximum(x.raw, 0), x.type.frac, res, x.type.width), res)
+    if fn == "relu6":  # x < 0 ? 0 : x > 6 ? 6 : x
+        clipped = np.clip(x.raw, 0, 6 << x.type.frac)
+        return Tensor(cast_codes(clipped, x.type.frac, res, x.type.width), res)
     raise UnsupportedLayerError(
         f"layer {layer.name!r} ({layer.class_name}): activation {fn!r} is not emulated "
         f"(lookup-table activations are not implemented)")
@@ -401,7 +509,8 @@ def zero_padding2d(layer, inputs, ctx) -> Tensor:
     _check_layout(layer)
     res = _type(layer, "result_t")
     y = x.to(res)
-    return Tensor(_pad(y.raw, layer), res)
+    # left pending: a following convolution pads inside its kernel, anything else materialises it
+    return Tensor(y.raw, res, tuple(a + b for a, b in zip(y.pad, _layer_pads(layer))))
 
 
 def concatenate(layer, inputs, ctx) -> Tensor:
@@ -468,10 +577,15 @@ def bounded_relu(layer, inputs, ctx) -> Tensor:
     """hwflow.hls_ext bounded_relu: v <= 0 ? 0 : v >= bound ? bound : v, each assigned to res_t."""
     (x,) = inputs
     res = _type(layer, "result_t")
-    top = np.int64(int(layer.get_attr("bound"))) << np.int64(x.type.frac)
-    clipped = np.where(x.raw <= 0, 0, np.where(x.raw >= top, top, x.raw))
-    return Tensor(cast_raw(clipped, x.type.frac, res), res)
+    clipped = np.clip(x.raw, 0, int(layer.get_attr("bound")) << x.type.frac)  # the same as the two tests
+    return Tensor(cast_codes(clipped, x.type.frac, res, x.type.width), res)
 
+
+# layers whose handlers take float-held codes (see Tensor); the others get int64 codes
+FLOAT_CODES = {"Conv2D", "PointwiseConv2D", "DepthwiseConv2D", "Activation", "ZeroPadding2D", "Clone", "Repack",
+               "BoundedReLU"}
+# layers whose handlers take a pending zero padding (Tensor.pad); the others get it materialised
+PAD_AWARE = {"Conv2D", "PointwiseConv2D", "DepthwiseConv2D", "ZeroPadding2D", "Clone", "Repack"}
 
 HANDLERS: dict[str, Callable] = {
     "Dense": dense,
