@@ -62,6 +62,8 @@ CASES = [
     (("board: pynq-z2", "board: pynq-z2\n  layers: {conv1: {reuse: 4}}"), ["hls.layers.conv1", "unknown key 'reuse'", "reuse_factor"]),
     ("data:\n  source: /nonexistent/folder\n", ["data.source", "does not exist"]),
     ("parity:\n  min_argmax_agreement: 1.5\n", ["parity.min_argmax_agreement", "must be in"]),
+    ("data:\n  validation: -5\n", ["data.validation", "must be >= 0"]),
+    ("train:\n  label_smoothing: 0.9\n", ["train.label_smoothing", "must be in [0, 0.5]"]),
 ]
 
 
@@ -116,3 +118,14 @@ def test_layer_errors_before_any_training(tmp_path, capsys, build_dir, edit, fra
     for frag in fragments:
         assert frag in err, (frag, err)
     assert not (build_dir / "cfg" / "model").exists()  # nothing trained, nothing half-written
+
+
+def test_validation_split_too_large_names_the_valid_range(tmp_path):
+    from hwflow.data import load_dataset
+
+    cfg = load_config(write_config(tmp_path, BASE + "data:\n  validation: 5000\n"))
+    with pytest.raises(ConfigError, match=r"data.validation: 5000 held-out images leave none to train on; valid: 0\.\.1257 \(the training split has 1258\)"):
+        load_dataset(cfg.data, cfg.model.params["input_shape"], cfg.train.seed)
+    cfg = load_config(write_config(tmp_path, BASE + "data:\n  validation: 100\n"))
+    ds = load_dataset(cfg.data, cfg.model.params["input_shape"], cfg.train.seed)
+    assert (len(ds.x_train), len(ds.x_val)) == (1158, 100) and ds.has_validation

@@ -25,7 +25,7 @@ def _tiny_yaml(tmp_path: Path, **train) -> Path:
     raw = {
         "model": {"arch": "mobilenet", "input_shape": [16, 16, 3], "classes": 10, "alpha": 0.25, "depth": 2,
                   "stem_stride": 1, "dropout": 0.0},
-        "data": {"source": str(CIFAR), "max_train": 600, "max_test": 200},
+        "data": {"source": str(CIFAR), "max_train": 600, "max_test": 200, "validation": 150},
         "train": {"epochs": 4, "qat_epochs": 1, "batch_size": 32, "learning_rate": 0.005, **train},
         "quantization": {"default": {"weight": 8, "bias": 8, "activation": 8, "activation_integer": 3}},
         "hls": {"backend": "Vitis", "board": "pynq-z2", "io_type": "io_stream", "strategy": "Resource",
@@ -124,6 +124,9 @@ def test_tune_tiny_model_end_to_end(tmp_path, build_dir, monkeypatch):
     cfg = load_config(_tiny_yaml(tmp_path))
     ds, tm = stage_models(cfg)
     names = [i for i in tm.plan.layers]
+    assert (len(ds.x_train), len(ds.x_val), len(ds.x_test)) == (450, 150, 200)  # data.validation held out
+    # the held-out images are training images the model never trained on
+    assert not any((ds.x_train == v).all(axis=(1, 2, 3)).any() for v in ds.x_val[:20])
 
     # swapping quantizers in place == rebuilding the QKeras model with the narrowed plan
     point = {n: [4, 5] if n != "fc" else [3, None] for n in names}
@@ -141,6 +144,11 @@ def test_tune_tiny_model_end_to_end(tmp_path, build_dir, monkeypatch):
     out = tmp_path / "cfgs" / "tiny_tuned.yaml"
     r = tune(cfg, budget, slice_images=100, weight_bits=[4, 2], act_bits=[4], out=out)
     state = json.loads((build_dir / "tiny" / "tune" / "state.json").read_text())
+    # the search ran on validation images: every test image is unseen, the float reference is on validation
+    assert (r.slice_split, r.unseen_images) == ("validation", 200)
+    order = np.random.default_rng(cfg.train.seed).permutation(150)[:100]
+    xs, ys = ds.x_val[order], ds.y_val[order]
+    assert state["float_acc"] == pytest.approx(float(np.mean(np.argmax(tm.float_model.predict(xs, verbose=0), 1) == ys)))
     for v in state["visited"]:
         assert v["accepted"] == (100 * (state["float_acc"] - v["accuracy"]) <= budget + 1e-9)
     assert r.point == state["current"]

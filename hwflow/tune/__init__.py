@@ -55,7 +55,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("tune", help="per-layer quantization widths within an accuracy budget -> <model>_tuned.yaml")
     config_arg(p)
     p.add_argument("--budget", type=float, default=1.0, help="max top-1 drop vs float, in points (default 1.0)")
-    p.add_argument("--slice", type=int, default=1000, help="test images the search evaluates on (a seeded random subset)")
+    p.add_argument("--slice", type=int, default=1000,
+                   help="images the search evaluates on: a seeded random subset of the data.validation split "
+                        "(of the test split when the config holds none out)")
     p.add_argument("--weight-bits", type=_bits, default=list(DEFAULT_WEIGHT_BITS),
                    help="candidate weight widths (default %(default)s)")
     p.add_argument("--act-bits", type=_bits, default=list(DEFAULT_ACT_BITS),

@@ -54,6 +54,8 @@ class TuneResult:
     qat_s: float = 0.0
     estimates: list = field(default_factory=list)
     within_budget: bool | None = None  # QKeras after QAT, all test images
+    slice_split: str = "test"  # where the tuning slice comes from: "validation" (data.validation) or "test"
+    unseen_images: int = 0  # test images the search never evaluated
 
 
 def _key(cfg: FlowConfig, *parts) -> str:
@@ -101,12 +103,18 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
     if tm.float_accuracy is None:
         raise ConfigError(f"{cfg.path}: train.epochs is 0; tuning needs a trained model")
     n_test = len(ds.x_test)
-    if not 1 <= slice_images <= n_test:
-        raise ConfigError(f"tune --slice: must be 1..{n_test} (test images), got {slice_images}")
+    # The search evaluates on held-out training images when the config has `data.validation`, so
+    # the test images stay unseen until the final numbers; otherwise on part of the test split.
+    split, xp, yp = ("validation", ds.x_val, ds.y_val) if ds.has_validation else ("test", ds.x_test, ds.y_test)
+    if not 1 <= slice_images <= len(xp):
+        raise ConfigError(f"tune --slice: must be 1..{len(xp)} ({split} images), got {slice_images}")
     # a seeded random subset: test folders are read class by class, so "the last N" would be a few classes
-    order = np.random.default_rng(cfg.train.seed).permutation(n_test)
-    xs, ys = ds.x_test[order[:slice_images]], ds.y_test[order[:slice_images]]
-    xu, yu = ds.x_test[order[slice_images:]], ds.y_test[order[slice_images:]]
+    order = np.random.default_rng(cfg.train.seed).permutation(len(xp))
+    xs, ys = xp[order[:slice_images]], yp[order[:slice_images]]
+    if split == "validation":
+        xu, yu = ds.x_test, ds.y_test
+    else:
+        xu, yu = ds.x_test[order[slice_images:]], ds.y_test[order[slice_images:]]
 
     paths = ModelPaths.for_model(cfg.name)
     names = kernel_layer_names(tm.qmodel)
@@ -117,12 +125,12 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
     evaluate = search.Evaluator(work, tm.plan, xs, ys)
 
     state = search.State.load(paths.root / "tune" / "state.json",
-                              _key(cfg, str(tm.weights_dir), "random-slice", slice_images, weight_bits, act_bits))
+                              _key(cfg, str(tm.weights_dir), f"random-{split}-slice", slice_images, weight_bits, act_bits))
     if state.float_acc is None:
         state.float_acc = _accuracy(tm.float_model, xs, ys)
         state.base_acc = evaluate(base)
         state.save()
-    print(f"  {cfg.name}: tuning slice {slice_images} images: float {100 * state.float_acc:.2f}%, "
+    print(f"  {cfg.name}: tuning slice {slice_images} {split} images: float {100 * state.float_acc:.2f}%, "
           f"8-bit QKeras {100 * state.base_acc:.2f}%", flush=True)
 
     t0 = time.perf_counter()
@@ -131,7 +139,7 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
     table = report.sensitivity_table(state, infos, base, weight_bits, act_bits)
     report.write_json(paths.reports / "tune_sensitivity.json", table)
     sens_png = report.plot_sensitivity(table, infos, weight_bits, act_bits, paths.reports / "tune_sensitivity.png",
-                                       f"{cfg.name}: per-layer sensitivity ({slice_images} test images)")
+                                       f"{cfg.name}: per-layer sensitivity ({slice_images} {split} images)")
 
     t0 = time.perf_counter()
     point = search.search(state, evaluate, infos, base, budget + slack, weight_bits, act_bits)
@@ -140,7 +148,7 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
     out = Path(out) if out else cfg.path.parent / f"{cfg.name}_tuned.yaml"
     flags = f"--budget {budget:g}" + (f" --slack {slack:g}" if slack else "")
     note = (f"Written by `hwflow tune --config {cfg.path.name} {flags}`: per-layer widths searched on "
-            f"{slice_images} test images\n(cost: {COST_METRIC}); mean weight width "
+            f"{slice_images} {split} images\n(cost: {COST_METRIC}); mean weight width "
             f"{space.mean_weight_bits(point, infos):.2f} bits. Report: build/{cfg.name}/reports/tune.md")
     report.write_tuned_yaml(cfg, space.yaml_overrides(point, tm.plan, base), out, note)
 
@@ -183,10 +191,12 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
     result = TuneResult(cfg.name, budget, slice_images, n_test, tm.float_accuracy, infos, base, point, state.visited,
                         rows, out, sens_png, pareto_png, paths.reports / "tune.md",
                         sensitivity_points=len(state.sensitivity), sensitivity_s=t_sens, search_s=t_search,
-                        qat_s=t_qat, estimates=estimates, within_budget=within)
+                        qat_s=t_qat, estimates=estimates, within_budget=within, slice_split=split,
+                        unseen_images=len(xu))
     report._atomic_write(result.report_md, report.markdown(result))
     report.write_json(paths.reports / "tune.json", {
-        "name": cfg.name, "budget": budget, "slack": slack, "slice_images": slice_images, "cost_metric": COST_METRIC,
+        "name": cfg.name, "budget": budget, "slack": slack, "slice_images": slice_images, "slice_split": split,
+        "cost_metric": COST_METRIC,
         "float_accuracy": tm.float_accuracy, "rows": rows, "base": base, "point": point, "within_budget": within,
         "estimates": estimates, "yaml": str(out), "visited": state.visited,
         "layers": [i.__dict__ for i in infos]})

@@ -1,7 +1,7 @@
 """Sensitivity analysis and the greedy width search, with resumable state.
 
 Both evaluate the trained 8-bit QAT model with some quantizers narrowed (no retraining per
-point) on a tuning slice of test images:
+point) on a tuning slice (validation images, or test images when the config holds none out):
 
 - `sensitivity`: one (layer, role, width) at a time, the rest at the baseline; the drop in
   top-1 points against the baseline QKeras model.
