@@ -140,12 +140,20 @@ def test_tune_tiny_model_end_to_end(tmp_path, build_dir, monkeypatch):
     assert swapped_acc == pytest.approx(float(np.mean(np.argmax(rebuilt.predict(ds.x_test, verbose=0), 1) == ds.y_test)))
     assert not np.allclose(tm.qmodel.predict(ds.x_test[:50], verbose=0), rebuilt.predict(ds.x_test[:50], verbose=0))
 
+    # the firmware (hls4ml conversion + bit-exact emulator) predicts what the swapped QKeras model does
+    firmware = search.FirmwareEvaluator(cfg, tm.qmodel, tm.plan, ds.x_test[:100], ds.y_test[:100])
+    qk = search.Evaluator(work, tm.plan, ds.x_test[:100], ds.y_test[:100])
+    np.testing.assert_array_equal(firmware.predictions(point), qk.predictions(point))
+
     budget = 2.0
     out = tmp_path / "cfgs" / "tiny_tuned.yaml"
     r = tune(cfg, budget, slice_images=100, weight_bits=[4, 2], act_bits=[4], out=out)
     state = json.loads((build_dir / "tiny" / "tune" / "state.json").read_text())
     # the search ran on validation images: every test image is unseen, the float reference is on validation
     assert (r.slice_split, r.unseen_images) == ("validation", 200)
+    # engine "auto": QKeras searched, the firmware emulator agreed image for image on both checked points
+    assert r.engine == "qkeras" and r.engine_check == {"baseline_agreement": 1.0, "chosen_agreement": 1.0}
+    assert "100.00% identical for the baseline" in r.report_md.read_text()
     order = np.random.default_rng(cfg.train.seed).permutation(150)[:100]
     xs, ys = ds.x_val[order], ds.y_val[order]
     assert state["float_acc"] == pytest.approx(float(np.mean(np.argmax(tm.float_model.predict(xs, verbose=0), 1) == ys)))

@@ -35,7 +35,7 @@ def _cmd_tune(args) -> int:
 
     cfg = resolve_config(args)
     r = _tune(cfg, args.budget, slice_images=args.slice, weight_bits=args.weight_bits, act_bits=args.act_bits,
-              slack=args.slack, out=args.out, qat=not args.no_qat, hls=args.hls)
+              slack=args.slack, out=args.out, qat=not args.no_qat, hls=args.hls, engine=args.engine)
     for row in r.rows:
         def pct(v):
             return "-" if v is None else f"{100 * v:.2f}%"
@@ -58,6 +58,10 @@ def add_parser(sub) -> None:
     p.add_argument("--slice", type=int, default=1000,
                    help="images the search evaluates on: a seeded random subset of the data.validation split "
                         "(of the test split when the config holds none out)")
+    p.add_argument("--engine", choices=("auto", "emulate", "qkeras"), default="auto",
+                   help="what evaluates each point: auto (QKeras, with the firmware emulator confirming the "
+                        "baseline and the chosen point image for image; redone on the emulator if they differ), "
+                        "emulate (the firmware for every point: an hls4ml conversion each), qkeras (no check)")
     p.add_argument("--weight-bits", type=_bits, default=list(DEFAULT_WEIGHT_BITS),
                    help="candidate weight widths (default %(default)s)")
     p.add_argument("--act-bits", type=_bits, default=list(DEFAULT_ACT_BITS),

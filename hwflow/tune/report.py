@@ -148,6 +148,12 @@ def markdown(r) -> str:
         drop = "-" if row["qkeras"] is None else f"{100 * (r.float_acc - row['qkeras']):.2f}"
         L.append(f"| {row['label']} | {row['mean_weight_bits']:.2f} | {row['cost']:.1f} | {_pct(r.float_acc)} | "
                  f"{_pct(row['qkeras'])} | {_pct(row.get('csim'))} | {drop} | {_pct(row.get('qkeras_unseen'))} |")
+    engine = {"qkeras": "the QKeras model", "emulate": "the firmware (hls4ml conversion + bit-exact emulator)"}[r.engine]
+    L += ["", f"Accuracy of each point from {engine}."]
+    if r.engine_check:
+        L[-1] += (f" Firmware (emulator) vs QKeras predictions on the tuning slice: "
+                  f"{100 * r.engine_check['baseline_agreement']:.2f}% identical for the baseline, "
+                  f"{100 * r.engine_check['chosen_agreement']:.2f}% for the chosen point.")
     L += ["", f"Search: {len(r.visited)} points visited ({sum(v['accepted'] for v in r.visited)} accepted), "
           f"{r.search_s:.0f} s; sensitivity {r.sensitivity_points} points, {r.sensitivity_s:.0f} s; "
           f"QAT of the final choice {r.qat_s:.0f} s.", ""]

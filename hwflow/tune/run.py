@@ -56,6 +56,8 @@ class TuneResult:
     within_budget: bool | None = None  # QKeras after QAT, all test images
     slice_split: str = "test"  # where the tuning slice comes from: "validation" (data.validation) or "test"
     unseen_images: int = 0  # test images the search never evaluated
+    engine: str = "qkeras"  # what computed the search's accuracies (see tune(engine=))
+    engine_check: dict | None = None  # "auto": firmware vs QKeras prediction agreement, baseline and chosen
 
 
 def _key(cfg: FlowConfig, *parts) -> str:
@@ -83,14 +85,23 @@ def _estimate(cfg: FlowConfig, qmodel, label: str) -> dict:
     return {"label": label, "totals": {k: int(v) for k, v in est.totals.items()}}
 
 
+ENGINES = ("auto", "emulate", "qkeras")
+
+
 def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bits=DEFAULT_WEIGHT_BITS,
          act_bits=DEFAULT_ACT_BITS, slack: float = 0.0, out: Path | None = None, qat: bool = True,
-         hls: bool = False, estimate_resources: bool = True) -> TuneResult:
+         hls: bool = False, estimate_resources: bool = True, engine: str = "auto") -> TuneResult:
     """Search per-layer widths with top-1 drop <= `budget` points vs float; write `<name>_tuned.yaml`.
 
     `slack`: extra points the no-retraining search may lose, expecting the final QAT to win
     them back (the final QAT accuracy is what `within_budget` reports). `hls`: also run the
-    tuned config through convert + C-sim parity (`hwflow hls`)."""
+    tuned config through convert + C-sim parity (`hwflow hls`).
+
+    `engine`: what computes each point's accuracy. "emulate": the firmware itself (hls4ml
+    conversion + bit-exact emulator) for every point; "qkeras": the QKeras model only; "auto"
+    (default): QKeras for the search, and the firmware (emulator) predictions on the tuning slice
+    for the baseline and the chosen point, which must agree image for image with QKeras' (else
+    the search is redone with the emulator, so every number is the firmware's)."""
     from hwflow.flow import stage_models
     from hwflow.train import build_models, train
     from hwflow.tune import report, search, space
@@ -98,6 +109,8 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
 
     if budget < 0:
         raise ConfigError(f"tune --budget: must be >= 0 points, got {budget}")
+    if engine not in ENGINES:
+        raise ConfigError(f"tune --engine: {engine!r} is not valid; valid: {', '.join(ENGINES)}")
     weight_bits, act_bits = _check_bits(weight_bits, "weight-bits"), _check_bits(act_bits, "act-bits")
     ds, tm = stage_models(cfg)
     if tm.float_accuracy is None:
@@ -122,10 +135,10 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
     base = space.base_point(tm.plan, infos)
     _, work = build_models(cfg, tm.plan)  # a private copy whose quantizers the search swaps
     work.set_weights(tm.qmodel.get_weights())
-    evaluate = search.Evaluator(work, tm.plan, xs, ys)
-
-    state = search.State.load(paths.root / "tune" / "state.json",
-                              _key(cfg, str(tm.weights_dir), f"random-{split}-slice", slice_images, weight_bits, act_bits))
+    firmware = search.FirmwareEvaluator(cfg, tm.qmodel, tm.plan, xs, ys)
+    evaluate = firmware if engine == "emulate" else search.Evaluator(work, tm.plan, xs, ys)
+    state_key = [str(tm.weights_dir), f"random-{split}-slice", slice_images, weight_bits, act_bits]
+    state = search.State.load(paths.root / "tune" / "state.json", _key(cfg, *state_key, evaluate.engine))
     if state.float_acc is None:
         state.float_acc = _accuracy(tm.float_model, xs, ys)
         state.base_acc = evaluate(base)
@@ -144,6 +157,29 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
     t0 = time.perf_counter()
     point = search.search(state, evaluate, infos, base, budget + slack, weight_bits, act_bits)
     t_search = time.perf_counter() - t0
+    engine_check = None
+    if engine == "auto":
+        # the firmware's predictions for the two points that matter, against QKeras'
+        agree = [float(np.mean(firmware.predictions(p) == evaluate.predictions(p))) for p in (base, point)]
+        engine_check = {"baseline_agreement": agree[0], "chosen_agreement": agree[1]}
+        print(f"  firmware (emulator) vs QKeras predictions on the slice: baseline {100 * agree[0]:.2f}%, "
+              f"chosen point {100 * agree[1]:.2f}% identical", flush=True)
+        if min(agree) < 1.0:
+            print("  they differ: redoing the search with the emulator for every point", flush=True)
+            evaluate = firmware
+            state = search.State.load(paths.root / "tune" / "state.json", _key(cfg, *state_key, evaluate.engine))
+            if state.float_acc is None:
+                state.float_acc, state.base_acc = _accuracy(tm.float_model, xs, ys), evaluate(base)
+                state.save()
+            t0 = time.perf_counter()
+            search.sensitivity(state, evaluate, infos, base, weight_bits, act_bits)
+            table = report.sensitivity_table(state, infos, base, weight_bits, act_bits)
+            report.write_json(paths.reports / "tune_sensitivity.json", table)
+            sens_png = report.plot_sensitivity(table, infos, weight_bits, act_bits,
+                                               paths.reports / "tune_sensitivity.png",
+                                               f"{cfg.name}: per-layer sensitivity ({slice_images} {split} images)")
+            point = search.search(state, evaluate, infos, base, budget + slack, weight_bits, act_bits)
+            t_search += time.perf_counter() - t0
 
     out = Path(out) if out else cfg.path.parent / f"{cfg.name}_tuned.yaml"
     flags = f"--budget {budget:g}" + (f" --slack {slack:g}" if slack else "")
@@ -192,10 +228,11 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
                         rows, out, sens_png, pareto_png, paths.reports / "tune.md",
                         sensitivity_points=len(state.sensitivity), sensitivity_s=t_sens, search_s=t_search,
                         qat_s=t_qat, estimates=estimates, within_budget=within, slice_split=split,
-                        unseen_images=len(xu))
+                        unseen_images=len(xu), engine=evaluate.engine, engine_check=engine_check)
     report._atomic_write(result.report_md, report.markdown(result))
     report.write_json(paths.reports / "tune.json", {
         "name": cfg.name, "budget": budget, "slack": slack, "slice_images": slice_images, "slice_split": split,
+        "engine": evaluate.engine, "engine_check": engine_check,
         "cost_metric": COST_METRIC,
         "float_accuracy": tm.float_accuracy, "rows": rows, "base": base, "point": point, "within_budget": within,
         "estimates": estimates, "yaml": str(out), "visited": state.visited,
