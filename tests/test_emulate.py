@@ -226,10 +226,35 @@ def _squeeze_stream():
     return model, "io_stream", "Resource", precisions, reuse
 
 
+def _lut_activations(io_type: str):
+    """sigmoid and tanh lookup tables (table types with rounding and saturation, a non-default
+    table size) on conv outputs spanning both tables' ranges, then GAP and dense."""
+    import tensorflow as tf
+    from qkeras import QConv2D, QDense, quantized_bits
+
+    L = tf.keras.layers
+    q = quantized_bits(8, 0, alpha=1)
+    i = L.Input((32, 32, 3), name="input_1")
+    x = QConv2D(8, 3, strides=2, kernel_quantizer=q, bias_quantizer=q, name="conv1")(i)
+    x = L.Activation("sigmoid", name="sig")(x)
+    x = QConv2D(8, 3, strides=2, kernel_quantizer=q, bias_quantizer=q, name="conv2")(x)
+    x = L.Activation("tanh", name="th")(x)
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    x = QDense(10, kernel_quantizer=q, bias_quantizer=q, name="fc")(x)
+    model = tf.keras.Model(i, x)
+    precisions = {
+        ("conv1", "result"): "fixed<14,5,RND,SAT>",
+        ("conv2", "result"): "fixed<12,3>",
+        ("gap", "accum"): "fixed<20,8>",
+    }
+    tables = {"sig": {"TableSize": 512, "table_t": "ufixed<10,1,RND_CONV,SAT>"}, "th": {"table_t": "fixed<12,2,RND,SAT>"}}
+    return model, io_type, "Latency", precisions, {}, tables
+
+
 def _convert(builder, out_dir):
     import hls4ml
 
-    model, io_type, strategy, precisions, reuse = builder()
+    model, io_type, strategy, precisions, reuse, *extra = builder()
     _random_weights(model, seed=3)
     cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis")
     cfg["Model"]["Strategy"] = strategy
@@ -240,12 +265,16 @@ def _convert(builder, out_dir):
         cfg["LayerName"][name]["ReuseFactor"] = rf
     if strategy == "Resource":
         cfg["LayerName"]["dw"]["Strategy"] = "Latency"
+    for name, attrs in (extra[0] if extra else {}).items():  # hls4ml config keys, as they are
+        cfg["LayerName"][name].update(attrs)
     return hls4ml.converters.convert_from_keras_model(
         model, hls_config=cfg, backend="Vitis", io_type=io_type, output_dir=str(out_dir))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("builder", [_squeeze_parallel, _squeeze_stream], ids=["parallel", "stream"])
+@pytest.mark.parametrize("builder", [_squeeze_parallel, _squeeze_stream, lambda: _lut_activations("io_parallel"),
+                                     lambda: _lut_activations("io_stream")],
+                         ids=["parallel", "stream", "lut-parallel", "lut-stream"])
 def test_emulate_equals_csim_bit_for_bit(builder, tmp_path):
     from sim.emulate import emulate
 

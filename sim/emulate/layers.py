@@ -411,9 +411,35 @@ def activation(layer, inputs, ctx) -> Tensor:
     if fn == "relu6":  # x < 0 ? 0 : x > 6 ? 6 : x
         clipped = np.clip(x.raw, 0, 6 << x.type.frac)
         return Tensor(cast_codes(clipped, x.type.frac, res, x.type.width), res)
+    if fn in ("sigmoid", "tanh"):
+        return _table_activation(layer, x.ints(), fn, res)
     raise UnsupportedLayerError(
         f"layer {layer.name!r} ({layer.class_name}): activation {fn!r} is not emulated "
-        f"(lookup-table activations are not implemented)")
+        f"(emulated: linear, relu, relu6, sigmoid, tanh)")
+
+
+def _table_activation(layer, x: Tensor, fn: str, res: FixedType) -> Tensor:
+    """nnet_activation.h / _stream.h sigmoid and tanh: `int data_round = data * table_size / D;
+    index = data_round + H * table_size / D` clipped to the table (D, H = 16, 8 for sigmoid over
+    [-8, 8), 8, 4 for tanh over [-4, 4)), then `(res_T)table[index]`. The ap_fixed -> int
+    conversion truncates toward zero (C semantics, ap_fixed_base::to_ap_int_base)."""
+    from sim.emulate.tables import lut
+
+    size = int(layer.get_attr("table_size"))
+    d, h = (16, 8) if fn == "sigmoid" else (8, 4)
+    table_t = _type(layer, "table_t")
+    if size % d or x.type.integer + int(np.log2(size // d)) > 31:
+        raise UnsupportedLayerError(f"layer {layer.name!r}: {fn} with table_size {size} on {x.type} is not emulated "
+                                    f"(table_size must be a multiple of {d}; data * table_size must fit an int)")
+    table = lut(fn, table_t, size)
+    scaled = x.raw * (size // d)  # exact: the division by D of data * table_size is then exact too
+    f = x.type.frac
+    if f > 0:
+        data_round = np.where(scaled < 0, -((-scaled) >> f), scaled >> f)
+    else:
+        data_round = scaled << -f
+    index = np.clip(data_round + h * size // d, 0, size - 1)
+    return Tensor(cast_raw(table[index], table_t.frac, res), res)
 
 
 def batchnorm(layer, inputs, ctx) -> Tensor:
