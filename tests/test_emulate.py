@@ -303,10 +303,47 @@ def test_unsupported_layer_is_named(tmp_path):
 
     i = tf.keras.layers.Input((8,))
     x = tf.keras.layers.Dense(4, name="logits")(i)
-    x = tf.keras.layers.Activation("softmax", name="probs")(x)
+    x = tf.keras.layers.LeakyReLU(0.1, name="leaky")(x)
     model = tf.keras.Model(i, x)
     cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis")
     hls_model = hls4ml.converters.convert_from_keras_model(
         model, hls_config=cfg, backend="Vitis", output_dir=str(tmp_path / "prj"))
-    with pytest.raises(UnsupportedLayerError, match="'probs'.*Softmax"):
+    with pytest.raises(UnsupportedLayerError, match="'leaky' of type ParametrizedActivation is not emulated; supported: Activation"):
         check_supported(hls_model)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("io_type,impl,custom", [
+    ("io_parallel", "stable", True), ("io_stream", "stable", False), ("io_parallel", "latency", False),
+    ("io_stream", "latency", True), ("io_stream", "argmax", False)])
+def test_softmax_tables_equal_csim(tmp_path, io_type, impl, custom):
+    """Softmax's exp and invert tables, adder tree and product, against C-sim on 300 random inputs
+    spread over the table's range; `custom`: rounding/saturating table types, a 512-entry table."""
+    import hls4ml
+    import tensorflow as tf
+    from qkeras import QDense, quantized_bits
+
+    from sim.emulate import emulate
+
+    i = tf.keras.layers.Input((16,), name="inp")
+    x = QDense(10, kernel_quantizer=quantized_bits(8, 0, alpha=1), bias_quantizer=quantized_bits(8, 0, alpha=1),
+               name="fc")(i)
+    model = tf.keras.Model(i, tf.keras.layers.Activation("softmax", name="sm")(x))
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(0, 1.0, w.shape).astype(np.float32) for w in model.get_weights()])
+    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis")
+    sm = cfg["LayerName"]["sm"]
+    sm["Implementation"] = impl
+    if custom:
+        sm.update(exp_table_t="ap_fixed<16,7,AP_RND,AP_SAT>", inv_table_t="ap_ufixed<14,4,AP_RND_CONV,AP_SAT>",
+                  TableSize=512)
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        model, hls_config=cfg, backend="Vitis", io_type=io_type, output_dir=str(tmp_path / "prj"))
+    if custom:
+        assert str(hls_model.graph["sm"].types["exp_table_t"].precision).startswith("fixed<16,7,RND,SAT")
+    hls_model.compile()
+    x_in = (rng.integers(-512, 512, (300, 16)) / 128).astype(np.float32)
+    expected = hls_model.predict(x_in)
+    got = emulate(hls_model, x_in).reshape(expected.shape)
+    assert np.unique(expected).size >= (2 if impl == "argmax" else 12)
+    assert int(np.sum(got != expected)) == 0

@@ -442,6 +442,73 @@ def _table_activation(layer, x: Tensor, fn: str, res: FixedType) -> Tensor:
     return Tensor(cast_raw(table[index], table_t.frac, res), res)
 
 
+def _softmax_config(layer) -> tuple[str, dict, dict, str]:
+    """What the firmware's softmax config struct says (implementation, sizes, types, exp_scale),
+    read from the text hls4ml's own config template writes for this layer: hls4ml decides several
+    of these there (exp_table_size capped for signed inputs, inv_inp_t and inp_norm_t defaults)."""
+    import re
+
+    from hls4ml.backends.fpga.fpga_backend import FPGABackend
+    from hls4ml.backends.vivado.passes.core_templates import SoftmaxConfigTemplate
+
+    text = SoftmaxConfigTemplate().format(layer)
+    impl = re.search(r"softmax_implementation::(\w+)", text).group(1)
+    sizes = {k: int(v) for k, v in re.findall(r"static const unsigned (\w+) = (\d+);", text)}
+    by_name = {t.name: t.precision for t in layer.types.values()}
+    types = {}
+    for type_text, alias in re.findall(r"typedef (.+?) (\w+);", text):
+        precision = by_name.get(type_text) or FPGABackend.convert_precision_string(type_text)
+        types[alias] = fixed_type(precision, f"layer {layer.name!r} {alias}")
+    scale = re.search(r"exp_scale = ([^;]+);", text).group(1).strip()
+    return impl, sizes, types, scale
+
+
+def _top_bits(raw: np.ndarray, t: FixedType, n: int) -> np.ndarray:
+    """softmax_idx_from_real_val: the top n bits of a value's code, as an unsigned index."""
+    if t.width < n:
+        raise UnsupportedLayerError(f"softmax table address of {n} bits from {t} (narrower) is not emulated")
+    return (raw & ((1 << t.width) - 1)) >> (t.width - n)
+
+
+def _ceillog2(x: int) -> int:
+    return 1 if x <= 2 else 1 + _ceillog2((x + 1) // 2)  # nnet_helpers.h ceillog2
+
+
+def softmax(layer, inputs, ctx) -> Tensor:
+    """nnet_activation.h / _stream.h softmax over the last axis: implementations latency,
+    stable (x_max - x in inp_norm_t addresses the exp table), argmax. exp_res = (accum_t)
+    exp_table[top bits]; exp_sum = reduce<Op_add<accum_t>> (adder tree) assigned to inv_inp_t;
+    res = (res_T)(exp_res * invert_table[top bits of exp_sum])."""
+    from sim.emulate.tables import softmax_tables
+
+    (x,) = inputs
+    res = _type(layer, "result_t")
+    impl, sizes, types, scale = _softmax_config(layer)
+    if sizes.get("n_inner", 1) != 1:
+        raise UnsupportedLayerError(f"layer {layer.name!r}: softmax over an axis other than the last is not emulated")
+    if impl == "argmax":  # res[i] = 0; res[first index of the maximum] = 1
+        out = np.zeros_like(x.raw)
+        np.put_along_axis(out, np.argmax(x.raw, axis=-1)[..., None], 1, axis=-1)
+        return Tensor(out * from_float(np.array(1.0), res), res)
+    if impl not in ("latency", "stable"):
+        raise UnsupportedLayerError(f"layer {layer.name!r}: softmax implementation {impl!r} is not emulated "
+                                    f"(emulated: latency, stable, argmax)")
+    acc, exp_t, inv_t, inv_inp = types["accum_t"], types["exp_table_t"], types["inv_table_t"], types["inv_inp_t"]
+    exp_size, inv_size = sizes["exp_table_size"], sizes["inv_table_size"]
+    if impl == "stable":
+        norm_t = types["inp_norm_t"]
+        top = x.raw.max(axis=-1, keepdims=True)
+        addr_t, addr = norm_t, cast_raw(top - x.raw, x.type.frac, norm_t)  # d_xi_xmax = x_max - x
+    else:
+        addr_t, addr = x.type, x.raw
+    exp_table, inv_table = softmax_tables(exp_t, exp_size, addr_t, impl == "stable", scale, inv_t, inv_size, inv_inp)
+    exp_res = cast_raw(exp_table[_top_bits(addr, addr_t, _ceillog2(exp_size))], exp_t.frac, acc)
+    total = _tree_sum([exp_res[..., j] for j in range(exp_res.shape[-1])], acc)
+    exp_sum = cast_raw(total, acc.frac, inv_inp)
+    inv = inv_table[_top_bits(exp_sum, inv_inp, _ceillog2(inv_size))]
+    return Tensor(cast_raw(exp_res * inv[..., None], acc.frac + inv_t.frac, res), res)
+
+
 def batchnorm(layer, inputs, ctx) -> Tensor:
     """nnet_batchnorm.h normalize(): res = (res_t)(x * scale + bias), full-precision inside."""
     (x,) = inputs
@@ -619,6 +686,7 @@ HANDLERS: dict[str, Callable] = {
     "PointwiseConv2D": conv2d,
     "DepthwiseConv2D": depthwise_conv2d,
     "Activation": activation,
+    "Softmax": softmax,
     "BatchNormalization": batchnorm,
     "ApplyAlpha": batchnorm,
     "Pooling2D": pooling2d,
