@@ -15,7 +15,6 @@ import numpy as np
 
 from sim.emulate.fixed import (
     FixedType, UnsupportedLayerError, cast_codes, cast_raw, div_trunc, float_dtype, from_float, mult_type,
-    plus_type,
 )
 
 
@@ -136,14 +135,10 @@ def _tree_sum(terms: list[np.ndarray], acc: FixedType) -> np.ndarray:
 
 
 def _exact_float_dtype(bound: float):
-    """The narrowest float dtype in which every partial sum of integer terms whose absolute
-    values add up to at most `bound` is an exact integer, whatever the summation order (float32
-    below 2**24, float64 below 2**53); None when neither is exact."""
-    if bound < 2.0 ** 24:
-        return np.float32
-    if bound < 2.0 ** 53:
-        return np.float64
-    return None
+    """A float dtype in which every partial sum of integer terms whose absolute values add up to
+    at most `bound` is an exact integer, whatever the summation order (fixed.float_dtype of the
+    bound's bits); None when neither float32 nor float64 is exact."""
+    return float_dtype(int(bound).bit_length()) if np.isfinite(bound) else None
 
 
 def _abs_max(raw: np.ndarray) -> float:
