@@ -139,8 +139,10 @@ def markdown(r) -> str:
     L = [f"# Quantization tuning: {r.name}", "",
          f"Budget: top-1 drop <= {r.budget:g} points vs float. Search on {r.slice_images} {r.slice_split} images "
          f"(a seeded random subset{', held out of training' if r.slice_split == 'validation' else ''}); "
-         f"accuracy below on all {r.test_images} test images and on the {r.unseen_images} the search never saw. "
-         f"Cost: {r.cost_metric}.", "",
+         + (f"accuracy below on all {r.test_images} test images, none of which the search saw. "
+            if r.unseen_images == r.test_images else
+            f"accuracy below on all {r.test_images} test images and on the {r.unseen_images} the search never saw. ")
+         + f"Cost: {r.cost_metric}.", "",
          "| model | weights (mean bits) | cost | float | QKeras | C-sim | drop vs float (QKeras) | "
          "QKeras, unseen images |",
          "|---|---|---|---|---|---|---|---|"]
