@@ -402,6 +402,9 @@ def activation(layer, inputs, ctx) -> Tensor:
     if fn == "linear":
         return x.to(res)
     if fn == "relu":
+        if not res.signed and res.saturation == "SAT":
+            # the cast's clip at 0 does the relu: a negative rounds to <= 0 and saturates to 0
+            return Tensor(cast_codes(x.raw, x.type.frac, res, x.type.width), res)
         return Tensor(cast_codes(np.maximum(x.raw, 0), x.type.frac, res, x.type.width), res)
     if fn == "relu6":  # x < 0 ? 0 : x > 6 ? 6 : x
         clipped = np.clip(x.raw, 0, 6 << x.type.frac)
@@ -606,7 +609,10 @@ def concatenate(layer, inputs, ctx) -> Tensor:
     res = _type(layer, "result_t")
     axis = int(layer.get_attr("axis", -1))
     axis = axis if axis < 0 else axis + 1  # hls4ml axes exclude the batch
-    return Tensor(np.concatenate([t.to(res).raw for t in inputs], axis=axis), res)
+    parts = [t.to(res).raw for t in inputs]
+    if len({p.dtype for p in parts}) > 1:  # float32 next to int64 codes: keep them integers
+        parts = [p.astype(np.int64) for p in parts]
+    return Tensor(np.concatenate(parts, axis=axis), res)
 
 
 def merge(layer, inputs, ctx) -> Tensor:
@@ -671,7 +677,7 @@ def bounded_relu(layer, inputs, ctx) -> Tensor:
 
 # layers whose handlers take float-held codes (see Tensor); the others get int64 codes
 FLOAT_CODES = {"Conv2D", "PointwiseConv2D", "DepthwiseConv2D", "Activation", "ZeroPadding2D", "Clone", "Repack",
-               "BoundedReLU"}
+               "BoundedReLU", "Concatenate"}
 # layers whose handlers take a pending zero padding (Tensor.pad); the others get it materialised
 PAD_AWARE = {"Conv2D", "PointwiseConv2D", "DepthwiseConv2D", "ZeroPadding2D", "Clone", "Repack"}
 
