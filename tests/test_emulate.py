@@ -65,6 +65,28 @@ def test_rounding_carry_then_saturation():
     assert cast_raw(np.array([31]), 2, FixedType(4, 4, True, "RND", "WRAP")).tolist() == [-8]
 
 
+def test_float_held_codes_cast_like_int64_codes():
+    """cast_codes on float32/float64 arrays of exact integers (the emulator's fast representation)
+    equals cast_raw (checked against g++ below) for every mode, widths up to 40 bits (the float64
+    path) and the extremes of each source type."""
+    import itertools
+
+    from sim.emulate.fixed import ROUNDING_MODES, SATURATION_MODES
+
+    rng = np.random.default_rng(1)
+    for (w2, i2, s2), (w, i, s) in itertools.product(
+            [(16, 6, True), (12, 4, False), (22, 7, True), (30, 10, True), (40, 12, True)],
+            [(8, 3, True), (8, 3, False), (5, 5, True), (22, 10, True), (24, 12, True), (16, 2, False)]):
+        lo, hi = (-(1 << (w2 - 1)), 1 << (w2 - 1)) if s2 else (0, 1 << w2)
+        raws = np.concatenate([rng.integers(lo, hi, 500), [lo, hi - 1, 0, 1, lo + 1, hi - 2, (lo + hi) // 2]])
+        for q, o in itertools.product(ROUNDING_MODES, SATURATION_MODES):
+            t = FixedType(w, i, s, q, o)
+            expected = cast_raw(raws, w2 - i2, t)
+            for dt in [d for d, m in ((np.float32, 24), (np.float64, 53)) if w2 <= m]:
+                got = cast_codes(raws.astype(dt), w2 - i2, t, w2)
+                assert np.array_equal(got, expected), f"{dt.__name__} codes of fixed<{w2},{i2}> to {t}"
+
+
 def test_from_float_matches_hand_values():
     t = FixedType(8, 0, False, "RND_CONV", "SAT")  # the image input type: codes = x * 256
     x = np.array([0.0, 1 / 512, 3 / 512, 0.5, 0.99999, 1.5, -0.1])

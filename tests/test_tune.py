@@ -184,3 +184,26 @@ def test_tune_tiny_model_end_to_end(tmp_path, build_dir, monkeypatch):
         w = r.point[n][0]
         prec = hls_model.graph[n].get_weights("weight").type.precision
         assert prec.width == w, (n, str(prec))
+
+    # engine "auto" when the firmware disagrees with QKeras: the search is redone, every point on
+    # the firmware evaluator (a stand-in that predicts like QKeras except once, to stay fast)
+    class DisagreeingFirmware(search.Evaluator):
+        engine = "emulate"
+        calls = 0
+
+        def __init__(self, _cfg, _qmodel, base_plan, x, y):
+            super().__init__(work, base_plan, x, y)
+
+        def predictions(self, point):
+            DisagreeingFirmware.calls += 1
+            p = super().predictions(point)
+            return (p + 1) % 10 if DisagreeingFirmware.calls == 1 else p
+
+    monkeypatch.setattr(search, "FirmwareEvaluator", DisagreeingFirmware)
+    r2 = tune(cfg, budget, slice_images=100, weight_bits=[4, 2], act_bits=[4], out=tmp_path / "cfgs2" / "tiny_tuned.yaml",
+              qat=False, estimate_resources=False)
+    assert r2.engine == "emulate" and r2.engine_check == {"baseline_agreement": 0.0, "chosen_agreement": 1.0}
+    redone = json.loads((build_dir / "tiny" / "tune" / "state.json").read_text())
+    assert redone["key"] != state["key"] and redone["done"] and r2.point == redone["current"]
+    assert DisagreeingFirmware.calls > len(redone["visited"])  # the redo evaluated every point with it
+    assert "Accuracy of each point from the firmware" in r2.report_md.read_text()

@@ -136,27 +136,29 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
     _, work = build_models(cfg, tm.plan)  # a private copy whose quantizers the search swaps
     work.set_weights(tm.qmodel.get_weights())
     firmware = search.FirmwareEvaluator(cfg, tm.qmodel, tm.plan, xs, ys)
-    evaluate = firmware if engine == "emulate" else search.Evaluator(work, tm.plan, xs, ys)
     state_key = [str(tm.weights_dir), f"random-{split}-slice", slice_images, weight_bits, act_bits]
-    state = search.State.load(paths.root / "tune" / "state.json", _key(cfg, *state_key, evaluate.engine))
-    if state.float_acc is None:
-        state.float_acc = _accuracy(tm.float_model, xs, ys)
-        state.base_acc = evaluate(base)
-        state.save()
-    print(f"  {cfg.name}: tuning slice {slice_images} {split} images: float {100 * state.float_acc:.2f}%, "
-          f"8-bit QKeras {100 * state.base_acc:.2f}%", flush=True)
 
-    t0 = time.perf_counter()
-    search.sensitivity(state, evaluate, infos, base, weight_bits, act_bits)
-    t_sens = time.perf_counter() - t0
-    table = report.sensitivity_table(state, infos, base, weight_bits, act_bits)
-    report.write_json(paths.reports / "tune_sensitivity.json", table)
-    sens_png = report.plot_sensitivity(table, infos, weight_bits, act_bits, paths.reports / "tune_sensitivity.png",
-                                       f"{cfg.name}: per-layer sensitivity ({slice_images} {split} images)")
+    def explore(evaluate):
+        """Sensitivity (+ its JSON and heat map) and the search with one evaluator; resumable."""
+        state = search.State.load(paths.root / "tune" / "state.json", _key(cfg, *state_key, evaluate.engine))
+        if state.float_acc is None:
+            state.float_acc, state.base_acc = _accuracy(tm.float_model, xs, ys), evaluate(base)
+            state.save()
+        print(f"  {cfg.name}: tuning slice {slice_images} {split} images ({evaluate.engine}): float "
+              f"{100 * state.float_acc:.2f}%, 8-bit QKeras {100 * state.base_acc:.2f}%", flush=True)
+        t0 = time.perf_counter()
+        search.sensitivity(state, evaluate, infos, base, weight_bits, act_bits)
+        t_sens = time.perf_counter() - t0
+        table = report.sensitivity_table(state, infos, base, weight_bits, act_bits)
+        report.write_json(paths.reports / "tune_sensitivity.json", table)
+        png = report.plot_sensitivity(table, infos, weight_bits, act_bits, paths.reports / "tune_sensitivity.png",
+                                      f"{cfg.name}: per-layer sensitivity ({slice_images} {split} images)")
+        t0 = time.perf_counter()
+        chosen = search.search(state, evaluate, infos, base, budget + slack, weight_bits, act_bits)
+        return state, chosen, png, t_sens, time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    point = search.search(state, evaluate, infos, base, budget + slack, weight_bits, act_bits)
-    t_search = time.perf_counter() - t0
+    evaluate = firmware if engine == "emulate" else search.Evaluator(work, tm.plan, xs, ys)
+    state, point, sens_png, t_sens, t_search = explore(evaluate)
     engine_check = None
     if engine == "auto":
         # the firmware's predictions for the two points that matter, against QKeras'
@@ -167,19 +169,8 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
         if min(agree) < 1.0:
             print("  they differ: redoing the search with the emulator for every point", flush=True)
             evaluate = firmware
-            state = search.State.load(paths.root / "tune" / "state.json", _key(cfg, *state_key, evaluate.engine))
-            if state.float_acc is None:
-                state.float_acc, state.base_acc = _accuracy(tm.float_model, xs, ys), evaluate(base)
-                state.save()
-            t0 = time.perf_counter()
-            search.sensitivity(state, evaluate, infos, base, weight_bits, act_bits)
-            table = report.sensitivity_table(state, infos, base, weight_bits, act_bits)
-            report.write_json(paths.reports / "tune_sensitivity.json", table)
-            sens_png = report.plot_sensitivity(table, infos, weight_bits, act_bits,
-                                               paths.reports / "tune_sensitivity.png",
-                                               f"{cfg.name}: per-layer sensitivity ({slice_images} {split} images)")
-            point = search.search(state, evaluate, infos, base, budget + slack, weight_bits, act_bits)
-            t_search += time.perf_counter() - t0
+            state, point, sens_png, t_sens_fw, t_search_fw = explore(evaluate)
+            t_sens, t_search = t_sens + t_sens_fw, t_search + t_search_fw
 
     out = Path(out) if out else cfg.path.parent / f"{cfg.name}_tuned.yaml"
     flags = f"--budget {budget:g}" + (f" --slack {slack:g}" if slack else "")

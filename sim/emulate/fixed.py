@@ -123,11 +123,16 @@ def _round_increment(q: np.ndarray, rem_gt: np.ndarray, rem_eq: np.ndarray, rem_
 
 
 def _overflow(q: np.ndarray, t: FixedType, owned: bool = False) -> np.ndarray:
-    """Fit codes into `t`'s range with its overflow mode; `owned`: q may be modified in place."""
+    """Fit codes (int64, or floats holding exact integers) into `t`'s range with its overflow
+    mode; `owned`: q may be modified in place."""
     lo, hi = t.raw_min, t.raw_max
     if t.saturation == "WRAP":
         if q.size and lo <= q.min() and q.max() <= hi:
             return q
+        if q.dtype.kind == "f":  # mod of exact integers is exact
+            out = np.mod(q - float(lo), float(1 << t.width))
+            out += float(lo)
+            return out
         mod = np.int64(1) << np.int64(t.width)
         if not t.signed:
             return np.bitwise_and(q, mod - 1, out=q if owned else None)
@@ -214,9 +219,8 @@ def cast_codes(codes: np.ndarray, frac: int, t: FixedType, bits: int) -> np.ndar
         y = y * dt(2.0 ** -shift)  # a new array: the caller's stays untouched
         if shift > 0:
             _round_float(y, t.rounding)
-    elif t.saturation != "WRAP":
-        y = y.copy()
-    return _overflow_float(y, t)
+        return _overflow(y, t, owned=True)
+    return _overflow(y, t)
 
 
 def _round_float(y: np.ndarray, mode: str) -> None:
@@ -243,21 +247,6 @@ def _round_float(y: np.ndarray, mode: str) -> None:
             y += 0.5
             np.floor(y, out=y)
         y *= sign
-
-
-def _overflow_float(y: np.ndarray, t: FixedType) -> np.ndarray:
-    lo, hi = float(t.raw_min), float(t.raw_max)
-    if t.saturation == "WRAP":
-        if y.size and lo <= y.min() and y.max() <= hi:
-            return y
-        out = np.mod(y - lo, float(1 << t.width))
-        out += lo
-        return out
-    if t.saturation == "SAT":
-        return np.clip(y, lo, hi, out=y)
-    if t.saturation == "SAT_SYM":
-        return np.clip(y, -hi if t.signed else 0.0, hi, out=y)
-    return np.where((y < lo) | (y > hi), 0.0, y).astype(y.dtype)
 
 
 def from_float(x: np.ndarray, t: FixedType) -> np.ndarray:

@@ -40,13 +40,7 @@ class Tensor:
 
     def padded(self) -> "Tensor":
         """The tensor with its pending zero padding materialised."""
-        if not any(self.pad):
-            return self
-        pt, pb, pl, pr = self.pad
-        n, h, w, c = self.raw.shape
-        out = np.zeros((n, h + pt + pb, w + pl + pr, c), self.raw.dtype)  # faster than np.pad
-        out[:, pt:pt + h, pl:pl + w] = self.raw
-        return Tensor(out, self.type)
+        return Tensor(_pad_codes(self.raw, self.pad), self.type) if any(self.pad) else self
 
 
 @dataclass(frozen=True)
@@ -274,8 +268,17 @@ def _layer_pads(layer) -> tuple[int, int, int, int]:
     return tuple(int(layer.get_attr(k, 0)) for k in ("pad_top", "pad_bottom", "pad_left", "pad_right"))
 
 
+def _pending_pads(x: Tensor, layer) -> tuple[int, int, int, int]:
+    """A convolution's total zero padding: the tensor's pending padding plus the layer's own."""
+    return tuple(a + b for a, b in zip(x.pad, _layer_pads(layer)))
+
+
 def _pad(raw: np.ndarray, layer, value: int = 0) -> np.ndarray:
-    pt, pb, pl, pr = _layer_pads(layer)
+    return _pad_codes(raw, _layer_pads(layer), value)
+
+
+def _pad_codes(raw: np.ndarray, pads: tuple[int, int, int, int], value: int = 0) -> np.ndarray:
+    pt, pb, pl, pr = pads
     if pt == pb == pl == pr == 0:
         return raw
     n, h, w, c = raw.shape
@@ -322,8 +325,7 @@ def conv2d(layer, inputs, ctx) -> Tensor:
     p_type = mult_type(x.type, w.type)
     if (kh, kw) != (1, 1) and acc.saturation == "WRAP" and acc.holds(p_type):
         # exact products summed by TensorFlow's convolution (no im2col or padding copy), one wrap
-        pads = tuple(a + b for a, b in zip(x.pad, _layer_pads(layer)))
-        products = _int_conv(x.raw, wr, (sh, sw), (oh, ow), depthwise=False, pads=pads)
+        products = _int_conv(x.raw, wr, (sh, sw), (oh, ow), depthwise=False, pads=_pending_pads(x, layer))
         if products is not None:
             bias = cast_raw(b.raw, b.type.frac, acc) if b is not None else None
             s = _accumulate_exact(*products, p_type, bias, acc)
@@ -362,15 +364,14 @@ def depthwise_conv2d(layer, inputs, ctx) -> Tensor:
     p_type = mult_type(x.type, w.type)
     oh, ow = int(layer.get_attr("out_height")), int(layer.get_attr("out_width"))
     # mult[i] = (accum_t)(x * w) in kernel raster order, acc = (accum_t)bias, acc += mult[i]
-    bias = 0
+    bias = None
     if "bias" in layer.weights:
         b = _weight(layer, "bias")
         bias = cast_raw(b.raw, b.type.frac, acc)
     if acc.saturation == "WRAP" and acc.holds(p_type):
         # every product fits accum_t exactly and the wrap commutes with the sum
         sh, sw = int(layer.get_attr("stride_height")), int(layer.get_attr("stride_width"))
-        pads = tuple(a + b for a, b in zip(x.pad, _layer_pads(layer)))
-        products = _int_conv(x.raw, wr[..., None], (sh, sw), (oh, ow), depthwise=True, pads=pads)
+        products = _int_conv(x.raw, wr[..., None], (sh, sw), (oh, ow), depthwise=True, pads=_pending_pads(x, layer))
         if products is None:
             win = _windows(_pad(x.padded().raw, layer), layer, kh, kw)
             s = np.zeros(win.shape[:4], np.int64)  # (N,OH,OW,C)
@@ -378,12 +379,12 @@ def depthwise_conv2d(layer, inputs, ctx) -> Tensor:
                 for j in range(kw):
                     s += win[..., i, j].astype(np.int64) * wr[i, j]
             products = (s, float("inf"))
-        s = _accumulate_exact(*products, p_type, None if np.isscalar(bias) else bias, acc)
+        s = _accumulate_exact(*products, p_type, bias, acc)
         res = _type(layer, "result_t")
         return Tensor(s if res == acc else cast_codes(s, acc.frac, res, acc.width), res)
     win = _windows(_pad(x.padded().ints().raw, layer), layer, kh, kw)  # (N,OH,OW,C,kh,kw), a view
     terms = [cast_raw(win[..., i, j] * wr[i, j], p_type.frac, acc) for i in range(kh) for j in range(kw)]
-    acc_raw = np.zeros(terms[0].shape, np.int64) + bias
+    acc_raw = np.zeros(terms[0].shape, np.int64) + (0 if bias is None else bias)
     if acc.saturation == "WRAP":
         s = cast_raw(acc_raw + np.sum(terms, axis=0), acc.frac, acc)
     else:
@@ -601,7 +602,7 @@ def zero_padding2d(layer, inputs, ctx) -> Tensor:
     res = _type(layer, "result_t")
     y = x.to(res)
     # left pending: a following convolution pads inside its kernel, anything else materialises it
-    return Tensor(y.raw, res, tuple(a + b for a, b in zip(y.pad, _layer_pads(layer))))
+    return Tensor(y.raw, res, _pending_pads(y, layer))
 
 
 def concatenate(layer, inputs, ctx) -> Tensor:

@@ -53,14 +53,10 @@ def lut(function: str, table_t: FixedType, size: int) -> np.ndarray:
     if function not in INIT_FUNCTIONS:
         raise UnsupportedLayerError(f"no lookup table for activation {function!r}; tables: {', '.join(INIT_FUNCTIONS)}")
     key = (function, table_t, size)
-    if key in _MEMO:
-        return _MEMO[key]
     config = f"struct config {{ typedef {_cxx_type(table_t)} table_t; static const unsigned table_size = {size}; }};"
     body = (f"static config::table_t t[{size}];\n nnet::{INIT_FUNCTIONS[function]}<config, {size}>(t);\n"
             f' for (int i = 0; i < {size}; i++) printf("%lld\\n", (long long)t[i].V);\n')
-    codes = _signed_codes(_cached(function, key, config, body), table_t)
-    _MEMO[key] = codes
-    return codes
+    return _signed_codes(_cached(function, key, config, body), table_t)
 
 
 def softmax_tables(exp_table_t: FixedType, exp_size: int, exp_addr_t: FixedType, negative: bool, exp_scale: str,
@@ -68,8 +64,6 @@ def softmax_tables(exp_table_t: FixedType, exp_size: int, exp_addr_t: FixedType,
     """Codes of softmax's exp and invert tables (nnet::init_exp_table / init_invert_table, which
     address the tables by the top bits of `exp_addr_t` / `inv_addr_t` values)."""
     key = ("softmax", exp_table_t, exp_size, exp_addr_t, negative, exp_scale, inv_table_t, inv_size, inv_addr_t)
-    if key in _MEMO:
-        return _MEMO[key]
     config = (f"struct config {{ typedef {_cxx_type(exp_table_t)} exp_table_t; typedef {_cxx_type(inv_table_t)} inv_table_t;"
               f" static const unsigned exp_table_size = {exp_size}; static const unsigned inv_table_size = {inv_size};"
               f" static constexpr float exp_scale = {exp_scale}; }};")
@@ -79,9 +73,7 @@ def softmax_tables(exp_table_t: FixedType, exp_size: int, exp_addr_t: FixedType,
             f'for (unsigned i = 0; i < {exp_size}; i++) printf("%lld\\n", (long long)e[i].V);\n'
             f'for (unsigned i = 0; i < {inv_size}; i++) printf("%lld\\n", (long long)v[i].V);\n')
     codes = _cached("softmax", key, config, body)
-    out = (_signed_codes(codes[:exp_size], exp_table_t), _signed_codes(codes[exp_size:], inv_table_t))
-    _MEMO[key] = out
-    return out
+    return _signed_codes(codes[:exp_size], exp_table_t), _signed_codes(codes[exp_size:], inv_table_t)
 
 
 def _signed_codes(raw: np.ndarray, t: FixedType) -> np.ndarray:
@@ -91,15 +83,23 @@ def _signed_codes(raw: np.ndarray, t: FixedType) -> np.ndarray:
 
 
 def _cached(function: str, key: tuple, config: str, body: str) -> np.ndarray:
-    tag = hashlib.sha256(repr((key, _templates().parent.parent.name)).encode()).hexdigest()[:16]
+    """Raw printed codes of a table program: from memory, the build cache, or g++ (in that order).
+    The cache key includes hls4ml's version: its templates fill the tables."""
+    import hls4ml
+
+    if key in _MEMO:
+        return _MEMO[key]
+    tag = hashlib.sha256(repr((key, hls4ml.__version__)).encode()).hexdigest()[:16]
     cached = _cache_dir() / f"{function}-{tag}.npy"
     if cached.exists():
-        return np.load(cached)
-    codes = _compile_and_run(function, config, body)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".tmp.npy")
-    np.save(tmp, codes)
-    tmp.replace(cached)
+        codes = np.load(cached)
+    else:
+        codes = _compile_and_run(function, config, body)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".tmp.npy")
+        np.save(tmp, codes)
+        tmp.replace(cached)
+    _MEMO[key] = codes
     return codes
 
 
@@ -116,7 +116,7 @@ def _compile_and_run(function: str, config: str, body: str) -> np.ndarray:
         cmd = [cxx, "-O3", *_std_flag(cxx), "-I", str(inc), "-I", str(inc / "ap_types"), str(cpp), "-o", str(exe)]
         built = subprocess.run(cmd, capture_output=True, text=True)
         if built.returncode != 0:
-            raise UnsupportedLayerError(f"compiling the {function} table for {table_t} failed: "
+            raise UnsupportedLayerError(f"compiling the {function} table failed: "
                                         f"{built.stderr.strip().splitlines()[-1] if built.stderr else built.returncode}")
         out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
     return np.array(out, dtype=np.int64)
