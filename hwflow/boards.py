@@ -3,7 +3,7 @@
 Config validation, reports (board fit), the estimator and synthesis all read this table.
 Resource counts are the device totals from the Xilinx product tables; for the parts that
 appear in real csynth reports under `../shared/fixtures/hls-reports/` they agree with the
-reports' own `AvailableResources` (checked in tests/test_boards.py).
+reports' own `AvailableResources` (checked by `test_board_table_matches_fixture_available_resources` in tests/test_reports.py).
 """
 
 from __future__ import annotations
