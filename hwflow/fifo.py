@@ -201,7 +201,7 @@ def _concat(layer, words: list[int]) -> tuple[list[np.ndarray], np.ndarray]:
         r1 = np.r_[np.ones(n1, np.int64), np.zeros(n2 + 1, np.int64)]
         r2 = np.r_[np.zeros(n1, np.int64), np.ones(n2, np.int64), 0]
         return [r1, r2], np.r_[np.zeros(n1 + n2, np.int64), 1]
-    if axis in (-1, rank - 1, rank):
+    if axis in (-1, rank):  # Keras axes count the batch: (H, W, C) has C at 3 (concatenate3d_2, 2d_1)
         return [np.ones(n1, np.int64), np.ones(n2, np.int64)], np.ones(n1, np.int64)
     if rank == 3 and axis in (2, -2):
         inp = layer.get_input_variable(layer.inputs[0]).shape

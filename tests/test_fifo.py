@@ -173,3 +173,20 @@ def test_cosim_without_tools_is_one_line_exit_7(tmp_path, build_dir, monkeypatch
     assert not build_dir.exists()  # failed before any work (no training, no project)
     path.write_text("model: {arch: squeezenet}\nhls: {io_type: io_parallel}\n")
     assert main(["hls", "--config", str(path), "--fifo", "cosim"]) == 2  # io_parallel: only full
+
+
+@pytest.mark.parametrize("axis,peak", [(-1, 2), (2, 10), (1, 16)])
+def test_concatenate_axis_sets_the_order(axis, peak):
+    """Channel concat reads both inputs every step (lockstep: 2 words as the writer sees them); width
+    concat a row of each in turn (writes twice per input pixel, so the second branch piles up at full
+    rate, and must hold a row: W = 4 words); height concat all of the first input first (H*W = 16)."""
+    from tensorflow import keras
+
+    def build(ops, x):
+        return keras.layers.Concatenate(axis=axis, name="cat")([ops.relu(ops.conv(x, "a", 4, 1), "a"),
+                                                                ops.relu(ops.conv(x, "b", 4, 1), "b")])
+
+    graph, peaks, depths = fifo.plan(_hls(build, (4, 4, 4)))
+    assert peaks["b_relu"] == peak and fifo.simulate(graph, depths).ok
+    branch_b = {"image_cpy2": 1, "b": 1, "b_relu": 1}  # 3 words of room on the waiting branch
+    assert fifo.simulate(graph, {**depths, **branch_b}).ok == (axis == -1)
