@@ -72,6 +72,7 @@ class Process:
     outputs: list[str]
     reads: list[np.ndarray]
     writes: list[np.ndarray]
+    cycles: np.ndarray | None = None  # cycles each step takes (timed schedule); None = 1 each
 
     @property
     def steps(self) -> int:
@@ -112,6 +113,7 @@ class FifoRow:
     full_depth: int
     peak: int
     depth: int  # written into the project
+    timed_peak: int | None = None  # peak with RF-timed layers and the whole image waiting (cosim-like)
     cosim_depth: int | None = None
 
     @property
@@ -151,11 +153,15 @@ class FifoReport:
                  "Mode `full`: hls4ml's default depths (H*W words) are kept; the model's peak is shown for reference.",
                  "", f"Total: {t['fifos']} FIFOs, {t['full_bits']:,} bits at full depth -> {t['bits']:,} bits "
                      f"({100 * t['bits'] / max(t['full_bits'], 1):.1f}%)", "",
-                 "| stream | layer | word bits | full depth | peak | depth |" + (" cosim |" if cos else ""),
-                 "|---|---|---:|---:|---:|---:|" + ("---:|" if cos else "")]
+                 "`peak, RF-timed`: the same model with each layer's cycles from its reuse factor and the whole "
+                 "image waiting at the input, as in hls4ml's co-simulation testbench (estimated, not a depth "
+                 "hwflow writes: it is what a no-back-pressure profile would ask for).", "",
+                 "| stream | layer | word bits | full depth | peak, RF-timed | peak | depth |"
+                 + (" cosim |" if cos else ""),
+                 "|---|---|---:|---:|---:|---:|---:|" + ("---:|" if cos else "")]
         for r in self.rows:
-            lines.append(f"| {r.var} | {r.layer} | {r.word_bits} | {r.full_depth} | {r.peak} | {r.depth} |"
-                         + (f" {'-' if r.cosim_depth is None else r.cosim_depth} |" if cos else ""))
+            lines.append(f"| {r.var} | {r.layer} | {r.word_bits} | {r.full_depth} | {r.timed_peak} | {r.peak} | "
+                         f"{r.depth} |" + (f" {'-' if r.cosim_depth is None else r.cosim_depth} |" if cos else ""))
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines) + "\n"
 
@@ -273,7 +279,21 @@ def _process(layer, words_of) -> Process:
         if int(r.sum()) != words_of(k):
             raise ConfigError(f"layer {layer.name} ({cls}): the FIFO model reads {int(r.sum())} words of {k}, "
                               f"the stream has {words_of(k)}; set hls.fifo_depth: full")
-    return Process(layer.name, cls, ins, outs, reads, writes)
+    return Process(layer.name, cls, ins, outs, reads, writes, _cycles(layer, reads, writes))
+
+
+def _cycles(layer, reads, writes) -> np.ndarray | None:
+    """Cycles per step from the reuse factor, for the timed schedule: the line-buffer loop of a conv is
+    PIPELINE II=reuse_factor per input pixel (Resource: the kernel's own RF-cycle loop), a dense layer
+    spends RF cycles between its last read and its first write; data movers take 1 cycle a step."""
+    rf = int(layer.get_attr("reuse_factor", 1) or 1)
+    if rf <= 1 or layer.class_name not in (_LINEBUFFER - {"Pooling2D"}) | {"Dense"}:
+        return None
+    if layer.class_name == "Dense":
+        c = np.ones(len(reads[0]), np.int64)
+        c[int(reads[0].sum()) - 1] = rf  # the kernel between reading and writing
+        return c
+    return np.full(len(reads[0]), rf, np.int64)
 
 
 def _is_stream(var) -> bool:
@@ -304,8 +324,9 @@ def graph_of(hls_model) -> Graph:
         if k not in consumer or not _is_stream(v):
             continue
         shape = [int(s) for s in v.shape]
+        # full depth: hls4ml's default (VivadoStreamVariable depth=0 -> H*W), whatever the pragma says now
         streams[k] = Stream(k, v.name, producer.get(k, "?"), consumer[k], _words(v),
-                            int(shape[-1]) * int(v.type.precision.width), int(v.pragma[1]), k in (source, sink))
+                            int(shape[-1]) * int(v.type.precision.width), _words(v), k in (source, sink))
     procs = [_process(l, lambda k: streams[k].words) for l in layers]
     return Graph(streams, _toposort(procs, source), source, sink)
 
@@ -327,18 +348,25 @@ def _toposort(procs: list[Process], source: str) -> list[Process]:
 # ------------------------------------------------------------------------------- unbounded schedule
 
 
-def occupancy(graph: Graph) -> dict[str, int]:
+def occupancy(graph: Graph, *, timed: bool = False) -> dict[str, int]:
     """Peak words held by each stream: one image at full rate, unbounded FIFOs.
 
-    Step k of a layer runs at t_k = max(t_{k-1} + 1, 1 + arrival of the last word it reads); a
-    word written at t can be read at t + 1. Occupancy is counted as the writer sees it (words read
-    in the same cycle still count), so a FIFO of that depth never blocks this schedule.
+    Step k of a layer runs at t_k = max(t_{k-1} + c_{k-1}, 1 + arrival of the last word it reads)
+    with c = 1 (every layer as fast as a data mover; the testbench writes one input word a cycle);
+    a word written at t can be read at t + 1. Occupancy is counted as the writer sees it (words
+    read in the same cycle still count), so a FIFO of that depth never blocks this schedule.
+    `timed`: c from the reuse factors (`Process.cycles`) and the whole input image waiting in the
+    input stream, as hls4ml's co-simulation testbench does: a prediction of what its profile sees.
     """
-    wtimes = {graph.source: np.arange(graph.streams[graph.source].words, dtype=np.int64)}
+    n_src = graph.streams[graph.source].words
+    wtimes = {graph.source: np.zeros(n_src, np.int64) - 1 if timed else np.arange(n_src, dtype=np.int64)}
     rtimes: dict[str, np.ndarray] = {}
     for p in graph.processes:
         n = p.steps
-        k = np.arange(n, dtype=np.int64)
+        if timed and p.cycles is not None:
+            k = np.r_[0, np.cumsum(p.cycles[:-1])].astype(np.int64)  # earliest start of each step
+        else:
+            k = np.arange(n, dtype=np.int64)
         ready = np.zeros(n, np.int64)
         for key, r in zip(p.inputs, p.reads):
             last = np.cumsum(r) - 1
@@ -480,8 +508,9 @@ def apply(hls_model, mode: str) -> FifoReport:
         report = FifoReport(mode, [], time.perf_counter() - t0, [f"no FIFO model for this design: {exc}"])
         hls_model.hwflow_fifo = report
         return report
+    timed = occupancy(graph, timed=True)
     rows = [FifoRow(s.var, s.producer, s.consumer, s.words, s.word_bits, s.full_depth, peak[k],
-                    depths[k] if mode != "full" else s.full_depth)
+                    depths[k] if mode != "full" else s.full_depth, timed[k])
             for k, s in graph.streams.items() if not s.interface]
     if mode != "full":
         set_depths(hls_model, {r.var: r.depth for r in rows})
@@ -492,14 +521,6 @@ def apply(hls_model, mode: str) -> FifoReport:
 
 def report_of(hls_model) -> FifoReport | None:
     return getattr(hls_model, "hwflow_fifo", None)
-
-
-def fifo_bits(hls_model) -> dict[str, int]:
-    """Total FIFO bits (depth x word width over the internal streams) as the model's pragmas say now."""
-    graph = graph_of(hls_model)
-    by_key = hls_model.output_vars
-    return {"fifos": sum(1 for s in graph.streams.values() if not s.interface),
-            "bits": sum(int(by_key[k].pragma[1]) * s.word_bits for k, s in graph.streams.items() if not s.interface)}
 
 
 # ------------------------------------------------------------------------ hls4ml's co-simulation pass

@@ -118,6 +118,11 @@ def test_linear_chain_gets_small_depths():
     assert by_layer == {"zp2d_c1": 3, "c1": 3, "c1_relu": 3, "zp2d_dw": 3, "dw": 2, "dw_relu": 2, "c2": 2}
     assert fifo.simulate(graph, {k: 2 for k in depths}).ok  # a chain needs no slack at all
     assert fifo.simulate(graph, {k: 1 for k in depths}).ok
+    # RF-timed, the whole image waiting at the input (co-simulation's testbench): the padding layer
+    # outruns c1 (RF 3 per pixel) and 100 - 100/3 words pile up; a profile would ask for that depth
+    timed = fifo.occupancy(graph, timed=True)
+    assert {graph.streams[k].producer: v for k, v in timed.items() if k in depths} == {
+        "zp2d_c1": 67, "c1": 1, "c1_relu": 1, "zp2d_dw": 21, "dw": 1, "dw_relu": 1, "c2": 1}
 
 
 def test_linebuffer_pattern_follows_the_stride_counters():
