@@ -195,3 +195,24 @@ def test_concatenate_axis_sets_the_order(axis, peak):
     assert peaks["b_relu"] == peak and fifo.simulate(graph, depths).ok
     branch_b = {"image_cpy2": 1, "b": 1, "b_relu": 1}  # 3 words of room on the waiting branch
     assert fifo.simulate(graph, {**depths, **branch_b}).ok == (axis == -1)
+
+
+@pytest.mark.slow
+def test_csim_unchanged_by_computed_depths(tmp_path):
+    """The computed depths compile, and C-sim (unbounded hls::stream) gives the same words as with
+    hls4ml's H*W depths, on a MobileNetV2 residual block (clone -> expand/depthwise/project -> add)."""
+    from hwflow.convert import convert
+    from sim import csim
+
+    model = _block(_residual, (8, 8, 8))
+    x = np.random.default_rng(0).integers(0, 256, (16, 8, 8, 8)) / 256.0  # the input type is ufixed<8,0>
+    outs = {}
+    for mode in ("auto", "full"):
+        res = convert(_cfg(fifo_depth=mode), model, tmp_path / mode)
+        depths = re.findall(r"#pragma HLS STREAM variable=\w+ depth=(\d+)",
+                            (res.hls_dir / "firmware" / "myproject.cpp").read_text())
+        assert max(map(int, depths)) == (33 if mode == "auto" else 100)
+        lib = csim.compile_project(res.hls_dir, tmp_path / f"csim-{mode}")
+        outs[mode] = csim.run(res.hls_dir, lib, x, workers=1, progress=False).outputs
+    np.testing.assert_array_equal(outs["auto"], outs["full"])
+    assert np.abs(outs["auto"]).max() > 0  # not an all-zero comparison
