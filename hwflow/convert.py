@@ -148,7 +148,10 @@ def to_hls_model(cfg: FlowConfig, qmodel, output_dir: Path | None = None):
     if cfg.hls.io_type == "io_stream":  # FIFO depths (hls.fifo_depth) in the variables' pragmas, as hls4ml's pass
         from hwflow import fifo
 
-        fifo.apply(hls_model, cfg.hls.fifo_depth)
+        try:
+            fifo.apply(hls_model, cfg.hls.fifo_depth)
+        except ConfigError as exc:  # a layer the FIFO model does not know: name the file, offer `full`
+            raise ConfigError(f"{cfg.path}: {exc}") from None
     return hls_model
 
 

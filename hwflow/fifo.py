@@ -279,10 +279,10 @@ def _process(layer, words_of) -> Process:
         if int(r.sum()) != words_of(k):
             raise ConfigError(f"layer {layer.name} ({cls}): the FIFO model reads {int(r.sum())} words of {k}, "
                               f"the stream has {words_of(k)}; set hls.fifo_depth: full")
-    return Process(layer.name, cls, ins, outs, reads, writes, _cycles(layer, reads, writes))
+    return Process(layer.name, cls, ins, outs, reads, writes, _cycles(layer, reads))
 
 
-def _cycles(layer, reads, writes) -> np.ndarray | None:
+def _cycles(layer, reads) -> np.ndarray | None:
     """Cycles per step from the reuse factor, for the timed schedule: the line-buffer loop of a conv is
     PIPELINE II=reuse_factor per input pixel (Resource: the kernel's own RF-cycle loop), a dense layer
     spends RF cycles between its last read and its first write; data movers take 1 cycle a step."""

@@ -216,3 +216,11 @@ def test_csim_unchanged_by_computed_depths(tmp_path):
         outs[mode] = csim.run(res.hls_dir, lib, x, workers=1, progress=False).outputs
     np.testing.assert_array_equal(outs["auto"], outs["full"])
     assert np.abs(outs["auto"]).max() > 0  # not an all-zero comparison
+
+
+def test_unknown_layer_is_a_one_line_error_naming_the_file_and_full(monkeypatch):
+    monkeypatch.setattr(fifo, "_ELEMENTWISE", fifo._ELEMENTWISE - {"Activation"})
+    with pytest.raises(ConfigError, match=r"^fifo_test.yaml: layer c1_relu: class Activation is not in the FIFO "
+                                          r"model .*; set hls.fifo_depth: full$"):
+        _hls(_chain, (8, 8, 3))
+    assert fifo.report_of(_hls(_chain, (8, 8, 3), fifo_depth="full")).notes[0].startswith("no FIFO model")
