@@ -27,6 +27,7 @@ from keras_models.quant import LayerQuant, QuantPlan, spec_from_value
 BACKENDS = ("Vivado", "Vitis", "VivadoAccelerator")
 IO_TYPES = ("io_stream", "io_parallel")
 STRATEGIES = ("Latency", "Resource")
+FIFO_MODES = ("auto", "full", "cosim")  # hls.fifo_depth: hwflow.fifo model | hls4ml's H*W | hls4ml's co-simulation
 ROLES = ("weight", "bias", "activation")
 PRECISION_KEYS = ("result", "accum", "weight", "bias")
 _PRECISION = re.compile(
@@ -81,6 +82,7 @@ class HlsSection:
     reuse_factor: int
     input_precision: str
     layers: dict[str, LayerHls]
+    fifo_depth: str = "auto"  # FIFO_MODES; "full" for io_parallel (no FIFOs)
 
 
 @dataclass(frozen=True)
@@ -283,22 +285,28 @@ def _layer_hls(raw, where) -> LayerHls:
 
 def _hls(raw, where) -> HlsSection:
     raw = check_keys(raw, ["backend", "board", "part", "clock_period_ns", "io_type", "strategy", "reuse_factor",
-                      "input_precision", "layers"], where)
+                      "input_precision", "layers", "fifo_depth"], where)
     board = get_board(_expect(raw.get("board", "pynq-z2"), str, f"{where}.board", "a board name"),
                       where=f"{where}.board")
     layers_raw = raw.get("layers") or {}
     _expect(layers_raw, dict, f"{where}.layers", "a mapping of layer name -> settings")
+    io_type = _choice(raw.get("io_type", "io_stream"), IO_TYPES, f"{where}.io_type")
+    fifo = _choice(raw.get("fifo_depth", "auto" if io_type == "io_stream" else "full"), FIFO_MODES,
+                   f"{where}.fifo_depth")
+    if io_type != "io_stream" and fifo != "full":
+        raise ConfigError(f"{where}.fifo_depth: {fifo!r} needs io_type io_stream (io_parallel has no FIFOs); valid: full")
     return HlsSection(
         backend=_choice(raw.get("backend", "Vitis"), BACKENDS, f"{where}.backend"),
         board=board,
         part=_expect(raw.get("part", board.part), str, f"{where}.part", "an FPGA part string"),
         clock_period_ns=_num(raw.get("clock_period_ns", board.clock_period_ns), f"{where}.clock_period_ns", 0.5, 100),
-        io_type=_choice(raw.get("io_type", "io_stream"), IO_TYPES, f"{where}.io_type"),
+        io_type=io_type,
         strategy=_choice(raw.get("strategy", "Latency"), STRATEGIES, f"{where}.strategy"),
         reuse_factor=_int(raw.get("reuse_factor", 1), f"{where}.reuse_factor", 1),
         input_precision=check_precision(raw.get("input_precision", "ufixed<8,0,RND_CONV,SAT>"),
                                         f"{where}.input_precision"),
         layers={name: _layer_hls(v, f"{where}.layers.{name}") for name, v in layers_raw.items()},
+        fifo_depth=fifo,
     )
 
 

@@ -42,6 +42,7 @@ class ConvertResult:
     hls_model: object  # hls4ml ModelGraph
     layers: list[LayerInfo]
     notes: list[str] = field(default_factory=list)  # e.g. global reuse factors adjusted per layer
+    fifo: object | None = None  # hwflow.fifo.FifoReport (io_stream)
 
 
 def _gap_precisions(qmodel, layer) -> dict[str, str]:
@@ -144,6 +145,13 @@ def to_hls_model(cfg: FlowConfig, qmodel, output_dir: Path | None = None):
     # Trace hooks let sim.csim localise a parity failure (what hls4ml's own trace() switches on);
     # the writer guards them with #ifndef __SYNTHESIS__, so they cost nothing in hardware.
     hls_model.config.trace_output = True
+    if cfg.hls.io_type == "io_stream":  # FIFO depths (hls.fifo_depth) in the variables' pragmas, as hls4ml's pass
+        from hwflow import fifo
+
+        try:
+            fifo.apply(hls_model, cfg.hls.fifo_depth)
+        except ConfigError as exc:  # a layer the FIFO model does not know: name the file, offer `full`
+            raise ConfigError(f"{cfg.path}: {exc}") from None
     return hls_model
 
 
@@ -221,6 +229,7 @@ def convert(cfg: FlowConfig, qmodel, hls_dir: Path) -> ConvertResult:
         hls_model = to_hls_model(cfg, qmodel, tmp)
         _verify_reuse(hls_model, planned)
         hls_model.write()
+        fifo_report = _fifo_report(cfg, hls_model, tmp)
         layers = layer_table(hls_model)
         (tmp / LAYERS_FILE).write_text(json.dumps({
             "project": "myproject", "io_type": cfg.hls.io_type, "backend": cfg.hls.backend,
@@ -237,7 +246,20 @@ def convert(cfg: FlowConfig, qmodel, hls_dir: Path) -> ConvertResult:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     hls_model.config.config["OutputDir"] = str(hls_dir)
-    return ConvertResult(hls_dir, hls_model, layers, notes)
+    return ConvertResult(hls_dir, hls_model, layers, notes, fifo_report)
+
+
+def _fifo_report(cfg: FlowConfig, hls_model, project: Path):
+    """The FIFO depth report (fifo_depths.json/md in the project); `cosim` runs hls4ml's pass here."""
+    from hwflow import fifo
+
+    report = fifo.report_of(hls_model)
+    if report is None:
+        return None
+    if cfg.hls.fifo_depth == "cosim":
+        report = fifo.cosim(hls_model, project, report)
+    report.write(project, cfg.name)
+    return report
 
 
 _CALL = re.compile(r"nnet::\w+<[^;]*?(config\d+)>\([^;]*\);\s*//\s*(\S+)")
@@ -262,5 +284,9 @@ def summary(cfg: FlowConfig, result: ConvertResult) -> str:
     total = sum(l.n_params for l in result.layers)
     lines.append(f"{len(result.layers)} layers, {total} parameters")
     lines += [f"note: {n}" for n in result.notes]
+    if result.fifo is not None and result.fifo.rows:
+        t = result.fifo.totals
+        lines.append(f"FIFOs ({result.fifo.mode}): {t['fifos']}, {t['full_bits']:,} bits at hls4ml's H*W depth -> "
+                     f"{t['bits']:,} bits written")
     lines.append(f"project: {result.hls_dir}")
     return "\n".join(lines)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from hwflow.check import Finding, check_model
-from hwflow.config import FlowConfig, load_config, validate_layers
+from hwflow.config import FIFO_MODES, FlowConfig, load_config, validate_layers
 from hwflow.errors import CheckError, ParityError
 from hwflow.paths import CONFIG_DIR, ModelPaths
 
@@ -145,6 +145,10 @@ def run_hls(cfg: FlowConfig, *, parity: bool = True, images: int | None = None, 
     paths = ModelPaths.for_model(cfg.name)
     result = FlowResult(cfg, paths)
     t = result.times
+    if cfg.hls.fifo_depth == "cosim":  # hls4ml's co-simulated FIFO depths need the HLS tool: fail before training
+        from hwflow.fifo import require_cosim_tools
+
+        require_cosim_tools(cfg.hls.backend)
     with _stage(t, "data + model"):
         ds, tm = stage_models(cfg)
         acc = "" if tm.float_accuracy is None else f" (top-1 float {tm.float_accuracy:.4f}, QKeras {tm.qkeras_accuracy:.4f})"
@@ -154,6 +158,8 @@ def run_hls(cfg: FlowConfig, *, parity: bool = True, images: int | None = None, 
     with _stage(t, "convert"):
         result.convert = convert(cfg, tm.qmodel, paths.hls)
         print(summary(cfg, result.convert))
+        if result.convert.fifo is not None:
+            result.convert.fifo.write(paths.reports, cfg.name)
     if parity:
         with _stage(t, "csim parity"):
             result.parity = stage_parity(cfg, paths, ds, tm, images=images, engine=engine,
@@ -196,7 +202,12 @@ def resolve_config(args) -> FlowConfig:
 
 
 def _cmd_hls(args) -> int:
-    run_hls(resolve_config(args), parity=not args.no_csim, images=args.images, engine=args.engine)
+    cfg = resolve_config(args)
+    if args.fifo:  # validated like the file's own key (io_parallel accepts only full)
+        from hwflow.config import config_from_dict
+
+        cfg = config_from_dict({**cfg.raw, "hls": {**(cfg.raw.get("hls") or {}), "fifo_depth": args.fifo}}, cfg.path)
+    run_hls(cfg, parity=not args.no_csim, images=args.images, engine=args.engine)
     return 0
 
 
@@ -227,6 +238,8 @@ def add_parser(sub) -> None:
     config_arg(p)
     p.add_argument("--no-csim", action="store_true", help="stop after writing the HLS project")
     p.add_argument("--images", type=int, help="C-sim this many test images (default: parity.images)")
+    p.add_argument("--fifo", choices=FIFO_MODES, help="FIFO depths (overrides hls.fifo_depth): auto = hwflow's token "
+                   "model, full = hls4ml's H*W, cosim = hls4ml's co-simulation (needs Vivado/Vitis HLS)")
     _engine_arg(p)
     p.set_defaults(func=_cmd_hls)
 
