@@ -51,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
         if args.out is None:
             raise ConfigError("--out: required with --hls-dir (the folder to write report.md, report.json, resources.png)")
         out = args.out
+    from hwflow.guard import out_dir
+
+    out_dir(out)
     board = args.board or board
     report = parse_project(hls_dir, board=board)
     if not report.has_results:
