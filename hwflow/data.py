@@ -198,6 +198,9 @@ def _load_npz(path: Path):
     """x_train, y_train, x_test, y_test of an .npz (no pickles), or a ConfigError."""
     import zipfile
 
+    if not zipfile.is_zipfile(path):  # np.load would try it as a pickle
+        raise ConfigError(f"{path}: not a readable .npz (not a zip archive written by np.savez); "
+                          f"valid: np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)")
     try:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in z]

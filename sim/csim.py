@@ -121,6 +121,18 @@ def _crash_message(hls_dir: Path, info: dict, returncode: int, stderr: str) -> s
     return f"C-simulation of {hls_dir} aborted ({how}){where}{what}{hint}. Last line: {tail}"
 
 
+def _clean_dead_tmp() -> None:
+    """Remove hwflow-csim-<pid>-* folders of processes that no longer exist (a killed run's inputs)."""
+    for d in Path(tempfile.gettempdir()).glob("hwflow-csim-*-*"):
+        try:
+            pid = int(d.name.split("-")[2])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except (ValueError, IndexError, PermissionError, OSError):
+            continue
+
+
 def run(hls_dir: Path, lib: CsimLib, x: np.ndarray, *, trace: bool = False, workers: int | None = None,
         progress: bool = True, desc: str = "C-sim") -> CsimRun:
     """Run the library on `x` (N x input shape) in `workers` child processes."""
@@ -132,7 +144,8 @@ def run(hls_dir: Path, lib: CsimLib, x: np.ndarray, *, trace: bool = False, work
     workers = max(1, min(workers or os.cpu_count() or 1, n))
     trace_layers = [[l["name"], int(np.prod(l["shape"]))] for l in info["layers"] if l.get("traced")] if trace else []
     chunks = np.array_split(np.arange(n), workers)
-    tmp = Path(tempfile.mkdtemp(prefix="hwflow-csim-"))
+    _clean_dead_tmp()
+    tmp = Path(tempfile.mkdtemp(prefix=f"hwflow-csim-{os.getpid()}-"))
     bar = tqdm(total=n, desc=desc, unit="img", disable=None if progress else True)
     lock = threading.Lock()
     t0 = time.perf_counter()

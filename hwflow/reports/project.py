@@ -370,7 +370,7 @@ def parse_project(hls_dir: Path, board: str | Board | None = None) -> ProjectRep
             if v.missing:
                 notes.append(f"warning: {p}: no {', '.join(v.missing)} row (truncated report?); "
                              f"the board fit of these numbers is unknown")
-        elif low == "vivado_synth.rpt" or "utilization" in low:
+        elif low == "vivado_synth.rpt" or ("utilization" in low and "clock_utilization" not in low):
             # same rule as a cosim report: a file named like a result that cannot be read is an error
             raise ReportError(f"{p}: not a Vivado report_utilization report (no 'report_utilization' in its header); "
                               f"re-run Vivado synthesis or remove the file")
