@@ -304,10 +304,40 @@ def load_model_file(path: Path):
     _add_supported_quantized_objects(objects)
     kw = {"safe_mode": True} if fmt == "keras" else {}
     try:
-        return tf.keras.models.load_model(path, custom_objects=objects, compile=False, **kw)
+        try:
+            return tf.keras.models.load_model(path, custom_objects=objects, compile=False, **kw)
+        except TypeError as exc:
+            if fmt != "keras" or "could not be deserialized" not in str(exc):
+                raise
+            return _load_qkeras_keras(path, objects)
     except Exception as exc:  # noqa: BLE001 - Keras raises OSError/ValueError/TypeError/KeyError for bad files
         msg = " ".join(str(exc).split())[:200]
         raise ConfigError(f"--keras: {path} is not a loadable Keras/QKeras model ({type(exc).__name__}: {msg})") from None
+
+
+def _load_qkeras_keras(path: Path, objects: dict):
+    """A QKeras model in the .keras format (e.g. the keras_model.keras hls4ml writes into a project).
+
+    Keras 2.14 hands QActivation its quantizer as a plain config dict, which QKeras 0.9 cannot take;
+    so the (already checked) config has its QKeras quantizer dicts turned into quantizer objects
+    (only subclasses of qkeras' BaseQuantizer), the model is rebuilt from it and the weights loaded.
+    """
+    import qkeras.quantizers as qq
+    import tensorflow as tf
+
+    def fix(o):
+        if isinstance(o, dict):
+            cls = getattr(qq, str(o.get("class_name")), None) if o.get("module") == "qkeras.quantizers" else None
+            if isinstance(cls, type) and issubclass(cls, qq.BaseQuantizer) and isinstance(o.get("config"), dict):
+                return cls(**o["config"])
+            return {k: fix(v) for k, v in o.items()}
+        return [fix(v) for v in o] if isinstance(o, list) else o
+
+    conf = fix(_model_config(path))
+    with tf.keras.utils.custom_object_scope(objects):
+        model = tf.keras.Model.from_config(conf["config"], custom_objects=objects)
+    model.load_weights(path)
+    return model
 
 
 # --------------------------------------------------------------------------------- output / locks

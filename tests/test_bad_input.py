@@ -461,3 +461,20 @@ def test_catalogue_counts():
     """The numbers the README's reliability section quotes (kept in step with CASES)."""
     clean = [c for c in CASES if c.code != 0]
     assert len(CASES) == len(clean) == 55
+
+
+def test_qkeras_model_in_keras_format_loads(tmp_path):
+    """The .keras file hls4ml writes into a project (QActivation with a quantizer) loads, checked first."""
+    import tensorflow as tf
+    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+
+    from hwflow.guard import load_model_file
+
+    inp = tf.keras.Input((6,))
+    x = QDense(4, kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(6, 0, alpha=1))(inp)
+    out = QActivation(quantized_relu(6, 2))(x)
+    m = tf.keras.Model(inp, out)
+    m.save(tmp_path / "q.keras")
+    back = load_model_file(tmp_path / "q.keras")
+    x = np.random.default_rng(0).uniform(-1, 1, (8, 6)).astype(np.float32)
+    assert np.array_equal(back.predict(x, verbose=0), m.predict(x, verbose=0))

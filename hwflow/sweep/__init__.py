@@ -51,6 +51,14 @@ def _cmd_sweep(args) -> int:
         path = getattr(res, name)
         if path is not None:
             print(f"  {name}: {path}")
+    if res.failed:  # the other points are kept; the run still says it was not clean
+        from hwflow.errors import ConfigError, HwflowError
+
+        errs = list(res.errors.values())
+        first = errs[0].splitlines()[0][:300] if errs else "see the summary"
+        bad_input = errs and all(e.startswith("ConfigError") for e in errs)
+        raise (ConfigError if bad_input else HwflowError)(
+            f"{res.failed} of {res.total} points failed (first: {first}); the others are in {res.csv}")
     return 0
 
 
