@@ -170,6 +170,24 @@ def run(hls_dir: Path, lib: CsimLib, x: np.ndarray, *, trace: bool = False, work
                 else:
                     sink.append(line)
 
+        # a C-sim that never returns (a stream that never fills) is stopped: generous, per image
+        try:
+            limit = float(os.environ.get("HWFLOW_CSIM_TIMEOUT_S", "0"))
+        except ValueError:
+            limit = 0.0
+        if not (0 < limit < float("inf")):
+            limit = 600.0 + 60.0 * n / workers
+        timed_out = threading.Event()
+
+        def stop():
+            timed_out.set()
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+
+        timer = threading.Timer(limit, stop)
+        timer.daemon = True
+        timer.start()
         logs = [[] for _ in procs]
         threads = [threading.Thread(target=pump, args=(p, logs[i]), daemon=True) for i, p in enumerate(procs)]
         for t in threads:
@@ -178,6 +196,10 @@ def run(hls_dir: Path, lib: CsimLib, x: np.ndarray, *, trace: bool = False, work
         for p, t in zip(procs, threads):
             p.wait()
             t.join()
+        timer.cancel()
+        if timed_out.is_set():
+            raise CsimError(f"C-simulation of {hls_dir} did not finish within {limit:.0f} s ({n} images, {workers} "
+                            f"processes; stopped); set HWFLOW_CSIM_TIMEOUT_S to allow longer")
         for p, err, log in zip(procs, errs, logs):
             if p.returncode != 0:
                 raise CsimError(_crash_message(hls_dir, info, p.returncode, "".join(log) + err))

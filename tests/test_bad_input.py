@@ -478,3 +478,27 @@ def test_qkeras_model_in_keras_format_loads(tmp_path):
     back = load_model_file(tmp_path / "q.keras")
     x = np.random.default_rng(0).uniform(-1, 1, (8, 6)).astype(np.float32)
     assert np.array_equal(back.predict(x, verbose=0), m.predict(x, verbose=0))
+
+
+def test_csim_that_never_returns_is_stopped(tmp_path, monkeypatch):
+    """A C-sim library whose top never returns: stopped at the time limit, one CsimError, no orphans."""
+    import json
+    import tempfile
+
+    from hwflow.errors import CsimError
+    from sim import csim
+
+    src = tmp_path / "loop.c"
+    src.write_text("void myproject_double(double *in, double *out) { for (;;) {} }\n")
+    lib = tmp_path / "libloop.so"
+    subprocess.run(["gcc", "-O0", "-shared", "-fPIC", str(src), "-o", str(lib)], check=True)
+    prj = tmp_path / "hls"
+    (prj / "firmware").mkdir(parents=True)
+    (prj / csim.LAYERS_FILE).write_text(json.dumps({"project": "myproject", "input_size": 4, "output_size": 2,
+                                                      "layers": []}))
+    monkeypatch.setenv("HWFLOW_CSIM_TIMEOUT_S", "2")
+    t0 = time.monotonic()
+    with pytest.raises(CsimError, match="did not finish within 2 s"):
+        csim.run(prj, csim.CsimLib(lib, "loop", 0.0, False), np.zeros((3, 4)), workers=1, progress=False)
+    assert time.monotonic() - t0 < 20
+    assert not [d for d in Path(tempfile.gettempdir()).glob(f"hwflow-csim-{os.getpid()}-*")]
