@@ -33,6 +33,7 @@ PRECISION_KEYS = ("result", "accum", "weight", "bias")
 MAX_PRECISION_WIDTH = 64  # widest ap_fixed hwflow accepts (ap_fixed allows 1024, but g++ and the tools crawl far earlier)
 MAX_IMAGE_SIDE = 1024  # input_shape height/width limit (checked before any data is resized)
 MAX_CHANNELS = 16
+MAX_WIDTH_MULTIPLIER = 4.0  # model.width / model.alpha: channel multipliers beyond this do not fit any board
 _PRECISION = re.compile(
     r"^(ap_)?(u?fixed<\s*\d+\s*,\s*-?\d+\s*(,\s*(RND|RND_ZERO|RND_MIN_INF|RND_INF|RND_CONV|TRN|TRN_ZERO)"
     r"\s*(,\s*(WRAP|SAT|SAT_ZERO|SAT_SYM)\s*(,\s*\d+\s*)?)?)?>|u?int<\s*\d+\s*>)$"
@@ -222,8 +223,9 @@ def _model(raw, where) -> ModelSection:
             _int(v, f"{where}.{k}", 1)
         elif isinstance(default, float):
             _num(v, f"{where}.{k}", 0)
-            if v <= 0:
-                raise ConfigError(f"{where}.{k}: must be > 0, got {v}")
+            if v <= 0 or (k in ("width", "alpha") and v > MAX_WIDTH_MULTIPLIER):
+                raise ConfigError(f"{where}.{k}: must be > 0" + (f" and <= {MAX_WIDTH_MULTIPLIER}" if k in ("width", "alpha")
+                                  else "") + f", got {v}")
         elif isinstance(default, str):
             raw[k] = str(_expect(v, (str, int, float), f"{where}.{k}", "a string"))
     return ModelSection(arch, raw)
