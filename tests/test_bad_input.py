@@ -502,3 +502,19 @@ def test_csim_that_never_returns_is_stopped(tmp_path, monkeypatch):
         csim.run(prj, csim.CsimLib(lib, "loop", 0.0, False), np.zeros((3, 4)), workers=1, progress=False)
     assert time.monotonic() - t0 < 20
     assert not [d for d in Path(tempfile.gettempdir()).glob(f"hwflow-csim-{os.getpid()}-*")]
+
+
+def test_sweep_with_failed_points_exits_non_zero(tmp_path, monkeypatch, capsys):
+    """A point hls4ml would change (invalid per-layer reuse factor) fails; the run keeps the others and exits 2."""
+    import hwflow.sweep as sweep
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(BASE)
+    space = _sweep("space: {reuse_factor: [8, 16]}\n")(tmp_path)
+    fake = type("R", (), {"total": 2, "ran": 2, "skipped": 0, "failed": 1, "points_per_s": 1.0, "workers": 1,
+                          "csv": tmp_path / "results.csv", "parquet": None, "pareto_png": None, "best_config": None,
+                          "summary_md": None,
+                          "errors": {"k": "ConfigError: layers.conv1.reuse_factor: 7 is invalid for n_in=27"}})()
+    monkeypatch.setattr(sweep, "run_sweep", lambda *a, **k: fake)
+    code, out = run_cli(["sweep", "--config", str(cfg), "--space", str(space), "--out", str(tmp_path / "s")], capsys)
+    assert code == 2 and "1 of 2 points failed" in out and "7 is invalid" in out and "Traceback" not in out
