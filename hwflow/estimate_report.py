@@ -100,18 +100,11 @@ def write_reports(est: Estimate, out_dir: Path, title: str, note: str = "") -> d
 
 def _from_keras(path: Path, board: Board | None, args):
     """Convert a saved Keras/QKeras model with hls4ml's own config helper (no config file)."""
-    if not path.is_file():
-        raise ConfigError(f"--keras: {path} does not exist")
-    import hls4ml
-    import tensorflow as tf
-    from qkeras.utils import _add_supported_quantized_objects
+    from hwflow.guard import load_model_file
 
-    objects: dict = {}
-    _add_supported_quantized_objects(objects)
-    try:
-        model = tf.keras.models.load_model(path, custom_objects=objects, compile=False)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"--keras: {path} is not a loadable Keras model ({exc})") from None
+    model = load_model_file(path)
+    import hls4ml
+
     board = board or get_board("zcu102")
     hcfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=args.backend)
     hcfg["Model"]["ReuseFactor"] = args.reuse_factor
@@ -146,6 +139,9 @@ def config_qmodel(cfg):
 def _run(args) -> int:
     from hwflow.paths import ModelPaths
 
+    from hwflow.guard import out_dir
+
+    out_dir(args.out)
     board = get_board(args.board, where="--board") if args.board else None
     source = None
     if args.config:
@@ -175,6 +171,8 @@ def _run(args) -> int:
 
 
 def add_parser(subparsers) -> None:
+    from hwflow.guard import cli_int
+
     p = subparsers.add_parser("estimate", help="resources and latency per layer without synthesis")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--config", help="hls_configs/<model>.yaml")
@@ -183,6 +181,6 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", help="output folder (default build/<name>/reports/)")
     p.add_argument("--io-type", default="io_stream", choices=("io_stream", "io_parallel"), help="with --keras")
     p.add_argument("--backend", default="Vitis", choices=("Vitis", "Vivado"), help="with --keras")
-    p.add_argument("--reuse-factor", type=int, default=1, help="with --keras")
+    p.add_argument("--reuse-factor", type=cli_int(1), default=1, help="with --keras (>= 1)")
     p.add_argument("--strategy", default="Latency", choices=("Latency", "Resource"), help="with --keras")
     p.set_defaults(func=_run)
