@@ -150,6 +150,10 @@ def _fail_on_parity(cfg: FlowConfig, res) -> None:
 def run_hls(cfg: FlowConfig, *, parity: bool = True, images: int | None = None, engine: str = "auto") -> FlowResult:
     """data -> train -> check -> convert -> C-sim parity (the `make hls` job)."""
 
+    if cfg.hls.fifo_depth == "cosim":  # hls4ml's co-simulated FIFO depths need the HLS tool: fail before any work
+        from hwflow.fifo import require_cosim_tools
+
+        require_cosim_tools(cfg.hls.backend)
     paths = ModelPaths.for_model(cfg.name)
     with build_lock(paths.root, "hls"):
         # a run killed mid-conversion / mid-save leaves its temporary folders; nobody else holds the lock
@@ -163,10 +167,6 @@ def _run_hls(cfg: FlowConfig, paths: ModelPaths, *, parity: bool, images: int | 
 
     result = FlowResult(cfg, paths)
     t = result.times
-    if cfg.hls.fifo_depth == "cosim":  # hls4ml's co-simulated FIFO depths need the HLS tool: fail before training
-        from hwflow.fifo import require_cosim_tools
-
-        require_cosim_tools(cfg.hls.backend)
     with _stage(t, "data + model"):
         ds, tm = stage_models(cfg)
         acc = "" if tm.float_accuracy is None else f" (top-1 float {tm.float_accuracy:.4f}, QKeras {tm.qkeras_accuracy:.4f})"
