@@ -1,23 +1,23 @@
 """Calibrate hwflow.estimate against real synthesized hls4ml designs and measure its error.
 
-The designs are the (config, csynth report) pairs in ../shared/fixtures/hls-reports/ (see
-SOURCES.md there). Their Keras models were not copied, so each is rebuilt here from the
-layer sizes in SOURCES.md, the configs and the per-module report names, with seeded random
-weights (the estimator does not use weight values except exact zeros: it models the share of
-DSP-mapped constant products statistically, see hwflow/estimate.py). Each is converted with
-hls4ml 1.3.0 using the config's settings and the report's part/clock.
+Two fixture sets. MLP: the (config, csynth report) pairs in ../shared/fixtures/hls-reports/ (see
+SOURCES.md there), rebuilt here from the layer sizes in SOURCES.md with seeded random weights.
+CNN (and any folder of that layout, --fixtures DIR): one sub-folder per design with design.json,
+the model file and csynth reports, rebuilt by benchmarks/cnn_designs.py with the reuse factors,
+strategies, precisions and FIFO depths hls4ml wrote (from design.json alone, seeded weights
+honouring n_zeros, when there is no model file: marked `synthetic`).
 
-Calibration data are per layer: every layer function of a design has its own csynth report
-(DSP, LUT, FF, latency, interval), matched to the rebuilt model's layer by an explicit table
-(`Design.modules`). The few free constants are fitted on per-layer numbers (and design
-totals for the latency overheads); the error is measured leave-one-design-out: for each
-design, the constants are fitted on the other designs only (hlstutorial_1/_2 are the same
-trained model at two reuse factors, so they are left out together), then that design's
-totals are estimated and compared with its report. The shipped constants are the fit on all
-usable designs. Writes hwflow/estimate_calibration.json and
-benchmarks/results/estimator_calibration.md.
+Calibration data are per layer (each layer function's own csynth report) and per design. The
+error is measured leave-one-design-out: each design is estimated with constants fitted on the
+other designs only (designs sharing one network are left out together); the shipped constants
+are the fit on all designs.
 
-    .venv/bin/python benchmarks/calibrate_estimator.py
+    python -m benchmarks.calibrate_estimator [--fixtures DIR] [--calibration FILE] [--no-fit] --json OUT
+
+Fit (default): writes FILE (default hwflow/estimate_calibration.json) and OUT (default
+benchmarks/results/estimator_calibration.json) with .md and .png beside it. --no-fit: estimates
+the designs of DIR with FILE's constants and writes OUT only (per design and per layer estimate vs
+report, median and worst absolute relative error per column).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import re
 import statistics
 import sys
 import xml.etree.ElementTree as ET

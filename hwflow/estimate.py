@@ -9,17 +9,14 @@ the nnet_utils templates implement it:
   layers reuse one such kernel per pixel (line buffer in io_stream, im2col partitions in
   io_parallel), depthwise layers have kernel*channels products. `n_zeros` are the model's
   real zero weights (pruning): HLS drops those products.
-- DSP vs LUT. Resource strategy: the weights are read from a ROM, every product of operands
-  wider than `lut_mult_max_bits` is a DSP (a prior, not fitted: no fixture has narrow data).
-  Latency strategy: the weights are compile-time constants, and HLS builds a product by a
-  constant with few significant bits (zeros stripped at both ends: powers of two, small
-  values) as shift-adds in LUTs. Which weights those are depends on the trained values,
-  which the calibration designs do not come with, so the share of DSP-mapped products is
-  modelled statistically from the weight precision: the quantized weight q = w * 2^frac is
-  taken as normal with sigma = `weight_sigma` * 2^frac * sqrt(2/fan_in) (a trained-weight
-  scale), clipped to the type's range, and a product is a DSP when q has more than
-  `dsp_min_sig_bits[tool]` significant bits. `weight_sigma` and the thresholds are fitted on
-  per-layer DSP counts of real reports (benchmarks/calibrate_estimator.py). The DSP-mapped
+- DSP vs LUT. Resource strategy: the weights are read from a ROM, a product is a DSP unless
+  both operands are `lut_mult_max_bits` wide or narrower. Latency strategy: the weights are
+  compile-time constants, and HLS builds a product by a constant with few significant bits
+  (zeros stripped at both ends: powers of two, small values) as shift-adds in LUTs. The
+  significant bits are counted on the layer's actual quantized weights (q = round(w * 2^frac)):
+  a product is a DSP when q has more than `dsp_min_sig_bits[tool]` (+ `dsp_sig_per_input_bit`
+  per activation bit below 16) significant bits. (`dsp_share`, the older statistical model of
+  the same share from the precision alone, is kept for weights without data.) The DSP-mapped
   products share at most `multiplier_limit` DSPs; the LUT-mapped ones are not limited.
   Wide products take ceil(a/A)*ceil(b/B) DSPs (DSP48E1 25x18, DSP48E2 27x18).
 - latency/II: a kernel's interval is RF (PIPELINE II=RF). Vivado HLS (<= 2020.1 reports)
@@ -28,8 +25,12 @@ the nnet_utils templates implement it:
   (latency = longest path of layer latencies plus a per-call overhead); io_stream is a
   dataflow region: interval = slowest layer, latency from a start/finish model per layer
   (first output after the line buffer fills, last output a `tail` after the last input).
+- io_stream convolutions take cycles per input pixel by tool (`tool`: Vivado HLS or Vitis HLS,
+  an input of `estimate`): Latency strategy at least `stream_pixel_min[tool]`, Resource RF +
+  `stream_resource_extra[tool]` (`stream_resource_rf1[tool]` at RF 1).
 - BRAM_18K: weights of Resource-strategy layers (ROM `block_factor` wide, RF deep), softmax
-  and other lookup tables, and io_stream FIFOs (hls4ml makes every stream H*W deep).
+  and other lookup tables, and io_stream FIFOs of the depth on hls4ml's output variable
+  (`var.pragma = ('stream', depth)`), none for in-place streams and the output port.
 - LUT/FF: linear in a few per-layer features (LUT products x bits, adder bits, DSPs, reuse
   muxes, elementwise bits, a per-layer constant); coefficients fitted (non-negative least
   squares, relative error) on per-layer numbers of real reports.
@@ -322,9 +323,12 @@ def kernel_dsp(k: _Kernel, ctx: _Ctx) -> dict:
     # a narrow activation makes a product by a constant cheap in LUTs: the threshold rises by
     # `dsp_sig_per_input_bit` per activation bit below 16
     threshold = int(round(cal.dsp_min_sig_bits.get(ctx.tool, 4) + cal.dsp_sig_per_input_bit * max(0, 16 - k.a_bits)))
+    # Resource at RF 1: the weight ROM is fully partitioned (block_factor = n), every weight a
+    # constant again, so HLS builds the same constant multipliers as for Latency
+    constant = k.strategy == "latency" or k.rf == 1
     if k.shift:
         share, lut_sig = 0.0, float(k.w_bits)
-    elif k.strategy != "latency":
+    elif not constant:
         # Resource: weights read from a ROM, a variable x variable product: LUTs only when both
         # operands are narrow
         share, lut_sig = (0.0, float(k.w_bits)) if max(k.a_bits, k.w_bits) <= cal.lut_mult_max_bits else (1.0, 0.0)
@@ -353,8 +357,8 @@ def kernel_dsp(k: _Kernel, ctx: _Ctx) -> dict:
             # LUT-mapped products: shift-adds, shared over the interval when it is > 1
             # LUT-mapped products: by a constant (Latency: shift-adds of the weight's significant
             # bits) or variable x variable (Resource, narrow operands: a LUT multiplier)
-            "lutmul": lut_products * k.a_bits * lut_sig / 16.0 / share_div if k.strategy == "latency" else 0.0,
-            "lutvar": lut_products * k.a_bits * k.w_bits / 16.0 / share_div if k.strategy != "latency" else 0.0,
+            "lutmul": lut_products * k.a_bits * lut_sig / 16.0 / share_div if constant else 0.0,
+            "lutvar": lut_products * k.a_bits * k.w_bits / 16.0 / share_div if not constant else 0.0,
             "share_div": share_div,
             "mux": (units * (k.a_bits + k.w_bits) * math.ceil(math.log2(k.rf))) / 16.0 if k.rf > 1 else 0}
 
@@ -468,7 +472,7 @@ def _layer(layer, ctx: _Ctx) -> LayerEstimate:
         kernel_ii, rounds, binds = 1, 1, False
         for prec, n_prod, nz, fan, wvar in parts:
             data = getattr(wvar, "data", None)
-            sig = weight_sig_bits(data, _frac(prec)) if data is not None and strategy == "latency" else None
+            sig = weight_sig_bits(data, _frac(prec)) if data is not None and (strategy == "latency" or rf == 1) else None
             k = _Kernel(n_prod, nz, fan, _bits(prec), _frac(prec), a_bits, _is_shift(prec), rf, strategy, sig)
             r = kernel_dsp(k, ctx)
             kd = {f.name: getattr(k, f.name) for f in fields(k) if f.name != "sig_bits"}
