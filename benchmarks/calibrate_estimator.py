@@ -535,7 +535,8 @@ def run_no_fit(args, cnn) -> int:
     rows = evaluate(cnn, cal)
     summ = error_summary(rows)
     out = {"mode": "no-fit", "calibration": str(args.calibration), "fixtures": str(args.fixtures), **_versions(),
-           "synthetic_designs": [n for n, r in rows.items() if r["synthetic"]], "summary": summ, "designs": rows}
+           "synthetic_designs": [n for n, r in rows.items() if r["synthetic"]], "failed_designs": args.failed,
+           "summary": summ, "designs": rows}
     if args.json:
         _write(args.json, json.dumps(out, indent=1, default=float) + "\n")
     md = [f"# hwflow.estimate vs csynth on {args.fixtures.name} (constants of {args.calibration.name}, no fit)", "",
@@ -579,7 +580,8 @@ def run_fit(args, cnn) -> int:
     }, indent=1, default=float) + "\n")
     out = {"mode": "fit", "fixtures": str(args.fixtures), "mlp_fixtures": str(FIXTURES), **_versions(),
            "groups": group, "summary": summ, "designs": cnn_rows, "mlp_designs": mlp_rows,
-           "constants": asdict(final), "synthetic_designs": [n for n, r in cnn_rows.items() if r["synthetic"]]}
+           "constants": asdict(final), "synthetic_designs": [n for n, r in cnn_rows.items() if r["synthetic"]],
+           "failed_designs": args.failed}
     json_path = args.json or RESULTS_DIR / "estimator_calibration.json"
     _write(json_path, json.dumps(out, indent=1, default=float) + "\n")
     png = json_path.with_suffix(".png")
@@ -644,7 +646,9 @@ def main(argv=None) -> int:
     from benchmarks import cnn_designs
 
     try:
-        cnn = cnn_designs.load(args.fixtures)
+        loaded = cnn_designs.load(args.fixtures)
+        cnn = [d for d in loaded if not d.error]
+        args.failed = {d.name: d.error for d in loaded if d.error}
         return run_no_fit(args, cnn) if args.no_fit else run_fit(args, cnn)
     except ReportError as exc:
         print(f"calibrate_estimator: {exc}", file=sys.stderr)

@@ -204,9 +204,12 @@ def test_rebuild_path_on_cnn_fixtures(tmp_path):
     from benchmarks import calibrate_estimator as ce
 
     folder = _fixture_folder(tmp_path, ["cnnkdd_1", "pixel_1", "tsopeter_1", "pixel_3"], drop_model=("pixel_3",))
+    (folder / "broken_1").mkdir()  # a design.json without reports: a warning, the others still run
+    (folder / "broken_1" / "design.json").write_text((CNN_FIXTURES / "pixel_3" / "design.json").read_text())
     out = tmp_path / "out.json"
     assert ce.main(["--fixtures", str(folder), "--no-fit", "--json", str(out)]) == 0
     res = json.loads(out.read_text())
+    assert list(res["failed_designs"]) == ["broken_1"] and "no csynth report" in res["failed_designs"]["broken_1"]
     assert res["synthetic_designs"] == ["pixel_3"] and res["designs"]["pixel_3"]["model_file"] is None
     for name, row in res["designs"].items():
         assert set(row["estimate"]) == set(ce.METRICS) == set(row["report"]), name
