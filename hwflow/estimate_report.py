@@ -136,13 +136,60 @@ def config_qmodel(cfg):
     return untrained_models(cfg)[1], "untrained (no training cache entry for this config)"
 
 
+def _quiet():
+    """No TensorFlow/hls4ml noise: TF's C++ and Python loggers, warnings, and the layer list
+    hls4ml prints while converting (its stdout), unless --verbose."""
+    import contextlib
+    import io
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore")
+    for name in ("tensorflow", "absl", "hls4ml", "h5py"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    return contextlib.redirect_stdout(io.StringIO())
+
+
+def summary_lines(est: Estimate, name: str) -> list[str]:
+    """One line per resource (used, percent of the board when there is one), then the binding one."""
+    t = est.totals
+    lines = [f"{name}: {est.tool} schedule, {est.io_type}, clock {est.clock_period_ns:g} ns"
+             + (f", board {est.board}" if est.board else "")]
+    for r in RESOURCES:
+        pct = f" ({est.utilisation[r]:.1f}% of {est.board})" if est.utilisation else ""
+        lines.append(f"  {r:<9}{t[r]:>10}{pct}")
+    lines.append(f"  latency  {est.latency_cycles:>10} cycles ({est.latency_us:.3f} us), II {est.ii_cycles} cycles")
+    if est.binding_resource:
+        lines.append(f"  binding: {est.binding_resource} at {est.utilisation[est.binding_resource]:.1f}% "
+                     f"({'fits' if est.fits else 'does NOT fit'})")
+    return lines
+
+
 def _run(args) -> int:
+    import contextlib
+
     from hwflow.paths import ModelPaths
 
     from hwflow.guard import out_dir
 
     out_dir(args.out)
     board = get_board(args.board, where="--board") if args.board else None
+    source = None
+    with (contextlib.nullcontext() if args.verbose else _quiet()):
+        hls_model, board, name, clock, source = _model(args, board)
+    est = estimate(hls_model, board=board, clock_period_ns=clock, tool=args.tool)
+    out = Path(args.out) if args.out else ModelPaths.for_model(name).reports
+    paths = write_reports(est, out, name, f"Model: {source}." if source else "")
+    print("\n".join(summary_lines(est, name)))
+    print(f"  -> {paths['md']}" + (f" (model {source})" if source else ""))
+    if est.unknown_layers:
+        print(f"{name}: not estimated (unknown layer types): {', '.join(est.unknown_layers)}")
+    return 0
+
+
+def _model(args, board):
     source = None
     if args.config:
         from hwflow import convert
@@ -157,17 +204,7 @@ def _run(args) -> int:
         path = Path(args.keras)
         hls_model = _from_keras(path, board, args)
         name, clock = path.stem, None
-    est = estimate(hls_model, board=board, clock_period_ns=clock)
-    out = Path(args.out) if args.out else ModelPaths.for_model(name).reports
-    paths = write_reports(est, out, name, f"Model: {source}." if source else "")
-    t = est.totals
-    print(f"{name}: DSP {t['DSP']} LUT {t['LUT']} FF {t['FF']} BRAM_18K {t['BRAM_18K']}, "
-          f"latency {est.latency_cycles} cycles, II {est.ii_cycles}"
-          + (f"; binding {est.binding_resource} {est.utilisation[est.binding_resource]:.1f}% of {est.board}"
-             if est.board else "") + (f"; model {source}" if source else "") + f" -> {paths['md']}")
-    if est.unknown_layers:
-        print(f"{name}: not estimated (unknown layer types): {', '.join(est.unknown_layers)}")
-    return 0
+    return hls_model, board, name, clock, source
 
 
 def add_parser(subparsers) -> None:
@@ -183,4 +220,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--backend", default="Vitis", choices=("Vitis", "Vivado"), help="with --keras")
     p.add_argument("--reuse-factor", type=cli_int(1), default=1, help="with --keras (>= 1)")
     p.add_argument("--strategy", default="Latency", choices=("Latency", "Resource"), help="with --keras")
+    p.add_argument("--tool", help="HLS tool that will synthesize it, e.g. 'Vivado HLS 2020.1' or 'Vitis HLS 2023.1' "
+                                  "(io_stream schedules differ; default: the backend's tool)")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow/hls4ml output")
     p.set_defaults(func=_run)
