@@ -87,6 +87,36 @@ def mobilenet_v1(input_shape=(224, 224, 3), classes: int = 10, seed: int = 0):
     return model
 
 
+def svhn_cnn(input_shape=(32, 32, 3), classes: int = 10, seed: int = 0):
+    """The QKeras SVHN CNN of hls4ml's quantization tutorials: 3 x [conv 3x3 -> batch norm ->
+    quantized relu -> 2x2 max pool] (16, 16, 24 filters), dense 42 and 64 with batch norm, dense
+    10, softmax; 6-bit weights and activations, batch-norm statistics set."""
+    import tensorflow as tf
+    from qkeras import QActivation, QConv2D, QDense, quantized_bits, quantized_relu
+
+    L = tf.keras.layers
+    q = quantized_bits(6, 0, alpha=1)
+    i = L.Input(input_shape, name="input_1")
+    x = i
+    for n, f in enumerate((16, 16, 24), start=1):
+        x = QConv2D(f, 3, kernel_quantizer=q, bias_quantizer=q, use_bias=False, name=f"conv_{n}")(x)
+        x = L.BatchNormalization(name=f"bn_{n}")(x)
+        x = QActivation(quantized_relu(6), name=f"relu_{n}")(x)
+        x = L.MaxPooling2D(2, name=f"pool_{n}")(x)
+    x = L.Flatten(name="flatten")(x)
+    for n, u in enumerate((42, 64), start=1):
+        x = QDense(u, kernel_quantizer=q, bias_quantizer=q, use_bias=False, name=f"dense_{n}")(x)
+        x = L.BatchNormalization(name=f"bn_dense_{n}")(x)
+        x = QActivation(quantized_relu(6), name=f"relu_dense_{n}")(x)
+    x = QDense(classes, kernel_quantizer=q, bias_quantizer=q, name="output_dense")(x)
+    x = L.Activation("softmax", name="output_softmax")(x)
+    model = tf.keras.Model(i, x)
+    rng = np.random.default_rng(seed)
+    model.set_weights([np.abs(v) + 0.5 if "variance" in w.name else v for w in model.weights
+                       for v in [rng.normal(0, 0.3, w.shape).astype(np.float32)]])
+    return model
+
+
 def _ips(fn, x, repeat: int = 1) -> float:
     fn(x[:1])  # warm-up
     t0 = time.perf_counter()

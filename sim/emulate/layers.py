@@ -14,7 +14,8 @@ from typing import Callable
 import numpy as np
 
 from sim.emulate.fixed import (
-    FixedType, UnsupportedLayerError, cast_codes, cast_raw, div_trunc, float_dtype, from_float, mult_type,
+    FixedType, UnsupportedLayerError, cast_codes, cast_raw, div_trunc, float_dtype, from_float, from_float32_codes,
+    mult_type,
 )
 
 
@@ -252,8 +253,12 @@ def _check_product(layer) -> None:
 
 def input_layer(layer, inputs, ctx, x: np.ndarray) -> Tensor:
     t = _type(layer, "result_t")
-    codes = from_float(x, t)
     dt = float_dtype(t.width)  # narrow codes travel as floats (see Tensor)
+    if dt is not None and x.dtype == np.float32:
+        codes = from_float32_codes(x, t)
+        if codes is not None:
+            return Tensor(codes.astype(dt, copy=False), t)
+    codes = from_float(x, t)
     return Tensor(codes.astype(dt) if dt is not None else codes, t)
 
 
@@ -302,6 +307,19 @@ def _windows(raw: np.ndarray, layer, kh: int, kw: int) -> np.ndarray:
     oh, ow = int(layer.get_attr("out_height")), int(layer.get_attr("out_width"))
     v = np.lib.stride_tricks.sliding_window_view(raw, (kh, kw), axis=(1, 2))
     return v[:, : (oh - 1) * sh + 1: sh, : (ow - 1) * sw + 1: sw]
+
+
+def _window_max(raw: np.ndarray, layer, kh: int, kw: int) -> np.ndarray:
+    """Max over every (kh, kw) window of the (already padded) input: one np.maximum per kernel tap
+    over strided slices (several times faster than reducing a sliding-window view)."""
+    sh, sw = int(layer.get_attr("stride_height")), int(layer.get_attr("stride_width"))
+    oh, ow = int(layer.get_attr("out_height")), int(layer.get_attr("out_width"))
+    m = None
+    for i in range(kh):
+        for j in range(kw):
+            v = raw[:, i: i + (oh - 1) * sh + 1: sh, j: j + (ow - 1) * sw + 1: sw]
+            m = v.copy() if m is None else np.maximum(m, v, out=m)
+    return m
 
 
 def _check_layout(layer) -> None:
@@ -646,11 +664,23 @@ def batchnorm(layer, inputs, ctx) -> Tensor:
     if _is_exponent(layer.weights["scale"]):
         return _apply_po2(layer, x)
     s, b = _weight(layer, "scale"), _weight(layer, "bias")
-    p = x.raw * s.raw.reshape(-1)  # broadcast on the channel axis (n_filt) or elementwise
     p_type = mult_type(x.type, s.type)
     f = max(p_type.frac, b.type.frac)
-    total = (p << np.int64(f - p_type.frac)) + (b.raw.reshape(-1) << np.int64(f - b.type.frac))
     res = _type(layer, "result_t")
+    sr, br = s.raw.reshape(-1), b.raw.reshape(-1)  # broadcast on the channel axis (n_filt) or elementwise
+    # |x * s * 2^k + b * 2^m| < 2^bits: in a float type of that many mantissa bits every product
+    # and sum below is exact (see fixed.float_dtype), so the cast can stay on float codes
+    xmax = max(abs(x.type.raw_min), x.type.raw_max)
+    bound = xmax * _abs_max(sr) * 2.0 ** (f - p_type.frac) + _abs_max(br) * 2.0 ** (f - b.type.frac)
+    bits = int(bound).bit_length()
+    dt = float_dtype(bits)
+    if dt is not None:
+        xs = x.raw.astype(dt, copy=False)
+        total = xs * (sr * 2.0 ** (f - p_type.frac)).astype(dt)
+        total += (br * 2.0 ** (f - b.type.frac)).astype(dt)
+        return Tensor(cast_codes(total, f, res, bits), res)
+    p = x.ints().raw * sr
+    total = (p << np.int64(f - p_type.frac)) + (br << np.int64(f - b.type.frac))
     return Tensor(cast_raw(total, f, res), res)
 
 
@@ -717,12 +747,16 @@ def pooling2d(layer, inputs, ctx) -> Tensor:
     if op == "max":
         # pad_val<data_T, Max>(): only the MSB set (most negative if signed, 2**(W-1) if not)
         pad_raw = x.type.raw_min if x.type.signed else 1 << (x.type.width - 1)
-        win = _windows(_pad(x.raw, layer, pad_raw), layer, kh, kw)
-        if ctx.io_type == "io_stream":
-            m = cast_raw(win, x.type.frac, acc).max(axis=(-2, -1))
-        else:
-            m = cast_raw(win.max(axis=(-2, -1)), x.type.frac, acc)
-        return Tensor(cast_raw(m, acc.frac, res), res)
+        xr = _pad(x.raw, layer, pad_raw)
+        if ctx.io_type == "io_stream" and not acc.holds(x.type):  # a cast that is not monotonic first
+            m = cast_raw(_windows(x.ints().raw if xr is x.raw else xr.astype(np.int64), layer, kh, kw),
+                         x.type.frac, acc).max(axis=(-2, -1))
+            return Tensor(cast_raw(m, acc.frac, res), res)
+        # io_parallel: max on data_T, then cast; io_stream: the cast is an exact shift, so it commutes
+        m = _window_max(xr, layer, kh, kw)
+        m = cast_codes(m, x.type.frac, acc, x.type.width)
+        return Tensor(cast_codes(m, acc.frac, res, acc.width), res)
+    x = x.ints()
     if op != "average":
         raise UnsupportedLayerError(f"layer {layer.name!r}: pool_op {op!r} is not emulated")
     if ctx.io_type == "io_stream":
@@ -785,8 +819,10 @@ def concatenate(layer, inputs, ctx) -> Tensor:
     res = _type(layer, "result_t")
     axis = _concat_axis(layer, inputs[0].raw.ndim - 1)
     parts = [t.to(res).raw for t in inputs]
-    if len({p.dtype for p in parts}) > 1:  # float32 next to int64 codes: keep them integers
-        parts = [p.astype(np.int64) for p in parts]
+    kinds = {p.dtype for p in parts}
+    if len(kinds) > 1:  # mixed: float64 holds every float32 code exactly; int64 next to floats stays int
+        common = np.int64 if np.dtype(np.int64) in kinds else np.float64
+        parts = [p.astype(common, copy=False) for p in parts]
     return Tensor(np.concatenate(parts, axis=axis), res)
 
 
@@ -866,7 +902,7 @@ def bounded_relu(layer, inputs, ctx) -> Tensor:
 
 # layers whose handlers take float-held codes (see Tensor); the others get int64 codes
 FLOAT_CODES = {"Conv2D", "Conv2DBatchnorm", "PointwiseConv2D", "DepthwiseConv2D", "Activation", "ZeroPadding2D", "Clone", "Repack",
-               "BoundedReLU", "Concatenate"}
+               "BoundedReLU", "Concatenate", "BatchNormalization", "Pooling2D", "Dense", "Reshape"}
 # layers whose handlers take a pending zero padding (Tensor.pad); the others get it materialised
 PAD_AWARE = {"Conv2D", "Conv2DBatchnorm", "PointwiseConv2D", "DepthwiseConv2D", "ZeroPadding2D", "Clone", "Repack"}
 
