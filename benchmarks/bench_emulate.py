@@ -149,7 +149,7 @@ def bench_model(name: str, model, io_type: str, n_fast: int, n_csim: int, work_d
 
 
 def run(out_dir: Path | None = None, *, mobilenet: bool = False) -> list[EmulateBench]:
-    """Benchmark the small SqueezeNet-like model (io_stream and io_parallel) and, when
+    """Benchmark the small SqueezeNet-like model and the SVHN tutorial CNN (io_stream and io_parallel) and, when
     `mobilenet`, MobileNet v1 at 224x224 with one C-sim image. Prints one row per model."""
     results = []
     with tempfile.TemporaryDirectory(prefix="bench_emulate_") as tmp:
@@ -157,6 +157,9 @@ def run(out_dir: Path | None = None, *, mobilenet: bool = False) -> list[Emulate
         model = squeezenet_like()
         for io_type in ("io_stream", "io_parallel"):
             results.append(bench_model("squeezenet_like_32", model, io_type, 512, 64, work))
+        svhn = svhn_cnn()
+        for io_type in ("io_stream", "io_parallel"):
+            results.append(bench_model("svhn_cnn_32", svhn, io_type, 512, 64, work))
         if mobilenet:
             qmodel = mobilenet_v1()
             results.append(bench_model("mobilenet_224", qmodel, "io_stream", 8, 1, work))
@@ -167,9 +170,12 @@ def run(out_dir: Path | None = None, *, mobilenet: bool = False) -> list[Emulate
 
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "bench_emulate.json").write_text(
-            json.dumps([asdict(r) | {"speedup_vs_csim": r.speedup_vs_csim} for r in results], indent=2))
+            json.dumps([asdict(r) | {"speedup_vs_csim": r.speedup_vs_csim,
+                                     "emulate_vs_qkeras": r.emulate_ips / r.qkeras_ips} for r in results], indent=2))
+        (out_dir / "bench_emulate.md").write_text(
+            "# Emulator vs C-sim (1 process) vs QKeras predict, images/s\n\n" + "\n".join(r.row() for r in results) + "\n")
     return results
 
 
 if __name__ == "__main__":
-    run()
+    run(Path(__file__).resolve().parent / "results")
