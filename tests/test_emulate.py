@@ -353,8 +353,7 @@ class _FakeLayer:
     (2, 1, 1), (2, 2, 2), (2, -1, 2), (2, -2, 1), (1, -1, 1), (1, 1, 1)])
 def test_concatenate_axis_counts_the_batch(rank, axis, expected):
     """hls4ml 1.3.0 keeps Keras's axis (batch = 0); nnet_merge.h picks the joined axis from it."""
-    from sim.emulate.layers import Tensor, concatenate
-    from sim.emulate.layers import _concat_axis
+    from sim.emulate.layers import Tensor, _concat_axis, concatenate
 
     assert _concat_axis(_FakeLayer("cat", {"axis": axis}), rank) == expected
     t = FixedType(8, 3)
