@@ -87,6 +87,36 @@ def mobilenet_v1(input_shape=(224, 224, 3), classes: int = 10, seed: int = 0):
     return model
 
 
+def svhn_cnn(input_shape=(32, 32, 3), classes: int = 10, seed: int = 0):
+    """The QKeras SVHN CNN of hls4ml's quantization tutorials: 3 x [conv 3x3 -> batch norm ->
+    quantized relu -> 2x2 max pool] (16, 16, 24 filters), dense 42 and 64 with batch norm, dense
+    10, softmax; 6-bit weights and activations, batch-norm statistics set."""
+    import tensorflow as tf
+    from qkeras import QActivation, QConv2D, QDense, quantized_bits, quantized_relu
+
+    L = tf.keras.layers
+    q = quantized_bits(6, 0, alpha=1)
+    i = L.Input(input_shape, name="input_1")
+    x = i
+    for n, f in enumerate((16, 16, 24), start=1):
+        x = QConv2D(f, 3, kernel_quantizer=q, bias_quantizer=q, use_bias=False, name=f"conv_{n}")(x)
+        x = L.BatchNormalization(name=f"bn_{n}")(x)
+        x = QActivation(quantized_relu(6), name=f"relu_{n}")(x)
+        x = L.MaxPooling2D(2, name=f"pool_{n}")(x)
+    x = L.Flatten(name="flatten")(x)
+    for n, u in enumerate((42, 64), start=1):
+        x = QDense(u, kernel_quantizer=q, bias_quantizer=q, use_bias=False, name=f"dense_{n}")(x)
+        x = L.BatchNormalization(name=f"bn_dense_{n}")(x)
+        x = QActivation(quantized_relu(6), name=f"relu_dense_{n}")(x)
+    x = QDense(classes, kernel_quantizer=q, bias_quantizer=q, name="output_dense")(x)
+    x = L.Activation("softmax", name="output_softmax")(x)
+    model = tf.keras.Model(i, x)
+    rng = np.random.default_rng(seed)
+    model.set_weights([np.abs(v) + 0.5 if "variance" in w.name else v for w in model.weights
+                       for v in [rng.normal(0, 0.3, w.shape).astype(np.float32)]])
+    return model
+
+
 def _ips(fn, x, repeat: int = 1) -> float:
     fn(x[:1])  # warm-up
     t0 = time.perf_counter()
@@ -119,7 +149,7 @@ def bench_model(name: str, model, io_type: str, n_fast: int, n_csim: int, work_d
 
 
 def run(out_dir: Path | None = None, *, mobilenet: bool = False) -> list[EmulateBench]:
-    """Benchmark the small SqueezeNet-like model (io_stream and io_parallel) and, when
+    """Benchmark the small SqueezeNet-like model and the SVHN tutorial CNN (io_stream and io_parallel) and, when
     `mobilenet`, MobileNet v1 at 224x224 with one C-sim image. Prints one row per model."""
     results = []
     with tempfile.TemporaryDirectory(prefix="bench_emulate_") as tmp:
@@ -127,6 +157,9 @@ def run(out_dir: Path | None = None, *, mobilenet: bool = False) -> list[Emulate
         model = squeezenet_like()
         for io_type in ("io_stream", "io_parallel"):
             results.append(bench_model("squeezenet_like_32", model, io_type, 512, 64, work))
+        svhn = svhn_cnn()
+        for io_type in ("io_stream", "io_parallel"):
+            results.append(bench_model("svhn_cnn_32", svhn, io_type, 512, 64, work))
         if mobilenet:
             qmodel = mobilenet_v1()
             results.append(bench_model("mobilenet_224", qmodel, "io_stream", 8, 1, work))
@@ -137,9 +170,12 @@ def run(out_dir: Path | None = None, *, mobilenet: bool = False) -> list[Emulate
 
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "bench_emulate.json").write_text(
-            json.dumps([asdict(r) | {"speedup_vs_csim": r.speedup_vs_csim} for r in results], indent=2))
+            json.dumps([asdict(r) | {"speedup_vs_csim": r.speedup_vs_csim,
+                                     "emulate_vs_qkeras": r.emulate_ips / r.qkeras_ips} for r in results], indent=2))
+        (out_dir / "bench_emulate.md").write_text(
+            "# Emulator vs C-sim (1 process) vs QKeras predict, images/s\n\n" + "\n".join(r.row() for r in results) + "\n")
     return results
 
 
 if __name__ == "__main__":
-    run()
+    run(Path(__file__).resolve().parent / "results")

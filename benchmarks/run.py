@@ -16,11 +16,15 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="skip the ImageNet-size model")
     args = p.parse_args(argv)
 
-    from benchmarks import bench_csim, bench_estimate, bench_fifo, bench_sweep
+    from pathlib import Path
+
+    from benchmarks import bench_csim, bench_emulate, bench_estimate, bench_fifo, bench_sweep
 
     print("== C-sim / emulator / QKeras throughput", flush=True)
     configs = ["squeezenet", "mobilenet"] + ([] if args.quick else ["mobilenet_imagenet"])
     bench_csim.run(configs)
+    print("== emulator vs QKeras vs C-sim on QKeras CNNs (SqueezeNet-like, SVHN tutorial CNN)", flush=True)
+    bench_emulate.run(Path(__file__).resolve().parent / "results")
     print("== estimator run time (MobileNet v1 224x224)", flush=True)
     bench_estimate.main([])
     print("== estimate-depth sweep, 1 vs 2 Dask workers", flush=True)

@@ -323,15 +323,176 @@ def test_unsupported_layer_is_named(tmp_path):
 
     from sim.emulate import check_supported
 
-    i = tf.keras.layers.Input((8,))
-    x = tf.keras.layers.Dense(4, name="logits")(i)
-    x = tf.keras.layers.LeakyReLU(0.1, name="leaky")(x)
+    i = tf.keras.layers.Input((8, 2))
+    x = tf.keras.layers.Conv1D(4, 3, name="c1d")(i)
     model = tf.keras.Model(i, x)
     cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis")
     hls_model = hls4ml.converters.convert_from_keras_model(
         model, hls_config=cfg, backend="Vitis", output_dir=str(tmp_path / "prj"))
-    with pytest.raises(UnsupportedLayerError, match="'leaky' of type ParametrizedActivation is not emulated; supported: Activation"):
+    with pytest.raises(UnsupportedLayerError, match="'c1d' of type Conv1D is not emulated; supported: Activation"):
         check_supported(hls_model)
+
+
+# ------------------------------------------- issue 18: concatenate axes, two inputs, more layer kinds
+
+class _FakeLayer:
+    """The few ModelGraph layer methods the emulator's graph walker and concatenate use."""
+
+    def __init__(self, name, attrs, shape=None):
+        self.name, self.class_name, self.attributes, self._shape = name, "Concatenate", attrs, shape
+
+    def get_attr(self, key, default=None):
+        return self.attributes.get(key, default)
+
+    def get_output_variable(self):
+        return type("Var", (), {"shape": self._shape})()
+
+
+@pytest.mark.parametrize("rank,axis,expected", [
+    (3, 1, 1), (3, 2, 2), (3, 3, 3), (3, -1, 3), (3, -2, 2), (3, -3, 1),
+    (2, 1, 1), (2, 2, 2), (2, -1, 2), (2, -2, 1), (1, -1, 1), (1, 1, 1)])
+def test_concatenate_axis_counts_the_batch(rank, axis, expected):
+    """hls4ml 1.3.0 keeps Keras's axis (batch = 0); nnet_merge.h picks the joined axis from it."""
+    from sim.emulate.layers import Tensor, _concat_axis, concatenate
+
+    assert _concat_axis(_FakeLayer("cat", {"axis": axis}), rank) == expected
+    t = FixedType(8, 3)
+    a = Tensor(np.arange(2 * 3 ** rank).reshape(2, *[3] * rank), t)
+    layer = _FakeLayer("cat", {"axis": axis})
+    layer.types = {}
+    layer.get_output_variable = lambda: type("V", (), {"type": type("T", (), {"precision": _prec(t)})()})()
+    out = concatenate(layer, [a, a], None)
+    assert out.raw.shape[expected] == 6 and np.array_equal(np.concatenate([a.raw, a.raw], axis=expected), out.raw)
+
+
+def _prec(t: FixedType):
+    from hls4ml.model.types import FixedPrecisionType
+
+    return FixedPrecisionType(t.width, t.integer, t.signed)
+
+
+def test_result_shape_must_equal_the_declared_shape():
+    from sim.emulate.graph import _check_shape
+    from sim.emulate.layers import Tensor
+
+    t = Tensor(np.zeros((2, 4, 6, 2)), FixedType(8, 3))
+    _check_shape(_FakeLayer("ok", {}, [4, 6, 2]), t)
+    with pytest.raises(UnsupportedLayerError, match=r"layer 'cat1' \(Concatenate\): emulated result has shape "
+                                                    r"\(4, 6, 2\), hls4ml declares \(8, 6, 2\)"):
+        _check_shape(_FakeLayer("cat1", {}, [8, 6, 2]), t)
+    # a pending zero padding counts
+    _check_shape(_FakeLayer("zp", {}, [6, 8, 2]), Tensor(np.zeros((2, 4, 6, 2)), FixedType(8, 3), (1, 1, 0, 2)))
+
+
+def _q():
+    from qkeras import quantized_bits
+
+    return quantized_bits(8, 0, alpha=1)
+
+
+def _concat_axes_parallel():
+    """Two inputs; Concatenate on every 3-D axis (1, 2, 3, -1, -2, -3) and every 2-D axis (after
+    Reshape), each flattened and joined (1-D concatenates) into one dense layer."""
+    import tensorflow as tf
+    from qkeras import QActivation, QConv2D, QDense, quantized_relu
+
+    L, q = tf.keras.layers, _q()
+    i1, i2 = L.Input((4, 6, 3), name="in_a"), L.Input((4, 6, 3), name="in_b")
+    a = QActivation(quantized_relu(8, 3), name="ra")(QConv2D(2, 1, kernel_quantizer=q, bias_quantizer=q, name="ca")(i1))
+    b = QActivation(quantized_relu(8, 3), name="rb")(QConv2D(2, 1, kernel_quantizer=q, bias_quantizer=q, name="cb")(i2))
+    tag = lambda ax: str(ax).replace("-", "m")  # noqa: E731
+    outs = [L.Flatten(name=f"f{tag(ax)}")(L.Concatenate(axis=ax, name=f"cat{tag(ax)}")([a, b]))
+            for ax in (1, 2, 3, -1, -2, -3)]
+    r1 = L.Reshape((24, 4), name="r1")(L.Concatenate(axis=-1, name="c3d")([a, b]))
+    r2 = L.Reshape((24, 4), name="r2")(L.Concatenate(axis=-2, name="c3e")([a, b]))
+    outs += [L.Flatten(name=f"g{tag(ax)}")(L.Concatenate(axis=ax, name=f"c2d{tag(ax)}")([r1, r2])) for ax in (1, 2, -1, -2)]
+    x = outs[0]
+    for k, o in enumerate(outs[1:]):
+        x = L.Concatenate(name=f"j{k}")([x, o])
+    x = QDense(10, kernel_quantizer=q, bias_quantizer=q, name="fc")(x)
+    return tf.keras.Model([i1, i2], x), "io_parallel"
+
+
+def _concat_axes_stream():
+    """io_stream (at most 7 clones of a tensor): every 3-D axis, each followed by a 1x1 conv and
+    Flatten so that any misplaced pixel changes the dense outputs."""
+    import tensorflow as tf
+    from qkeras import QActivation, QConv2D, QDense, quantized_relu
+
+    L, q = tf.keras.layers, _q()
+    i1, i2 = L.Input((4, 6, 3), name="in_a"), L.Input((4, 6, 3), name="in_b")
+    a = QActivation(quantized_relu(8, 3), name="ra")(QConv2D(2, 1, kernel_quantizer=q, bias_quantizer=q, name="ca")(i1))
+    b = QActivation(quantized_relu(8, 3), name="rb")(QConv2D(2, 1, kernel_quantizer=q, bias_quantizer=q, name="cb")(i2))
+    outs = []
+    for ax in (1, 2, -1, -2, -3):
+        tag = str(ax).replace("-", "m")
+        c = L.Concatenate(axis=ax, name=f"cat{tag}")([a, b])
+        c = QConv2D(2, 1, kernel_quantizer=q, bias_quantizer=q, name=f"k{tag}")(c)
+        outs.append(L.Flatten(name=f"fl{tag}")(c))
+    x = outs[0]
+    for k, o in enumerate(outs[1:]):
+        x = L.Concatenate(name=f"j{k}")([x, o])
+    x = QDense(10, kernel_quantizer=q, bias_quantizer=q, name="fc")(x)
+    return tf.keras.Model([i1, i2], x), "io_stream"
+
+
+def _constructs(io_type):
+    """QConv2DBatchnorm, LeakyReLU, quantized_bits(8, 0) (alpha None) and alpha='auto_po2'
+    (ApplyAlpha with power-of-two scales 1/8, 1/16), ELU, UpSampling2D (Resize), PReLU,
+    ThresholdedReLU, quantized_tanh / quantized_sigmoid (HardActivation), Flatten, dense."""
+    import tensorflow as tf
+    from qkeras import QActivation, QConv2D, QConv2DBatchnorm, QDense, quantized_bits, quantized_sigmoid, quantized_tanh
+
+    L, q = tf.keras.layers, _q()
+    i = L.Input((8, 8, 3), name="input_1")
+    x = QConv2DBatchnorm(6, 3, padding="same", kernel_quantizer=q, bias_quantizer=q, name="cbn")(i)
+    x = L.LeakyReLU(0.1, name="leaky")(x)
+    x = QConv2D(6, 3, padding="same", kernel_quantizer=quantized_bits(8, 0), bias_quantizer=q, name="c2")(x)
+    x = L.ELU(0.7, name="elu")(x)
+    x = L.UpSampling2D(2, name="up")(x)
+    x = QConv2D(6, 3, strides=2, kernel_quantizer=quantized_bits(8, 0, alpha="auto_po2"), bias_quantizer=q, name="c3")(x)
+    x = L.PReLU(name="prelu")(x)
+    x = L.ThresholdedReLU(0.2, name="thr")(x)
+    x = QActivation(quantized_tanh(8), name="qtanh")(x)
+    x = QConv2D(6, 3, kernel_quantizer=q, bias_quantizer=q, name="c4")(x)
+    x = QActivation(quantized_sigmoid(8), name="qsig")(x)
+    x = L.Flatten(name="flat")(x)
+    x = QDense(10, kernel_quantizer=q, bias_quantizer=q, name="fc")(x)
+    return tf.keras.Model(i, x), io_type
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("builder", [_concat_axes_parallel, _concat_axes_stream, lambda: _constructs("io_parallel"),
+                                     lambda: _constructs("io_stream")],
+                         ids=["concat-parallel", "concat-stream", "constructs-parallel", "constructs-stream"])
+def test_issue18_models_equal_csim(builder, tmp_path):
+    import hls4ml
+
+    from sim.emulate import emulate
+
+    model, io_type = builder()
+    rng = np.random.default_rng(3)
+    # small c2/c3 kernels: their power-of-two alphas become 1/8 and 1/16 (right shifts)
+    model.set_weights([np.abs(v) + 0.5 if "variance" in w.name else v * (0.06 if w.name.startswith(("c2/k", "c3/k")) else 1)
+                       for w in model.weights for v in [rng.normal(0, 0.5, w.shape).astype(np.float32)]])
+    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis")
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        model, hls_config=cfg, backend="Vitis", io_type=io_type, output_dir=str(tmp_path / "prj"))
+    kinds = {layer.class_name for layer in hls_model.get_layers()}
+    if "c3" in hls_model.graph:
+        assert {"Conv2DBatchnorm", "ParametrizedActivation", "PReLU", "HardActivation", "Resize", "ApplyAlpha"} <= kinds
+        scales = np.asarray(hls_model.graph["c3_alpha"].weights["scale"].data).reshape(-1)
+        assert set(scales.tolist()) - {1.0}  # real shifts
+    hls_model.compile()
+    xs = [(rng.integers(-256, 256, (48, *i.shape[1:])) / 64).astype(np.float32) for i in model.inputs]
+    x = xs if len(xs) > 1 else xs[0]
+    expected = hls_model.predict(x)
+    got = emulate(hls_model, x).reshape(expected.shape).astype(expected.dtype)  # C-sim returns float32
+    assert np.unique(expected).size > 100
+    assert int(np.sum(got != expected)) == 0, f"{int(np.sum(got != expected))} of {expected.size} outputs differ"
+    layer = hls_model.graph["fc"]
+    layer.weights["bias"].data = layer.weights["bias"].data + 2 ** -6
+    assert not np.array_equal(emulate(hls_model, x).reshape(expected.shape), expected)
 
 
 @pytest.mark.slow

@@ -273,6 +273,24 @@ def from_float(x: np.ndarray, t: FixedType) -> np.ndarray:
     return _overflow(q.astype(np.int64), t)
 
 
+def from_float32_codes(x: np.ndarray, t: FixedType) -> np.ndarray | None:
+    """from_float for float32 inputs, computed in float64 and returned as float64 codes (None when
+    the scaled values reach 2**52). Exact: a float32 times 2**frac has at most 24 significant bits,
+    so y + 0.5 and y - 0.5 are exact in float64 whenever they could change the rounded result, and
+    floor/ceil/rint/clip/mod of exact values are exact (the cases of fixed._round_float)."""
+    y = x.astype(np.float64)
+    y *= 2.0 ** t.frac
+    if y.size == 0:
+        return y
+    lo, hi = float(y.min()), float(y.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise EmulateInputError(f"input contains NaN or inf; cannot convert to {t}")
+    if max(-lo, hi) >= 2.0 ** 52:
+        return None
+    _round_float(y, t.rounding)
+    return _overflow(y, t, owned=True)
+
+
 def div_trunc(raw: np.ndarray, divisor: int) -> np.ndarray:
     """`x / n` for ap_fixed x and a C++ integer n: integer code divided, truncated toward zero
     (APInt sdiv/udiv on the code; the result keeps x's fractional bits)."""

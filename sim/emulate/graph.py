@@ -26,53 +26,94 @@ def _io_type(hls_model) -> str:
     return io
 
 
-def emulate(hls_model, x: np.ndarray, *, trace: bool = False):
-    """The firmware's outputs for inputs `x` (N, *input_shape), computed bit-exactly.
+def _inputs(hls_model, layers, x) -> list[np.ndarray]:
+    """The model's input arrays (one per Input layer, in hls_model.inputs order), each (N, *shape);
+    `x` is one array or, for several inputs, a list of them (as hls_model.predict takes)."""
+    by_output = {layer.outputs[0]: layer for layer in layers if layer.class_name == "Input"}
+    input_layers = [by_output[name] for name in hls_model.inputs]
+    xs = list(x) if isinstance(x, (list, tuple)) else [x]
+    if len(xs) != len(input_layers):
+        raise EmulateInputError(f"the model has {len(input_layers)} inputs; got {len(xs)} arrays")
+    out = []
+    for layer, xi in zip(input_layers, xs):
+        in_shape = tuple(int(d) for d in layer.get_output_variable().shape)
+        xi = np.asarray(xi)
+        if xi.ndim == len(in_shape):
+            xi = xi[None]
+        if xi.ndim == 0 or int(np.prod(xi.shape[1:])) != int(np.prod(in_shape)):
+            raise EmulateInputError(f"input {layer.name!r} of shape {xi.shape} does not match the model input {in_shape}")
+        out.append(xi.reshape(xi.shape[0], *in_shape))
+    if len({len(xi) for xi in out}) > 1:
+        raise EmulateInputError(f"inputs hold different numbers of samples: {[len(xi) for xi in out]}")
+    return out
 
-    Returns float64 values of the output fixed-point codes, shape (N, *output_shape); with
-    trace=True also {layer name: float64 output} for every layer. Raises
+
+def emulate(hls_model, x, *, trace: bool = False):
+    """The firmware's outputs for inputs `x` (N, *input_shape; a list of arrays for a model with
+    several inputs), computed bit-exactly.
+
+    Returns float64 values of the output fixed-point codes, shape (N, *output_shape) (a list for
+    several outputs); with trace=True also {layer name: float64 output} for every layer. Raises
     UnsupportedLayerError for any layer or precision the emulator does not reproduce.
     """
     check_supported(hls_model)
     ctx = Context(io_type=_io_type(hls_model))
     layers = hls_model.get_layers()
-    input_layers = [layer for layer in layers if layer.class_name == "Input"]
-    if len(input_layers) != 1 or len(hls_model.get_output_variables()) != 1:
-        raise UnsupportedLayerError("only models with one input and one output are emulated")
-    in_shape = tuple(int(d) for d in input_layers[0].get_output_variable().shape)
-    x = np.asarray(x)
-    if x.ndim == len(in_shape):
-        x = x[None]
-    if int(np.prod(x.shape[1:])) != int(np.prod(in_shape)):
-        raise EmulateInputError(f"input of shape {x.shape} does not match the model input {in_shape}")
-    x = x.reshape(x.shape[0], *in_shape)
+    xs = _inputs(hls_model, layers, x)
+    n = len(xs[0])
 
     # Chunks of images whose largest layer output is about CHUNK_VALUES values: every layer is a few
     # passes over memory, and a working set that stays in cache is up to 2x faster than one big batch.
     per_image = max(int(np.prod(layer.get_output_variable().shape)) for layer in layers)
-    step = len(x) if trace else max(1, CHUNK_VALUES // per_image)
-    parts = [_run(layers, ctx, x[i:i + step], hls_model.outputs[0], trace) for i in range(0, max(len(x), 1), step)]
-    y = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
+    step = n if trace else max(1, CHUNK_VALUES // per_image)
+    outputs = list(hls_model.outputs)
+    parts = [_run(layers, ctx, [xi[i:i + step] for xi in xs], hls_model.inputs, outputs, trace)
+             for i in range(0, max(n, 1), step)]
+    ys = [np.concatenate([p[0][k] for p in parts]) if len(parts) > 1 else parts[0][0][k] for k in range(len(outputs))]
+    y = ys[0] if len(ys) == 1 else ys
     return (y, parts[0][1]) if trace else y
 
 
-def _run(layers, ctx: Context, x: np.ndarray, result_name: str, trace: bool):
+def _check_shape(layer, out: Tensor) -> None:
+    """The layer's result must have the shape hls4ml declares for its output variable: anything
+    else means the emulator computed a different tensor than the firmware."""
+    declared = tuple(int(d) for d in layer.get_output_variable().shape)
+    got = out.shape[1:]
+    if got != declared:
+        raise UnsupportedLayerError(
+            f"layer {layer.name!r} ({layer.class_name}): emulated result has shape {got}, hls4ml declares "
+            f"{declared}; not emulated")
+
+
+def _run(layers, ctx: Context, xs: list[np.ndarray], input_names, result_names, trace: bool):
     tensors: dict[str, Tensor] = {}
     traced: dict[str, np.ndarray] = {}
+    feeds = dict(zip(input_names, xs))
     for layer in layers:
-        if layer.class_name == "Input":
-            out = input_layer(layer, [], ctx, x)
-        else:
-            ins = [tensors[name] for name in layer.inputs]
-            if layer.class_name not in PAD_AWARE:
-                ins = [t.padded() for t in ins]
-            if layer.class_name not in FLOAT_CODES:
-                ins = [t.ints() for t in ins]
-            out = HANDLERS[layer.class_name](layer, ins, ctx)
+        try:
+            if layer.class_name == "Input":
+                out = input_layer(layer, [], ctx, feeds[layer.outputs[0]])
+            else:
+                ins = [tensors[name] for name in layer.inputs]
+                if layer.class_name not in PAD_AWARE:
+                    ins = [t.padded() for t in ins]
+                if layer.class_name not in FLOAT_CODES:
+                    ins = [t.ints() for t in ins]
+                out = HANDLERS[layer.class_name](layer, ins, ctx)
+        except UnsupportedLayerError as err:
+            if repr(layer.name) in str(err):
+                raise
+            raise UnsupportedLayerError(f"layer {layer.name!r} ({layer.class_name}): {err}") from err
+        except (ValueError, IndexError, np.AxisError) as err:  # a numpy error is an emulator gap, named
+            raise UnsupportedLayerError(
+                f"layer {layer.name!r} ({layer.class_name}) is not emulated for these shapes: {err}") from err
+        _check_shape(layer, out)
         for name in layer.outputs:
             tensors[name] = out
         if trace:
             traced[layer.name] = out.type.to_float(out.padded().raw)
-    result = tensors[result_name].padded()
-    y = result.type.to_float(result.raw)
-    return y, traced
+    ys = []
+    for name in result_names:
+        result = tensors[name].padded()
+        ys.append(result.type.to_float(result.raw))
+    return ys, traced

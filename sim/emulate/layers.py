@@ -14,7 +14,8 @@ from typing import Callable
 import numpy as np
 
 from sim.emulate.fixed import (
-    FixedType, UnsupportedLayerError, cast_codes, cast_raw, div_trunc, float_dtype, from_float, mult_type,
+    FixedType, UnsupportedLayerError, cast_codes, cast_raw, div_trunc, float_dtype, from_float, from_float32_codes,
+    mult_type,
 )
 
 
@@ -28,6 +29,15 @@ class Tensor:
     # zeros (top, bottom, left, right) still to add around raw: a ZeroPadding2D whose convolution
     # pads inside its kernel call instead of copying the tensor (see padded())
     pad: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape with the pending padding counted in (N, H, W, C)."""
+        if not any(self.pad):
+            return tuple(self.raw.shape)
+        n, h, w, c = self.raw.shape
+        pt, pb, pl, pr = self.pad
+        return (n, h + pt + pb, w + pl + pr, c)
 
     def to(self, t: FixedType) -> "Tensor":
         if t == self.type:
@@ -243,8 +253,12 @@ def _check_product(layer) -> None:
 
 def input_layer(layer, inputs, ctx, x: np.ndarray) -> Tensor:
     t = _type(layer, "result_t")
-    codes = from_float(x, t)
     dt = float_dtype(t.width)  # narrow codes travel as floats (see Tensor)
+    if dt is not None and x.dtype == np.float32:
+        codes = from_float32_codes(x, t)
+        if codes is not None:
+            return Tensor(codes.astype(dt, copy=False), t)
+    codes = from_float(x, t)
     return Tensor(codes.astype(dt) if dt is not None else codes, t)
 
 
@@ -293,6 +307,19 @@ def _windows(raw: np.ndarray, layer, kh: int, kw: int) -> np.ndarray:
     oh, ow = int(layer.get_attr("out_height")), int(layer.get_attr("out_width"))
     v = np.lib.stride_tricks.sliding_window_view(raw, (kh, kw), axis=(1, 2))
     return v[:, : (oh - 1) * sh + 1: sh, : (ow - 1) * sw + 1: sw]
+
+
+def _window_max(raw: np.ndarray, layer, kh: int, kw: int) -> np.ndarray:
+    """Max over every (kh, kw) window of the (already padded) input: one np.maximum per kernel tap
+    over strided slices (several times faster than reducing a sliding-window view)."""
+    sh, sw = int(layer.get_attr("stride_height")), int(layer.get_attr("stride_width"))
+    oh, ow = int(layer.get_attr("out_height")), int(layer.get_attr("out_width"))
+    m = None
+    for i in range(kh):
+        for j in range(kw):
+            v = raw[:, i: i + (oh - 1) * sh + 1: sh, j: j + (ow - 1) * sw + 1: sw]
+            m = v.copy() if m is None else np.maximum(m, v, out=m)
+    return m
 
 
 def _check_layout(layer) -> None:
@@ -412,9 +439,130 @@ def activation(layer, inputs, ctx) -> Tensor:
         return Tensor(cast_codes(clipped, x.type.frac, res, x.type.width), res)
     if fn in ("sigmoid", "tanh"):
         return _table_activation(layer, x.ints(), fn, res)
+    if fn == "elu":
+        return _elu(layer, x, res, None)
     raise UnsupportedLayerError(
         f"layer {layer.name!r} ({layer.class_name}): activation {fn!r} is not emulated "
-        f"(emulated: linear, relu, relu6, sigmoid, tanh)")
+        f"(emulated: linear, relu, relu6, sigmoid, tanh, elu)")
+
+
+def _param_value(layer, key: str = "activ_param") -> float:
+    """The activation parameter as the C++ source spells it (`{param}` of the function template:
+    Python's float text, read back by the compiler as a double)."""
+    return float(str(layer.get_attr(key, 1.0)))
+
+
+def _align(a: np.ndarray, fa: int, b: np.ndarray, fb: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Two code arrays on a common number of fractional bits (exact left shifts)."""
+    f = max(fa, fb)
+    return a << np.int64(f - fa), b << np.int64(f - fb), f
+
+
+def parametrized_activation(layer, inputs, ctx) -> Tensor:
+    """nnet_activation.h / _stream.h leaky_relu (x > 0 ? x : alpha * x), thresholded_relu
+    (x > theta ? x : 0) and elu (x >= 0 ? x : alpha * elu_table[index]), the parameter converted
+    from the literal to param_t, every product in full precision then assigned to res_T."""
+    (x,) = inputs
+    fn = str(layer.get_attr("activation", "")).lower()
+    res = _type(layer, "result_t")
+    if fn == "elu":
+        return _elu(layer, x, res, _param_value(layer))
+    param_t = fixed_type(layer.get_attr("param_t").precision, f"layer {layer.name!r} param_t")
+    p = int(from_float(np.array(_param_value(layer)), param_t))
+    kept = cast_raw(x.raw, x.type.frac, res)
+    if fn == "leakyrelu":
+        scaled = cast_raw(x.raw * p, x.type.frac + param_t.frac, res)
+        return Tensor(np.where(x.raw > 0, kept, scaled), res)
+    if fn == "thresholdedrelu":
+        xa, ta, _ = _align(x.raw, x.type.frac, np.int64(p), param_t.frac)
+        return Tensor(np.where(xa > ta, kept, 0), res)
+    raise UnsupportedLayerError(f"layer {layer.name!r} (ParametrizedActivation): activation {fn!r} is not emulated "
+                                f"(emulated: LeakyReLU, ThresholdedReLU, ELU)")
+
+
+def _elu(layer, x: Tensor, res: FixedType, alpha: float | None) -> Tensor:
+    """elu: index = (int)(x * table_size / -8) (exact when table_size % 8 == 0; int conversion
+    truncates toward zero), capped at table_size - 1; res = alpha * (table_t)table[index], alpha
+    from the literal as param_t (ap_uint<1> 1 for Activation('elu'))."""
+    from sim.emulate.tables import lut
+
+    x = x.ints()
+    size = int(layer.get_attr("table_size"))
+    table_t = _type(layer, "table_t")
+    if size % 8 or x.type.integer + int(np.log2(max(size // 8, 1))) > 31:
+        raise UnsupportedLayerError(f"layer {layer.name!r}: elu with table_size {size} on {x.type} is not emulated "
+                                    f"(table_size must be a multiple of 8; data * table_size must fit an int)")
+    table = lut("elu", table_t, size)
+    if alpha is None:
+        a_code, a_frac = np.int64(1), 0
+    else:
+        param_t = fixed_type(layer.get_attr("param_t").precision, f"layer {layer.name!r} param_t")
+        a_code, a_frac = np.int64(from_float(np.array(alpha), param_t)), param_t.frac
+    mag = -x.raw * (size // 8)  # -x * table_size / 8, exact; positive where used
+    f = x.type.frac
+    index = mag >> f if f >= 0 else mag << -f
+    index = np.clip(index, 0, size - 1)
+    neg = cast_raw(table[index] * a_code, table_t.frac + a_frac, res)
+    return Tensor(np.where(x.raw >= 0, cast_raw(x.raw, x.type.frac, res), neg), res)
+
+
+def prelu(layer, inputs, ctx) -> Tensor:
+    """nnet_activation.h / _stream.h prelu: x > 0 ? x : alpha[i] * x, alpha per element (n_in order)."""
+    (x,) = inputs
+    res = _type(layer, "result_t")
+    a = _weight(layer, "param")
+    if a.raw.size != int(np.prod(x.raw.shape[1:])):
+        raise UnsupportedLayerError(f"layer {layer.name!r}: PReLU alpha of {a.raw.size} values for "
+                                    f"{x.raw.shape[1:]} inputs is not emulated")
+    alpha = a.raw.reshape(x.raw.shape[1:])
+    scaled = cast_raw(x.raw * alpha, x.type.frac + a.type.frac, res)
+    return Tensor(np.where(x.raw > 0, cast_raw(x.raw, x.type.frac, res), scaled), res)
+
+
+def hard_activation(layer, inputs, ctx) -> Tensor:
+    """nnet_activation.h / _stream.h hard_sigmoid / hard_tanh: `auto y = slope * x + shift` (full
+    precision, slope/shift converted from their literals to slope_t/shift_t), y clipped to [0, 1];
+    res = y (sigmoid) or res = 2 * y - 1 (tanh)."""
+    from sim.emulate.fixed import plus_type
+
+    (x,) = inputs
+    fn = str(layer.get_attr("activation", "")).lower()
+    res = _type(layer, "result_t")
+    slope_t, shift_t = _type_attr(layer, "slope_t"), _type_attr(layer, "shift_t")
+    slope = np.int64(from_float(np.array(_param_value(layer, "slope")), slope_t))
+    shift = np.int64(from_float(np.array(_param_value(layer, "shift")), shift_t))
+    p_type = mult_type(slope_t, x.type)
+    y_type = plus_type(p_type, shift_t)
+    prod, sh, f = _align(x.raw * slope, p_type.frac, shift, shift_t.frac)
+    y = prod + sh
+    one = cast_raw(np.array([1 << f]), f, y_type)[0] << np.int64(f - y_type.frac)  # `y = 1` in y's type
+    y = np.where(y > (1 << f), one, np.where(y < 0, 0, y))
+    if fn == "hard_sigmoid":
+        return Tensor(cast_raw(y, f, res), res)
+    if fn == "hard_tanh":
+        return Tensor(cast_raw(2 * y - (1 << f), f, res), res)
+    raise UnsupportedLayerError(f"layer {layer.name!r} (HardActivation): {fn!r} is not emulated "
+                                f"(emulated: hard_sigmoid, hard_tanh)")
+
+
+def _type_attr(layer, key: str) -> FixedType:
+    return fixed_type(layer.get_attr(key).precision, f"layer {layer.name!r} {key}")
+
+
+def resize(layer, inputs, ctx) -> Tensor:
+    """nnet_image.h / _stream.h resize_nearest: output (i, j) = input (i * y_ratio >> 16,
+    j * x_ratio >> 16) with ratio = (in << 16) / out + 1 (io_stream: integer upscaling only, the
+    same pixels); values copied as data_T."""
+    (x,) = inputs
+    if str(layer.get_attr("algorithm", "nearest")) != "nearest":
+        raise UnsupportedLayerError(f"layer {layer.name!r}: resize {layer.get_attr('algorithm')!r} is not emulated")
+    h, w = int(layer.get_attr("in_height")), int(layer.get_attr("in_width"))
+    oh, ow = int(layer.get_attr("out_height")), int(layer.get_attr("out_width"))
+    if ctx.io_type == "io_stream" and (oh % h or ow % w):
+        raise UnsupportedLayerError(f"layer {layer.name!r}: io_stream resize by a non-integer ratio")
+    rows = (np.arange(oh) * (((h << 16) // oh) + 1)) >> 16
+    cols = (np.arange(ow) * (((w << 16) // ow) + 1)) >> 16
+    return Tensor(x.raw[:, rows][:, :, cols], x.type)
 
 
 def _table_activation(layer, x: Tensor, fn: str, res: FixedType) -> Tensor:
@@ -513,11 +661,68 @@ def batchnorm(layer, inputs, ctx) -> Tensor:
     (x,) = inputs
     if layer.get_attr("data_format", "channels_last") != "channels_last":
         raise UnsupportedLayerError(f"layer {layer.name!r}: channels_first is not emulated")
+    if _is_exponent(layer.weights["scale"]):
+        return _apply_po2(layer, x)
     s, b = _weight(layer, "scale"), _weight(layer, "bias")
-    p = x.raw * s.raw.reshape(-1)  # broadcast on the channel axis (n_filt) or elementwise
     p_type = mult_type(x.type, s.type)
     f = max(p_type.frac, b.type.frac)
-    total = (p << np.int64(f - p_type.frac)) + (b.raw.reshape(-1) << np.int64(f - b.type.frac))
+    res = _type(layer, "result_t")
+    sr, br = s.raw.reshape(-1), b.raw.reshape(-1)  # broadcast on the channel axis (n_filt) or elementwise
+    # |x * s * 2^k + b * 2^m| < 2^bits: in a float type of that many mantissa bits every product
+    # and sum below is exact (see fixed.float_dtype), so the cast can stay on float codes
+    xmax = max(abs(x.type.raw_min), x.type.raw_max)
+    bound = xmax * _abs_max(sr) * 2.0 ** (f - p_type.frac) + _abs_max(br) * 2.0 ** (f - b.type.frac)
+    bits = int(bound).bit_length()
+    dt = float_dtype(bits)
+    if dt is not None:
+        xs = x.raw.astype(dt, copy=False)
+        total = xs * (sr * 2.0 ** (f - p_type.frac)).astype(dt)
+        total += (br * 2.0 ** (f - b.type.frac)).astype(dt)
+        return Tensor(cast_codes(total, f, res, bits), res)
+    p = x.ints().raw * sr
+    total = (p << np.int64(f - p_type.frac)) + (br << np.int64(f - b.type.frac))
+    return Tensor(cast_raw(total, f, res), res)
+
+
+def _is_exponent(var) -> bool:
+    from hls4ml.model.types import ExponentPrecisionType
+
+    return isinstance(var.type.precision, ExponentPrecisionType)
+
+
+def _apply_po2(layer, x: Tensor) -> Tensor:
+    """normalize() with power-of-two scales (QKeras alpha='auto_po2' / quantized_bits without alpha):
+    product::weight_exponential, r_T = ap_fixed<2*(We+Wx), We+Wx>; y = (r_T)x << exponent (a negative
+    exponent shifts right, flooring); sign 0 negates; res = (res_t)(y + bias). The scale file holds
+    {sign = |s| >= 0, exponent = (int)log2|s|} (hls4ml ExponentWeightVariable._format)."""
+    var = layer.weights["scale"]
+    scale = np.asarray(var.data, np.float64).reshape(-1)
+    if not np.all(scale != 0) or not np.all(np.isfinite(scale)):
+        raise UnsupportedLayerError(f"layer {layer.name!r}: a power-of-two scale of 0 is not emulated")
+    we = int(var.type.precision.width)
+    exps = (np.log2(np.abs(scale)) / np.log2(2.0)).astype(int)
+    # ap_int<We> holds the exponent (wraps)
+    exps = cast_raw(exps.astype(np.int64), 0, FixedType(we, we, bool(var.type.precision.signed)))
+    sign = scale >= 0
+    r_frac = we + x.type.width  # r_T's fractional bits
+    r_width = 2 * (we + x.type.width)
+    shift_in = r_frac - x.type.frac
+    xr = x.raw.astype(np.int64)
+    y = xr << np.int64(shift_in) if shift_in >= 0 else xr >> np.int64(-shift_in)
+    up = int(max(exps.max(), 0))
+    bound_bits = x.type.width + max(shift_in, 0) + up
+    if bound_bits >= min(r_width, 62):
+        raise UnsupportedLayerError(
+            f"layer {layer.name!r}: power-of-two scaling of {x.type} (r_T of {r_width} bits) may wrap or exceed int64")
+    left = np.maximum(exps, 0).astype(np.int64)
+    right = np.maximum(-exps, 0).astype(np.int64)
+    y = (y << left) >> right  # broadcast over the channel (n_filt) or element axis
+    y = np.where(sign, y, -y)
+    b = _weight(layer, "bias")
+    f = max(r_frac, b.type.frac)
+    if max(bound_bits + f - r_frac, b.type.width + f - b.type.frac) >= 62:
+        raise UnsupportedLayerError(f"layer {layer.name!r}: bias alignment exceeds int64")
+    total = (y << np.int64(f - r_frac)) + (b.raw.reshape(-1) << np.int64(f - b.type.frac))
     res = _type(layer, "result_t")
     return Tensor(cast_raw(total, f, res), res)
 
@@ -542,12 +747,16 @@ def pooling2d(layer, inputs, ctx) -> Tensor:
     if op == "max":
         # pad_val<data_T, Max>(): only the MSB set (most negative if signed, 2**(W-1) if not)
         pad_raw = x.type.raw_min if x.type.signed else 1 << (x.type.width - 1)
-        win = _windows(_pad(x.raw, layer, pad_raw), layer, kh, kw)
-        if ctx.io_type == "io_stream":
-            m = cast_raw(win, x.type.frac, acc).max(axis=(-2, -1))
-        else:
-            m = cast_raw(win.max(axis=(-2, -1)), x.type.frac, acc)
-        return Tensor(cast_raw(m, acc.frac, res), res)
+        xr = _pad(x.raw, layer, pad_raw)
+        if ctx.io_type == "io_stream" and not acc.holds(x.type):  # a cast that is not monotonic first
+            m = cast_raw(_windows(x.ints().raw if xr is x.raw else xr.astype(np.int64), layer, kh, kw),
+                         x.type.frac, acc).max(axis=(-2, -1))
+            return Tensor(cast_raw(m, acc.frac, res), res)
+        # io_parallel: max on data_T, then cast; io_stream: the cast is an exact shift, so it commutes
+        m = _window_max(xr, layer, kh, kw)
+        m = cast_codes(m, x.type.frac, acc, x.type.width)
+        return Tensor(cast_codes(m, acc.frac, res, acc.width), res)
+    x = x.ints()
     if op != "average":
         raise UnsupportedLayerError(f"layer {layer.name!r}: pool_op {op!r} is not emulated")
     if ctx.io_type == "io_stream":
@@ -608,12 +817,27 @@ def zero_padding2d(layer, inputs, ctx) -> Tensor:
 def concatenate(layer, inputs, ctx) -> Tensor:
     """nnet_merge.h / _stream.h concatenate: each input copied as res_t, joined on `axis`."""
     res = _type(layer, "result_t")
-    axis = int(layer.get_attr("axis", -1))
-    axis = axis if axis < 0 else axis + 1  # hls4ml axes exclude the batch
+    axis = _concat_axis(layer, inputs[0].raw.ndim - 1)
     parts = [t.to(res).raw for t in inputs]
-    if len({p.dtype for p in parts}) > 1:  # float32 next to int64 codes: keep them integers
-        parts = [p.astype(np.int64) for p in parts]
+    kinds = {p.dtype for p in parts}
+    if len(kinds) > 1:  # mixed: float64 holds every float32 code exactly; int64 next to floats stays int
+        common = np.int64 if np.dtype(np.int64) in kinds else np.float64
+        parts = [p.astype(common, copy=False) for p in parts]
     return Tensor(np.concatenate(parts, axis=axis), res)
+
+
+def _concat_axis(layer, rank: int) -> int:
+    """The numpy axis (batch first) nnet::concatenate{1,2,3}d joins on. hls4ml 1.3.0 passes the
+    Keras `axis` unchanged, so it counts the batch (1..rank, or -rank..-1); the C++ picks the last
+    axis for rank or -1, the middle one of three for 2 or -2, and the first for anything else."""
+    axis = int(layer.get_attr("axis", -1))
+    if rank == 1:
+        return 1
+    if rank == 2:
+        return 2 if axis in (2, -1) else 1
+    if rank == 3:
+        return 3 if axis in (3, -1) else 2 if axis in (2, -2) else 1
+    raise UnsupportedLayerError(f"layer {layer.name!r}: concatenate of rank-{rank} tensors is not emulated")
 
 
 def merge(layer, inputs, ctx) -> Tensor:
@@ -677,18 +901,23 @@ def bounded_relu(layer, inputs, ctx) -> Tensor:
 
 
 # layers whose handlers take float-held codes (see Tensor); the others get int64 codes
-FLOAT_CODES = {"Conv2D", "PointwiseConv2D", "DepthwiseConv2D", "Activation", "ZeroPadding2D", "Clone", "Repack",
-               "BoundedReLU", "Concatenate"}
+FLOAT_CODES = {"Conv2D", "Conv2DBatchnorm", "PointwiseConv2D", "DepthwiseConv2D", "Activation", "ZeroPadding2D", "Clone", "Repack",
+               "BoundedReLU", "Concatenate", "BatchNormalization", "Pooling2D", "Dense", "Reshape"}
 # layers whose handlers take a pending zero padding (Tensor.pad); the others get it materialised
-PAD_AWARE = {"Conv2D", "PointwiseConv2D", "DepthwiseConv2D", "ZeroPadding2D", "Clone", "Repack"}
+PAD_AWARE = {"Conv2D", "Conv2DBatchnorm", "PointwiseConv2D", "DepthwiseConv2D", "ZeroPadding2D", "Clone", "Repack"}
 
 HANDLERS: dict[str, Callable] = {
     "Dense": dense,
     "Conv2D": conv2d,
+    "Conv2DBatchnorm": conv2d,  # QConv2DBatchnorm: hls4ml folds the statistics into the weights and bias
     "PointwiseConv2D": conv2d,
     "DepthwiseConv2D": depthwise_conv2d,
     "Activation": activation,
     "Softmax": softmax,
+    "ParametrizedActivation": parametrized_activation,
+    "PReLU": prelu,
+    "HardActivation": hard_activation,
+    "Resize": resize,
     "BatchNormalization": batchnorm,
     "ApplyAlpha": batchnorm,
     "Pooling2D": pooling2d,

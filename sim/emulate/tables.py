@@ -20,7 +20,7 @@ import numpy as np
 
 from sim.emulate.fixed import FixedType, UnsupportedLayerError
 
-INIT_FUNCTIONS = {"sigmoid": "init_sigmoid_table", "tanh": "init_tanh_table"}
+INIT_FUNCTIONS = {"sigmoid": "init_sigmoid_table", "tanh": "init_tanh_table", "elu": "init_elu_table"}
 _MEMO: dict[tuple, np.ndarray] = {}
 
 
