@@ -106,6 +106,8 @@ def _backend_kwargs(cfg: FlowConfig) -> dict:
             raise ConfigError(f"{cfg.path}: hls.backend: VivadoAccelerator has no board support for "
                               f"{cfg.hls.board.name}; use backend Vitis or Vivado (IP core) for it")
         kw.update(board=cfg.hls.board.accelerator_board, interface="axi_stream")
+        if cfg.hls.board.platform:  # Alveo: the card's own platform (hls4ml defaults to the U250's)
+            kw["platform"] = cfg.hls.board.platform
     else:
         kw["part"] = cfg.hls.part
     return kw

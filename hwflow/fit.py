@@ -76,13 +76,22 @@ def _pct(v) -> str:
     return f"{v:.1f}%"
 
 
-def header(res: FitResult, source: Path, command: str) -> str:
+def _shown(path: Path) -> str:
+    from hwflow.paths import REPO_ROOT
+
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def header(res: FitResult, source: Path, command: str, report: Path) -> str:
     a = res.after
     u = a["utilisation"]
     return (f"# Written by `{command}` from {source.name}: balanced folding for {res.board}.\n"
             f"# *Estimated* (hwflow.estimate, no synthesis): {a['images_per_s']:,.1f} images/s, latency "
             f"{a['latency_us']:,.1f} us, DSP {_pct(u['DSP'])} LUT {_pct(u['LUT'])} FF {_pct(u['FF'])} "
-            f"BRAM_18K {_pct(u['BRAM_18K'])}, binding {a['binding']}. Report: fit.md beside the build's reports.\n")
+            f"BRAM_18K {_pct(u['BRAM_18K'])}, binding {a['binding']}. Report: {_shown(report)}\n")
 
 
 def render_markdown(res: FitResult, title: str, source: str) -> str:
@@ -136,12 +145,12 @@ def plot(res: FitResult, path: Path) -> None:
     ax1.legend(fontsize=8)
     ax1.set_title(f"Estimated per-layer cycles and resources, fitted for {res.board}: "
                   f"{res.after['images_per_s']:,.0f} images/s (estimated)", fontsize=9)
-    bottom = [0.0] * len(layers)
-    for r in SHOWN:
+    bw = 0.8 / len(SHOWN)
+    for i, r in enumerate(SHOWN):
         total = res.after["totals"][r] or 1
-        vals = [100.0 * l.after[r] / total for l in layers]
-        ax2.bar(list(xs), vals, 0.8 / len(SHOWN), label=r)
-    ax2.set_ylabel("share of the fitted total (%)")
+        ax2.bar([j + (i - (len(SHOWN) - 1) / 2) * bw for j in xs], [100.0 * l.after[r] / total for l in layers], bw,
+                label=r)
+    ax2.set_ylabel("share of the fitted total (%, estimated)")
     ax2.set_xticks(list(xs), [l.name for l in layers], rotation=90, fontsize=6)
     ax2.legend(fontsize=8)
     fig.tight_layout()
@@ -184,9 +193,11 @@ def run_fit(cfg: FlowConfig, board: Board, out: Path, *, target_fps: float | Non
     raw = fitted_raw(cfg, board, out, res.choices)
     fitted = config_from_dict(raw, out)  # validated like any config file
     convert.resolve_reuse_factors(fitted, qmodel)  # every reuse factor kept by hls4ml's rule
-    _atomic_write(out, header(res, cfg.path, command) + yaml.safe_dump(raw, sort_keys=False, width=120))
+    report_dir = Path(report_dir or ModelPaths.for_model(out.stem).reports)
+    _atomic_write(out, header(res, cfg.path, command, report_dir / "fit.md")
+                  + yaml.safe_dump(raw, sort_keys=False, width=120, default_flow_style=None))
     load_config(out)
-    reports = write_reports(res, report_dir or ModelPaths.for_model(out.stem).reports, out.stem, source)
+    reports = write_reports(res, report_dir, out.stem, source)
     return res, out, reports
 
 

@@ -281,7 +281,7 @@ def nothing_fits_message(least: dict, limits: dict, frac: dict, board: Board, na
     fix.append(f"a larger board ({big.name})" if big else "a smaller network (no board in the table takes it)")
     others = ", ".join(f"{x} {least[x]:,}" for x in ("DSP", "LUT", "FF", "BRAM_18K") if x != r)
     return (f"{name}: nothing fits {board.name} (estimated): {r} needs at least {least[r]:,} at any reuse factor "
-            f"({pct:,.0f}% of the board, limit {100 * frac[r]:.0f}%; least {others}); would fit with "
+            f"({pct:,.0f}% of the board, limit {100 * frac[r]:.0f}%; least {others}); to fit: "
             f"{' or '.join(fix)}")
 
 

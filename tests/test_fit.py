@@ -62,7 +62,7 @@ def test_fit_balances_the_layers(small):
     slowest = max(l.after["cycles"] for l in res.layers)
     assert slowest == res.after["ii_cycles"]  # the slowest layer sets the dataflow interval
     free = [l.after["cycles"] for l in tunable if not l.at_max_rf]
-    assert free and max(free) / min(free) == pytest.approx(res.balance) and res.balance <= 2.0
+    assert free and max(free) / min(free) == pytest.approx(res.balance) and res.balance <= 2.5
     before = [l.before["cycles"] for l in tunable]
     assert res.balance < max(before) / min(before)
 
@@ -111,7 +111,7 @@ def test_nothing_fits_is_one_line_and_exit_9(small, capsys, tmp_path, build_dir)
     assert rc == 9 and not out.exists()
     assert len(err.splitlines()) == 1
     assert "nothing fits pynq-z2 (estimated)" in err and "needs at least" in err and "at any reuse factor" in err
-    assert "BRAM_18K needs at least" in err and "would fit with" in err and "a larger board (zcu104)" in err
+    assert "BRAM_18K needs at least" in err and "to fit: " in err and "a larger board (zcu104)" in err
 
 
 @pytest.mark.slow
