@@ -111,8 +111,8 @@ def render_markdown(res: FitResult, title: str, source: str) -> str:
         lines.append(f"| {label} | {s['images_per_s']:,.1f} | {s['ii_cycles']:,} | {s['latency_us']:,.1f} | "
                      + " | ".join(f"{s['totals'][r]:,} ({_pct(u[r])})" for r in SHOWN)
                      + f" | {s['binding']} {_pct(u[s['binding']])} | {100 * (s['roofline_share'] or 0):.1f}% |")
-    lines += ["", f"Interval set by: {', '.join(res.slowest)}. Balance (max / min cycles of the tunable layers "
-                  f"not at their largest reuse factor): {res.balance:.2f}.", "",
+    lines += ["", f"Interval set by: {', '.join(res.slowest)}. Balance (max / min cycles of the layers held by "
+                  f"the interval, i.e. not yet at their least cost): {res.balance:.2f}.", "",
               "## Per layer (*estimated*)", "",
               "| layer | type | RF before -> after | strategy | cycles before -> after | DSP | LUT | FF | BRAM_18K |",
               "|---|---|---|---|---|---|---|---|---|"]

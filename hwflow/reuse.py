@@ -115,6 +115,7 @@ class LayerFit:
     after: dict
     tunable: bool
     at_max_rf: bool = False  # folded as far as hls4ml allows: cannot be slowed further
+    could_fold: bool = False  # not at its least cost: the interval is what holds it here
 
 
 @dataclass
@@ -128,7 +129,7 @@ class FitResult:
     before: dict  # summary of the design as converted
     after: dict  # summary of the fitted design (whole-model estimate)
     choices: dict  # layer -> {"reuse_factor", "strategy"}
-    balance: float  # max / min cycles over the tunable layers not at their largest reuse factor
+    balance: float  # max / min cycles over the layers held by the interval (could_fold)
     slowest: list = field(default_factory=list)  # the layers whose cycles set the interval
     search: dict = field(default_factory=dict)  # candidates, rounds, estimates, seconds
 
@@ -213,12 +214,22 @@ def _pick(table, T: int, weights: dict, limits: dict):
             if c.cycles > T:
                 continue
             cost = sum(weights[r] * c.res[r] / limits[r] for r in limits if limits[r] > 0)
-            if cost < best_cost - 1e-12 or (abs(cost - best_cost) <= 1e-12 and c.cycles < best.cycles):
+            # equal cost: the slower choice (fold as far as the interval allows, as FINN does)
+            if cost < best_cost - 1e-12 or (abs(cost - best_cost) <= 1e-12 and c.cycles > best.cycles):
                 best, best_cost = c, cost
         if best is None:
             return None
         picks[n] = best
     return picks
+
+
+def _could_fold(choices, pick: Choice, limits: dict) -> bool:
+    """Some choice of this layer costs less (sum of use / budget), so only the interval keeps it at this one
+    (a layer already at its least cost is as cheap as folding can make it, whatever its cycles)."""
+    def cost(c):
+        return sum(c.res[r] / limits[r] for r in limits if limits[r] > 0)
+
+    return any(cost(c) < cost(pick) - 1e-9 for c in choices)
 
 
 def _fixed_totals(base, tunable) -> dict:
@@ -347,8 +358,9 @@ def fit(hls_model, sizes: dict[str, tuple[int, int]], board: Board, *, backend_n
         row = lambda x: {"reuse_factor": x.reuse_factor, "strategy": x.strategy, "cycles": x.ii, "DSP": x.dsp,
                          "LUT": x.lut, "FF": x.ff, "BRAM_18K": x.bram_18k}
         at_max = le.name in table and le.reuse_factor == cands[le.name][-1]
-        out_layers.append(LayerFit(le.name, le.class_name, row(b), row(le), le.name in table, at_max))
-    tun = [l.after["cycles"] for l in out_layers if l.tunable and not l.at_max_rf]
+        fold = le.name in table and _could_fold(table[le.name], picks[le.name], limits)
+        out_layers.append(LayerFit(le.name, le.class_name, row(b), row(le), le.name in table, at_max, fold))
+    tun = [l.after["cycles"] for l in out_layers if l.could_fold]
     balance = max(tun) / max(min(tun), 1) if tun else 1.0
     return FitResult(
         board=board.name, mode="target" if target_fps is not None else "max", target_fps=target_fps,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from hwflow import convert
@@ -61,10 +63,12 @@ def test_fit_balances_the_layers(small):
     assert len(tunable) == 8  # conv1, 3 x (depthwise, pointwise), fc
     slowest = max(l.after["cycles"] for l in res.layers)
     assert slowest == res.after["ii_cycles"]  # the slowest layer sets the dataflow interval
-    free = [l.after["cycles"] for l in tunable if not l.at_max_rf]
-    assert free and max(free) / min(free) == pytest.approx(res.balance) and res.balance <= 2.5
+    # the layers not yet at their least cost are held by the interval: about equal cycles
+    held = [l.after["cycles"] for l in tunable if l.could_fold]
+    assert len(held) >= 3 and max(held) / min(held) == pytest.approx(res.balance) and res.balance <= 2.5
     before = [l.before["cycles"] for l in tunable]
     assert res.balance < max(before) / min(before)
+    assert all(l.after["cycles"] <= res.after["ii_cycles"] for l in tunable)
 
 
 def test_reuse_factors_are_hls4ml_valid_and_config_is_deployable(small):
@@ -111,7 +115,8 @@ def test_nothing_fits_is_one_line_and_exit_9(small, capsys, tmp_path, build_dir)
     assert rc == 9 and not out.exists()
     assert len(err.splitlines()) == 1
     assert "nothing fits pynq-z2 (estimated)" in err and "needs at least" in err and "at any reuse factor" in err
-    assert "BRAM_18K needs at least" in err and "to fit: " in err and "a larger board (zcu104)" in err
+    assert re.search(r": (DSP|LUT|FF|BRAM_18K) needs at least [\d,]+ at any reuse factor \(\d+% of the board, limit 30%", err)
+    assert "to fit: " in err and "a larger board (" in err
 
 
 @pytest.mark.slow
