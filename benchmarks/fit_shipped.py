@@ -6,7 +6,9 @@ changes (its calibration decides every number here); each fit takes seconds afte
 
 Each entry names a config and the board it should go on. When the estimate says nothing fits that
 board at any reuse factor, the one-line reason is recorded and the config is fitted on the smallest
-board of the table that takes it (then the next larger, if the exact estimate still says no).
+board of the table that takes it (then the next larger, if the exact estimate still says no). Fitted
+configs an earlier run wrote for another board (`<config>_<board>.yaml` starting with the fit header)
+are removed first, so the folder holds one fitted config per entry.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ def fit_entry(name: str, wanted: str, configs_dir: Path, out_dir: Path) -> dict:
     from hwflow.reuse import FitError
 
     cfg = load_config(configs_dir / f"{name}.yaml")
+    for b in BOARDS:  # an earlier run's fitted config on another board (the estimator changed): replaced below
+        old = out_dir / f"{name}_{b}.yaml"
+        if old.is_file() and old.read_text().startswith("# Written by `hwflow fit"):
+            old.unlink()
     qmodel, source = config_qmodel(cfg)
     order = sorted(BOARDS.values(), key=lambda b: (b.lut, b.dsp))
     board, note = get_board(wanted), ""
