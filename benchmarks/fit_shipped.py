@@ -109,6 +109,10 @@ def main(argv=None) -> int:
         print(f"  {json.dumps(row)}", flush=True)
         rows.append(row)
     args.results.mkdir(parents=True, exist_ok=True)
+    previous = args.results / "fit_shipped.json"
+    if args.only and previous.is_file():  # a partial run updates its rows of the last full table
+        done = {r["config"]: r for r in rows}
+        rows = [done.pop(r["config"], r) for r in json.loads(previous.read_text())] + list(done.values())
     (args.results / "fit_shipped.json").write_text(json.dumps(rows, indent=1) + "\n")
     (args.results / "fit_shipped.md").write_text(render(rows))
     print(render(rows))
