@@ -45,6 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"hwflow {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # the file system refused (read-only build folder, disk full, ...): one line, exit 2
+        where = exc.filename or "a file"
+        print(f"hwflow {args.command}: error: {where}: {exc.strerror or exc}; check that it is writable/readable "
+              f"(or set HWFLOW_BUILD_DIR)", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"hwflow {args.command}: error: out of memory; reduce the input size, images or points", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from hwflow.boards import Board, get_board
 from hwflow.errors import ConfigError
+from hwflow.guard import check_part, load_yaml_text, read_text_file
 from keras_models.quant import LayerQuant, QuantPlan, spec_from_value
 
 BACKENDS = ("Vivado", "Vitis", "VivadoAccelerator")
@@ -30,6 +31,10 @@ STRATEGIES = ("Latency", "Resource")
 FIFO_MODES = ("auto", "full", "cosim")  # hls.fifo_depth: hwflow.fifo model | hls4ml's H*W | hls4ml's co-simulation
 ROLES = ("weight", "bias", "activation")
 PRECISION_KEYS = ("result", "accum", "weight", "bias")
+MAX_PRECISION_WIDTH = 64  # widest ap_fixed hwflow accepts (ap_fixed allows 1024, but g++ and the tools crawl far earlier)
+MAX_IMAGE_SIDE = 1024  # input_shape height/width limit (checked before any data is resized)
+MAX_CHANNELS = 16
+MAX_WIDTH_MULTIPLIER = 4.0  # model.width / model.alpha: channel multipliers beyond this do not fit any board
 _PRECISION = re.compile(
     r"^(ap_)?(u?fixed<\s*\d+\s*,\s*-?\d+\s*(,\s*(RND|RND_ZERO|RND_MIN_INF|RND_INF|RND_CONV|TRN|TRN_ZERO)"
     r"\s*(,\s*(WRAP|SAT|SAT_ZERO|SAT_SYM)\s*(,\s*\d+\s*)?)?)?>|u?int<\s*\d+\s*>)$"
@@ -168,6 +173,8 @@ def _int(value, where: str, lo: int = 0) -> int:
 
 def _num(value, where: str, lo: float | None = None, hi: float | None = None) -> float:
     _expect(value, (int, float), where, "a number")
+    if not math.isfinite(value):
+        raise ConfigError(f"{where}: must be a finite number, got {value!r}")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ConfigError(f"{where}: must be in [{lo}, {hi}], got {value}")
     return float(value)
@@ -178,6 +185,9 @@ def check_precision(value, where: str) -> str:
     if not _PRECISION.match(value.strip()):
         raise ConfigError(f"{where}: {value!r} is not a precision; valid forms: fixed<W,I>, ufixed<W,I>, "
                           f"fixed<W,I,RND_CONV,SAT>, int<W> (optionally ap_-prefixed)")
+    width = int(re.search(r"<\s*(\d+)", value).group(1))
+    if not 1 <= width <= MAX_PRECISION_WIDTH:
+        raise ConfigError(f"{where}: {value!r}: width {width} is out of range; valid widths: 1..{MAX_PRECISION_WIDTH}")
     return value.strip()
 
 
@@ -197,15 +207,27 @@ def _model(raw, where) -> ModelSection:
     for k, v in raw.items():
         default = params[k].default
         if k == "input_shape":
-            if not (isinstance(v, list) and len(v) == 3 and all(isinstance(i, int) and i > 0 for i in v)):
-                raise ConfigError(f"{where}.input_shape: expected [height, width, channels], got {v!r}")
+            if not (isinstance(v, list) and len(v) == 3 and all(isinstance(i, int) and not isinstance(i, bool)
+                                                                and i > 0 for i in v)):
+                raise ConfigError(f"{where}.input_shape: expected [height, width, channels] (3 positive integers), "
+                                  f"got {v!r}")
+            if max(v[:2]) > MAX_IMAGE_SIDE or v[2] > MAX_CHANNELS:
+                raise ConfigError(f"{where}.input_shape: {v!r} is too large; the limit is {MAX_IMAGE_SIDE} pixels "
+                                  f"per side and {MAX_CHANNELS} channels")
             raw[k] = tuple(v)
+        elif k == "dropout":
+            _num(v, f"{where}.{k}", 0)
+            if v >= 1:
+                raise ConfigError(f"{where}.dropout: must be in [0, 1) (a share of units dropped), got {v}")
         elif isinstance(default, bool):
             _expect(v, bool, f"{where}.{k}", "true or false")
         elif isinstance(default, int):
             _int(v, f"{where}.{k}", 1)
         elif isinstance(default, float):
             _num(v, f"{where}.{k}", 0)
+            if v <= 0 or (k in ("width", "alpha") and v > MAX_WIDTH_MULTIPLIER):
+                raise ConfigError(f"{where}.{k}: must be > 0" + (f" and <= {MAX_WIDTH_MULTIPLIER}" if k in ("width", "alpha")
+                                  else "") + f", got {v}")
         elif isinstance(default, str):
             raw[k] = str(_expect(v, (str, int, float), f"{where}.{k}", "a string"))
     return ModelSection(arch, raw)
@@ -298,7 +320,7 @@ def _hls(raw, where) -> HlsSection:
     return HlsSection(
         backend=_choice(raw.get("backend", "Vitis"), BACKENDS, f"{where}.backend"),
         board=board,
-        part=_expect(raw.get("part", board.part), str, f"{where}.part", "an FPGA part string"),
+        part=check_part(raw.get("part", board.part), f"{where}.part"),
         clock_period_ns=_num(raw.get("clock_period_ns", board.clock_period_ns), f"{where}.clock_period_ns", 0.5, 100),
         io_type=io_type,
         strategy=_choice(raw.get("strategy", "Latency"), STRATEGIES, f"{where}.strategy"),
@@ -325,16 +347,9 @@ SECTIONS = ("model", "data", "train", "quantization", "hls", "parity")
 
 
 def read_yaml(path: str | Path, what: str = "config file"):
-    """yaml.safe_load of a file; a missing file or bad YAML is a one-line ConfigError."""
+    """yaml.safe_load of a file (bounded, no duplicate keys: hwflow.guard); any problem is a one-line ConfigError."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such {what}")
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    return load_yaml_text(read_text_file(path, what), str(path))
 
 
 def load_config(path: str | Path) -> FlowConfig:

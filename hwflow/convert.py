@@ -19,6 +19,7 @@ from pathlib import Path
 
 from hwflow.config import FlowConfig
 from hwflow.errors import ConfigError
+from hwflow.guard import check_project_tcl
 from sim.csim import LAYERS_FILE  # written into every project: layer table for csim/trace/reports
 
 
@@ -232,6 +233,7 @@ def convert(cfg: FlowConfig, qmodel, hls_dir: Path) -> ConvertResult:
         _verify_reuse(hls_model, planned)
         hls_model.write()
         fifo_report = _fifo_report(cfg, hls_model, tmp)
+        check_project_tcl(tmp / "project.tcl")  # what the tools will source: plain words only
         layers = layer_table(hls_model)
         (tmp / LAYERS_FILE).write_text(json.dumps({
             "project": "myproject", "io_type": cfg.hls.io_type, "backend": cfg.hls.backend,

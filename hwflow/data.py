@@ -104,10 +104,21 @@ def _read_folder(root: Path, class_names: list[str] | None = None, limit: int | 
         # a class-balanced, deterministic subset: every k-th file
         idx = np.linspace(0, len(files) - 1, limit).round().astype(int)
         files = [files[i] for i in idx]
-    first = np.asarray(Image.open(files[0][0]).convert("RGB"))
+    def read(f: Path):
+        try:
+            with Image.open(f) as img:
+                img.load()  # decode now: a truncated file fails here, not in the middle of training
+                return img.convert("RGB")
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise ConfigError(f"data.source: {f}: not a readable image ({' '.join(str(exc).split())[:100]}); "
+                              f"remove or replace it") from None
+
+    first = np.asarray(read(files[0][0]))
+    if max(first.shape[:2]) > 4096:
+        raise ConfigError(f"data.source: {files[0][0]}: {first.shape[1]}x{first.shape[0]} pixels; the limit is 4096 per side")
     out = np.empty((len(files), *first.shape), np.uint8)
     for i, (f, _) in enumerate(tqdm(files, desc=f"reading {root.name}", unit="img", leave=False, disable=None)):
-        img = Image.open(f).convert("RGB")
+        img = read(f)
         if img.size != (first.shape[1], first.shape[0]):
             img = img.resize((first.shape[1], first.shape[0]), Image.BILINEAR)
         out[i] = np.asarray(img)
@@ -134,10 +145,11 @@ def _cache_key(*parts) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
-def load_dataset(data_cfg, input_shape: tuple[int, int, int], seed: int = 0) -> Dataset:
+def load_dataset(data_cfg, input_shape: tuple[int, int, int], seed: int = 0, classes: int | None = None) -> Dataset:
     """Load the configured dataset, resized to `input_shape`, with `data.validation` training images
-    (a seeded random choice) moved to a validation split. Decoded folders are cached."""
-    ds = _load(data_cfg, input_shape, seed)
+    (a seeded random choice) moved to a validation split. Decoded folders are cached (only once
+    checked: see _check_arrays; `classes` = the model's output count, when known)."""
+    ds = _load(data_cfg, input_shape, seed, classes)
     n_val = data_cfg.validation
     if n_val == 0:
         return ds
@@ -150,7 +162,59 @@ def load_dataset(data_cfg, input_shape: tuple[int, int, int], seed: int = 0) -> 
                    _cache_key(ds.fingerprint, "validation", n_val), ds.x_train[val], ds.y_train[val])
 
 
-def _load(data_cfg, input_shape: tuple[int, int, int], seed: int) -> Dataset:
+def _check_arrays(path: Path, xtr, ytr, xte, yte, names: list[str], classes: int | None) -> None:
+    """Images and labels that a model can train on, or a ConfigError naming the file and what is wrong."""
+    for key, x, y in (("train", xtr, ytr), ("test", xte, yte)):
+        if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] not in (1, 3, 4)):
+            raise ConfigError(f"{path}: x_{key} has shape {x.shape}; expected N x H x W or N x H x W x C (C 1 or 3)")
+        if len(x) == 0:
+            raise ConfigError(f"{path}: x_{key} is empty; valid: at least one image")
+        if min(x.shape[1:3]) < 1:
+            raise ConfigError(f"{path}: x_{key} has empty images {x.shape}")
+        if y.ndim != 1 or len(y) != len(x):
+            raise ConfigError(f"{path}: y_{key} has shape {y.shape} but x_{key} has {len(x)} images; "
+                              f"valid: one integer label per image")
+        if not np.issubdtype(y.dtype, np.number) or (np.issubdtype(y.dtype, np.floating) and not np.all(np.isfinite(y))):
+            raise ConfigError(f"{path}: y_{key} holds non-finite or non-numeric labels; valid: integers 0..classes-1")
+        if np.issubdtype(y.dtype, np.floating) and np.any(y != np.round(y)):
+            raise ConfigError(f"{path}: y_{key} holds non-integer labels; valid: integers 0..classes-1")
+        if y.min() < 0:
+            raise ConfigError(f"{path}: y_{key} holds negative labels (min {y.min()}); valid: integers 0..classes-1")
+        if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+            raise ConfigError(f"{path}: x_{key} has dtype {x.dtype}; valid: uint8 or floats in [0, 1]")
+        if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+            raise ConfigError(f"{path}: x_{key} holds NaN/inf pixels; valid: uint8 or finite floats in [0, 1]")
+    if classes is not None:
+        top = int(max(ytr.max(), yte.max()))
+        if top >= classes:
+            raise ConfigError(f"{path}: labels go up to {top} but model.classes is {classes}; "
+                              f"valid: labels 0..{classes - 1} (or raise model.classes)")
+        if len(names) < classes and not path.suffix == ".npz":
+            raise ConfigError(f"{path}: {len(names)} class folder(s) ({', '.join(names)}) but model.classes is {classes}; "
+                              f"give one folder per class or set model.classes: {len(names)}")
+
+
+def _load_npz(path: Path):
+    """x_train, y_train, x_test, y_test of an .npz (no pickles), or a ConfigError."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):  # np.load would try it as a pickle
+        raise ConfigError(f"{path}: not a readable .npz (not a zip archive written by np.savez); "
+                          f"valid: np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in z]
+            if missing:
+                raise ConfigError(f"{path}: missing arrays {missing}; an .npz needs x_train, y_train, x_test, y_test")
+            return [np.asarray(z[k]) for k in ("x_train", "y_train", "x_test", "y_test")]
+    except ValueError as exc:  # object arrays: allow_pickle=False refuses them
+        raise ConfigError(f"{path}: refused: {' '.join(str(exc).split())[:120]}; valid: plain numeric arrays "
+                          f"(np.savez without Python objects)") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ConfigError(f"{path}: not a readable .npz ({type(exc).__name__}: {str(exc)[:100]})") from None
+
+
+def _load(data_cfg, input_shape: tuple[int, int, int], seed: int, classes: int | None = None) -> Dataset:
     shape = tuple(input_shape)
     if data_cfg.source == "default":
         images, labels, names = _digits()
@@ -165,13 +229,12 @@ def _load(data_cfg, input_shape: tuple[int, int, int], seed: int) -> Dataset:
             z = np.load(cache, allow_pickle=False)
             return Dataset(z["x_train"], z["y_train"], z["x_test"], z["y_test"], list(z["names"]), key)
         if path.suffix == ".npz":
-            z = np.load(path, allow_pickle=False)
-            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in z]
-            if missing:
-                raise ConfigError(f"{path}: missing arrays {missing}; an .npz needs x_train, y_train, x_test, y_test")
+            xtr, ytr, xte, yte = _load_npz(path)
+            _check_arrays(path, xtr, ytr, xte, yte, [], classes)
+
             def u8(a):
                 return a if a.dtype == np.uint8 else np.clip(np.asarray(a) * 256, 0, 255).astype(np.uint8)
-            xtr, ytr, xte, yte = u8(z["x_train"]), z["y_train"].astype(np.int64), u8(z["x_test"]), z["y_test"].astype(np.int64)
+            xtr, ytr, xte, yte = u8(xtr), ytr.astype(np.int64), u8(xte), yte.astype(np.int64)
             names = [str(i) for i in range(int(max(ytr.max(), yte.max())) + 1)]
         elif (path / "train").is_dir() and (path / "test").is_dir():
             xtr, ytr, names = _read_folder(path / "train", limit=data_cfg.max_train)
@@ -179,6 +242,8 @@ def _load(data_cfg, input_shape: tuple[int, int, int], seed: int) -> Dataset:
         else:
             images, labels, names = _read_folder(path)
             xtr, ytr, xte, yte = _split(images, labels, data_cfg.test_fraction, seed)
+        if path.suffix != ".npz":
+            _check_arrays(path, xtr, ytr, xte, yte, names, classes)
         fp = key
     if data_cfg.max_train is not None:
         xtr, ytr = xtr[: data_cfg.max_train], ytr[: data_cfg.max_train]

@@ -9,17 +9,14 @@ the nnet_utils templates implement it:
   layers reuse one such kernel per pixel (line buffer in io_stream, im2col partitions in
   io_parallel), depthwise layers have kernel*channels products. `n_zeros` are the model's
   real zero weights (pruning): HLS drops those products.
-- DSP vs LUT. Resource strategy: the weights are read from a ROM, every product of operands
-  wider than `lut_mult_max_bits` is a DSP (a prior, not fitted: no fixture has narrow data).
-  Latency strategy: the weights are compile-time constants, and HLS builds a product by a
-  constant with few significant bits (zeros stripped at both ends: powers of two, small
-  values) as shift-adds in LUTs. Which weights those are depends on the trained values,
-  which the calibration designs do not come with, so the share of DSP-mapped products is
-  modelled statistically from the weight precision: the quantized weight q = w * 2^frac is
-  taken as normal with sigma = `weight_sigma` * 2^frac * sqrt(2/fan_in) (a trained-weight
-  scale), clipped to the type's range, and a product is a DSP when q has more than
-  `dsp_min_sig_bits[tool]` significant bits. `weight_sigma` and the thresholds are fitted on
-  per-layer DSP counts of real reports (benchmarks/calibrate_estimator.py). The DSP-mapped
+- DSP vs LUT. Resource strategy: the weights are read from a ROM, a product is a DSP unless
+  both operands are `lut_mult_max_bits` wide or narrower. Latency strategy: the weights are
+  compile-time constants, and HLS builds a product by a constant with few significant bits
+  (zeros stripped at both ends: powers of two, small values) as shift-adds in LUTs. The
+  significant bits are counted on the layer's actual quantized weights (q = round(w * 2^frac)):
+  a product is a DSP when q has more than `dsp_min_sig_bits[tool]` (+ `dsp_sig_per_input_bit`
+  per activation bit below 16) significant bits. (`dsp_share`, the older statistical model of
+  the same share from the precision alone, is kept for weights without data.) The DSP-mapped
   products share at most `multiplier_limit` DSPs; the LUT-mapped ones are not limited.
   Wide products take ceil(a/A)*ceil(b/B) DSPs (DSP48E1 25x18, DSP48E2 27x18).
 - latency/II: a kernel's interval is RF (PIPELINE II=RF). Vivado HLS (<= 2020.1 reports)
@@ -28,8 +25,12 @@ the nnet_utils templates implement it:
   (latency = longest path of layer latencies plus a per-call overhead); io_stream is a
   dataflow region: interval = slowest layer, latency from a start/finish model per layer
   (first output after the line buffer fills, last output a `tail` after the last input).
+- io_stream convolutions take cycles per input pixel by tool (`tool`: Vivado HLS or Vitis HLS,
+  an input of `estimate`): Latency strategy at least `stream_pixel_min[tool]`, Resource RF +
+  `stream_resource_extra[tool]` (`stream_resource_rf1[tool]` at RF 1).
 - BRAM_18K: weights of Resource-strategy layers (ROM `block_factor` wide, RF deep), softmax
-  and other lookup tables, and io_stream FIFOs (hls4ml makes every stream H*W deep).
+  and other lookup tables, and io_stream FIFOs of the depth on hls4ml's output variable
+  (`var.pragma = ('stream', depth)`), none for in-place streams and the output port.
 - LUT/FF: linear in a few per-layer features (LUT products x bits, adder bits, DSPs, reuse
   muxes, elementwise bits, a per-layer constant); coefficients fitted (non-negative least
   squares, relative error) on per-layer numbers of real reports.
@@ -51,7 +52,7 @@ from hwflow.errors import ConfigError, ReportError
 
 CALIBRATION_PATH = Path(__file__).with_name("estimate_calibration.json")
 RESOURCES = ("DSP", "LUT", "FF", "BRAM_18K", "URAM")
-LUT_FEATURES = ("lutmul", "add", "dsp", "mux", "elem", "layer")
+LUT_FEATURES = ("lutmul", "add", "dsp", "mux", "elem", "layer", "inbuf", "lbuf", "lutvar")
 
 
 @dataclass(frozen=True)
@@ -63,17 +64,26 @@ class Calibration:
     dsp_min_sig_bits: dict = field(default_factory=lambda: {"vivado_hls": 5, "vitis": 4})
     vivado_ii_from_dsp: bool = True
     dsp_packing: bool = False
+    dsp_sig_per_input_bit: float = 0.0
+    latency_rf_cycles: int = 1
     dense_depth_ns: float = 5.0
     reuse_extra_cycles: int = 1
     softmax_depth_ns: float = 15.0
     table_act_depth_ns: float = 5.0
     parallel_call_overhead: float = 0.6
     stream_pixel_extra: int = 0
-    stream_pixel_min: int = 1
+    # io_stream convolutions, cycles per input pixel, per tool (Vivado HLS and Vitis HLS schedule
+    # the line-buffer loop differently): Latency strategy at least `stream_pixel_min`; Resource
+    # strategy RF + `stream_resource_extra` at RF > 1, `stream_resource_rf1` at RF = 1
+    # (neutral priors: one cycle per pixel, RF cycles; kept by the fit where no design informs them)
+    stream_pixel_min: dict = field(default_factory=lambda: {"vivado_hls": 1, "vitis": 1})
+    stream_resource_extra: dict = field(default_factory=lambda: {"vivado_hls": 0, "vitis": 0})
+    stream_resource_rf1: dict = field(default_factory=lambda: {"vivado_hls": 1, "vitis": 1})
     fifo_bram_min_bits: int = 4096
-    # LUT/FF = sum(coef[k] * feature[k]) per layer (features: LUT_FEATURES)
-    lut_coef: dict = field(default_factory=lambda: dict(zip(LUT_FEATURES, (1.0, 1.0, 5.0, 0.5, 1.5, 50.0))))
-    ff_coef: dict = field(default_factory=lambda: dict(zip(LUT_FEATURES, (0.2, 0.3, 10.0, 0.2, 0.3, 30.0))))
+    # LUT/FF = sum(coef[k] * feature[k]) per layer (features: LUT_FEATURES); either one table or
+    # one per tool ({"vivado_hls": {...}, "vitis": {...}}: the tools differ in logic per feature)
+    lut_coef: dict = field(default_factory=lambda: dict(zip(LUT_FEATURES, (1.0, 1.0, 5.0, 0.5, 1.5, 50.0, 0.5, 0.1, 1.0))))
+    ff_coef: dict = field(default_factory=lambda: dict(zip(LUT_FEATURES, (0.2, 0.3, 10.0, 0.2, 0.3, 30.0, 1.0, 0.1, 0.2))))
 
     @classmethod
     def load(cls, path: Path = CALIBRATION_PATH) -> "Calibration":
@@ -82,7 +92,21 @@ class Calibration:
         except (OSError, json.JSONDecodeError) as exc:
             raise ReportError(f"{path}: cannot read the estimator calibration ({exc})") from None
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in raw.get("constants", {}).items() if k in known})
+        consts = {k: v for k, v in raw.get("constants", {}).items() if k in known}
+        for k in ("stream_pixel_min", "stream_resource_extra", "stream_resource_rf1"):
+            if k in consts and not isinstance(consts[k], dict):  # files before the per-tool tables
+                consts[k] = {"vivado_hls": consts[k], "vitis": consts[k]}
+        return cls(**consts)
+
+    def coefs(self, name: str, tool: str) -> dict:
+        table = getattr(self, name)
+        if table and all(isinstance(v, dict) for v in table.values()):
+            return table.get(tool) or next(iter(table.values()))
+        return table
+
+    def per_tool(self, name: str, tool: str) -> float:
+        table = getattr(self, name)
+        return table.get(tool, next(iter(table.values()))) if isinstance(table, dict) else table
 
 
 @dataclass
@@ -142,6 +166,7 @@ class Estimate:
     fits: bool | None
     roofline: Roofline | None
     unknown_layers: list[str]
+    tool: str = "vitis"  # vivado_hls | vitis: whose io_stream schedule was modelled
 
     @property
     def latency_us(self) -> float:
@@ -221,7 +246,7 @@ def _fifo_bram(depth: int, width: int, cal: Calibration) -> int:
 
 _KINDS = {
     "Dense": "dense",
-    "Conv1D": "conv", "Conv2D": "conv", "PointwiseConv1D": "conv", "PointwiseConv2D": "conv",
+    "Conv1D": "conv", "Conv2D": "conv", "Conv2DBatchnorm": "conv", "Conv1DBatchnorm": "conv", "PointwiseConv1D": "conv", "PointwiseConv2D": "conv",
     "DepthwiseConv1D": "depthwise", "DepthwiseConv2D": "depthwise",
     "SeparableConv1D": "separable", "SeparableConv2D": "separable",
     "Pooling1D": "pool", "Pooling2D": "pool",
@@ -240,8 +265,10 @@ _TABLE_ACTS = ("sigmoid", "tanh", "softplus", "softsign", "elu", "selu")
 
 
 class _Ctx:
-    def __init__(self, io_type: str, clock: float, tool: str, family7: bool, cal: Calibration):
+    def __init__(self, io_type: str, clock: float, tool: str, family7: bool, cal: Calibration,
+                 model_outputs: frozenset = frozenset()):
         self.io_type, self.clock, self.tool, self.family7, self.cal = io_type, clock, tool, family7, cal
+        self.model_outputs = model_outputs  # top-level ports: no FIFO inside the design
 
     def cycles(self, ns: float) -> int:
         return max(0, math.ceil(ns / self.clock - 1e-9))
@@ -260,6 +287,31 @@ class _Kernel:
     shift: bool
     rf: int
     strategy: str
+    # significant bits of each nonzero weight code (weight_sig_bits), from the layer's actual
+    # weights; None: the share of DSP-mapped products is modelled statistically (dsp_share)
+    sig_bits: object = None
+
+
+def weight_sig_bits(data, frac: int):
+    """Significant bits (highest set bit - lowest set bit + 1) of each nonzero quantized weight
+    code q = round(w * 2^frac). By hand with numpy: no library models HLS's constant multipliers."""
+    import numpy as np
+
+    q = np.abs(np.rint(np.asarray(data, dtype=np.float64).ravel() * 2.0 ** frac)).astype(np.int64)
+    q = q[q > 0]
+    if q.size == 0:
+        return q
+    low = np.log2((q & -q).astype(np.float64)).astype(np.int64)
+    high = np.floor(np.log2(q.astype(np.float64))).astype(np.int64)
+    return high - low + 1
+
+
+def _weight_share(sig, threshold: int) -> tuple[float, float]:
+    if sig is None or sig.size == 0:
+        return 0.0, 0.0
+    dsp = sig > threshold
+    lut = sig[~dsp]
+    return float(dsp.mean()), float(lut.mean()) if lut.size else 0.0
 
 
 def kernel_dsp(k: _Kernel, ctx: _Ctx) -> dict:
@@ -268,28 +320,46 @@ def kernel_dsp(k: _Kernel, ctx: _Ctx) -> dict:
     nnz = max(k.n_products - k.n_zeros, 0)
     limit = max(1, math.ceil(k.n_products / k.rf) - k.n_zeros // k.rf)
     per = _dsp_per_product(k.a_bits, k.w_bits, ctx.family7)
-    if k.shift or min(k.a_bits, k.w_bits) <= cal.lut_mult_max_bits:
+    # a narrow activation makes a product by a constant cheap in LUTs: the threshold rises by
+    # `dsp_sig_per_input_bit` per activation bit below 16
+    threshold = int(round(cal.dsp_min_sig_bits.get(ctx.tool, 4) + cal.dsp_sig_per_input_bit * max(0, 16 - k.a_bits)))
+    # Resource at RF 1: the weight ROM is fully partitioned (block_factor = n), every weight a
+    # constant again, so HLS builds the same constant multipliers as for Latency
+    constant = k.strategy == "latency" or k.rf == 1
+    if k.shift:
         share, lut_sig = 0.0, float(k.w_bits)
-    elif k.strategy == "latency":
-        share, lut_sig = dsp_share(k.w_bits, k.w_frac, k.fan_in, int(cal.dsp_min_sig_bits.get(ctx.tool, 4)),
-                                   float(cal.weight_sigma))
+    elif not constant:
+        # Resource: weights read from a ROM, a variable x variable product: LUTs only when both
+        # operands are narrow
+        share, lut_sig = (0.0, float(k.w_bits)) if max(k.a_bits, k.w_bits) <= cal.lut_mult_max_bits else (1.0, 0.0)
+    elif min(k.a_bits, k.w_bits) <= cal.lut_mult_max_bits:
+        share, lut_sig = 0.0, float(k.w_bits)
+    elif k.sig_bits is not None:
+        share, lut_sig = _weight_share(k.sig_bits, threshold)
     else:
-        share, lut_sig = 1.0, 0.0
+        share, lut_sig = dsp_share(k.w_bits, k.w_frac, k.fan_in, threshold, float(cal.weight_sigma))
     dsp_products = share * nnz
     units = min(limit, math.ceil(dsp_products - 1e-9)) if dsp_products > 0 else 0
     # rounds: how often each DSP unit is used per kernel call (the schedule length of the products)
     rounds = max(1, math.ceil(dsp_products / units - 1e-9)) if units else 1
     binds = dsp_products > limit
     ii = k.rf  # PIPELINE II=RF
-    if ctx.tool == "vivado_hls" and cal.vivado_ii_from_dsp and k.strategy == "latency" and binds:
-        ii = min(k.rf, rounds)
+    if ctx.tool == "vivado_hls" and cal.vivado_ii_from_dsp and k.strategy == "latency" and k.rf > 1:
+        # Vivado HLS relaxes PIPELINE II=RF of the Latency kernel: the DSP schedule when the
+        # allocation limit binds, else a short schedule (`latency_rf_cycles`, fitted)
+        ii = min(k.rf, max(rounds if binds else 1, int(cal.latency_rf_cycles)))
+    share_div = max(ii, 1) if k.strategy == "resource" else 1  # Latency: LUT products are not shared
     dsp = units * per
     if cal.dsp_packing and max(k.a_bits, k.w_bits) <= 8 and dsp:
         dsp = math.ceil(dsp / 2)
     lut_products = nnz - dsp_products
     return {"dsp": dsp, "units": units, "limit": limit, "ii": ii, "rounds": rounds, "binds": binds, "share": share,
             # LUT-mapped products: shift-adds, shared over the interval when it is > 1
-            "lutmul": lut_products * k.a_bits * lut_sig / 16.0 / max(ii, 1),
+            # LUT-mapped products: by a constant (Latency: shift-adds of the weight's significant
+            # bits) or variable x variable (Resource, narrow operands: a LUT multiplier)
+            "lutmul": lut_products * k.a_bits * lut_sig / 16.0 / share_div if constant else 0.0,
+            "lutvar": lut_products * k.a_bits * k.w_bits / 16.0 / share_div if not constant else 0.0,
+            "share_div": share_div,
             "mux": (units * (k.a_bits + k.w_bits) * math.ceil(math.log2(k.rf))) / 16.0 if k.rf > 1 else 0}
 
 
@@ -316,6 +386,27 @@ def _attr(layer, key, default=1) -> int:
 def _nzeros(w) -> int:
     n = getattr(w, "nzeros", 0)
     return max(int(n), 0) if n is not None else 0
+
+
+def _out_fifos(layer, ctx: _Ctx) -> list[tuple[int, int]]:
+    """(depth, width in bits) of each output stream of a layer. The depth is the one on hls4ml's
+    output variable (`var.pragma = ('stream', depth)`: H*W by default, fpga_types.py
+    StreamVariableConverter, or whatever a FIFO-depth pass set); in-place streams (pragma None:
+    reshape/flatten) and the model's output ports are no FIFO."""
+    out = []
+    for name in getattr(layer, "outputs", None) or []:
+        if name in ctx.model_outputs:
+            continue
+        try:
+            var = layer.get_output_variable(name)
+        except (KeyError, AttributeError, TypeError):
+            continue
+        pragma = getattr(var, "pragma", None)
+        if not (isinstance(pragma, (tuple, list)) and len(pragma) >= 2 and pragma[0] == "stream"):
+            continue
+        shape = [int(x) for x in var.shape]
+        out.append((int(pragma[1]), (shape[-1] if shape else 1) * _bits(var.type.precision)))
+    return out
 
 
 def _layer(layer, ctx: _Ctx) -> LayerEstimate:
@@ -353,22 +444,22 @@ def _layer(layer, ctx: _Ctx) -> LayerEstimate:
 
     if kind in ("dense", "conv", "depthwise", "separable"):
         k_area = _attr(layer, "filt_height") * _attr(layer, "filt_width")
-        parts = []  # (precision, products per kernel call, zeros, fan-in)
+        parts = []  # (precision, products per kernel call, zeros, fan-in, weight variable)
         if kind == "separable":
             for key, fan in (("depthwise", k_area), ("pointwise", in_shape[-1])):
                 w = layer.weights[key]
-                parts.append((w.type.precision, int(w.data.size), _nzeros(w), fan))
+                parts.append((w.type.precision, int(w.data.size), _nzeros(w), fan, w))
         elif kind == "depthwise":
             # products = kernel x channels x multiplier, whatever layout hls4ml stores the weights in
             # (1.3.0 keeps a (kh, kw, C, C) array for bias-less depthwise layers, zero off the diagonal)
             w = layer.weights["weight"]
             n_prod = k_area * in_shape[-1] * _attr(layer, "depth_multiplier")
             zeros = max(0, _nzeros(w) - (int(w.data.size) - n_prod))
-            parts.append((w.type.precision, n_prod, zeros, k_area))
+            parts.append((w.type.precision, n_prod, zeros, k_area, w))
         else:
             w = layer.weights["weight"]
             fan = int(w.data.size) // max(chans_out, 1)
-            parts.append((w.type.precision, int(w.data.size), _nzeros(w), fan))
+            parts.append((w.type.precision, int(w.data.size), _nzeros(w), fan, w))
         n_calls = 1 if kind == "dense" else pixels_out  # kernel evaluations per image
         if kind == "dense" and len(in_shape) > 1:  # dense over the last axis of a tensor
             n_calls = pixels_in
@@ -379,18 +470,22 @@ def _layer(layer, ctx: _Ctx) -> LayerEstimate:
         else:
             n_part, unroll = 1, 1
         kernel_ii, rounds, binds = 1, 1, False
-        for prec, n_prod, nz, fan in parts:
-            k = _Kernel(n_prod, nz, fan, _bits(prec), _frac(prec), a_bits, _is_shift(prec), rf, strategy)
+        for prec, n_prod, nz, fan, wvar in parts:
+            data = getattr(wvar, "data", None)
+            sig = weight_sig_bits(data, _frac(prec)) if data is not None and (strategy == "latency" or rf == 1) else None
+            k = _Kernel(n_prod, nz, fan, _bits(prec), _frac(prec), a_bits, _is_shift(prec), rf, strategy, sig)
             r = kernel_dsp(k, ctx)
-            le.kernels.append({**asdict(k), **{x: r[x] for x in ("dsp", "units", "limit", "ii", "rounds", "share")},
+            kd = {f.name: getattr(k, f.name) for f in fields(k) if f.name != "sig_bits"}
+            le.kernels.append({**kd, **{x: r[x] for x in ("dsp", "units", "limit", "ii", "rounds", "share")},
                                "unroll": unroll})
             le.dsp += r["dsp"] * unroll
             le.multipliers += max(1, math.ceil((n_prod - nz) / rf)) * unroll
             f["lutmul"] += r["lutmul"] * unroll
+            f["lutvar"] += r["lutvar"] * unroll
             f["mux"] += r["mux"] * unroll
             f["dsp"] += r["dsp"] * unroll
             # adder tree: shared over the interval like the multipliers (Resource: block_factor wide)
-            f["add"] += (n_prod - nz) * acc_bits * unroll / 16.0 / max(r["ii"], 1)
+            f["add"] += (n_prod - nz) * acc_bits * unroll / 16.0 / r["share_div"]
             kernel_ii, rounds, binds = max(kernel_ii, r["ii"]), max(rounds, r["rounds"]), binds or r["binds"]
             le.bram_18k += _weight_bram(prec, n_prod, rf, strategy)
         # latency: the DSP schedule (rounds) plus the multiply/adder depth; an extra cycle for the
@@ -401,8 +496,12 @@ def _layer(layer, ctx: _Ctx) -> LayerEstimate:
         if stream and kind != "dense":
             # one PIPELINE II=RF iteration per input pixel (conv_2d_buffer_cl / conv_1d_buffer_cl);
             # Vivado HLS relaxes it to the DSP schedule (+ line-buffer overhead) when the limit binds
-            per_pixel = kernel_ii + (cal.stream_pixel_extra if binds and kernel_ii < rf else 0)
-            per_pixel = max(per_pixel, cal.stream_pixel_min)
+            if strategy == "resource":
+                per_pixel = rf + cal.per_tool("stream_resource_extra", ctx.tool) if rf > 1 else \
+                    cal.per_tool("stream_resource_rf1", ctx.tool)
+            else:
+                per_pixel = kernel_ii + (cal.stream_pixel_extra if binds and kernel_ii < rf else 0)
+                per_pixel = max(per_pixel, cal.per_tool("stream_pixel_min", ctx.tool))
             le.ii = pixels_in * per_pixel
             le.latency = le.ii + k_lat
             fh, fw = _attr(layer, "filt_height"), _attr(layer, "filt_width")
@@ -412,7 +511,9 @@ def _layer(layer, ctx: _Ctx) -> LayerEstimate:
             f["elem"] = in_shape[-1] * a_bits * max(1, fh) / 16.0
             # line buffer: ap_shift_reg<in_width> x (filt_height-1) x channels, SRL unless large
             le.bram_18k += sum(_fifo_bram(in_w, a_bits, cal) for _ in range(max(fh - 1, 0) * in_shape[-1]))
+            f["lbuf"] = max(fh - 1, 0) * in_w * in_shape[-1] * a_bits / 16.0
         elif stream:  # dense on a stream: read the input pixels, then one kernel call
+            f["inbuf"] = int(np.prod(in_shape)) * a_bits / 16.0  # the input vector held in registers
             le.ii = max(pixels_in, kernel_ii)
             le.latency = pixels_in + k_lat
             le.first_out = le.latency
@@ -441,7 +542,8 @@ def _layer(layer, ctx: _Ctx) -> LayerEstimate:
             depth = kernel_depth
             wprec = layer.weights["scale"].type.precision if "scale" in layer.weights else None
             if wprec is not None and not _is_shift(wprec) and min(a_bits, _bits(wprec)) > cal.lut_mult_max_bits:
-                le.dsp = width_elems * _dsp_per_product(a_bits, _bits(wprec), ctx.family7)
+                # one product per channel, limited to ceil(n/RF) multipliers (nnet_batchnorm.h)
+                le.dsp = math.ceil(width_elems / max(rf, 1)) * _dsp_per_product(a_bits, _bits(wprec), ctx.family7)
             le.multipliers = width_elems
             le.macs = n_out_elems
             f["dsp"] = le.dsp
@@ -463,10 +565,9 @@ def _layer(layer, ctx: _Ctx) -> LayerEstimate:
         else:
             le.latency, le.ii = depth, 1
     if stream and kind != "free":
-        # the output stream: hls4ml sizes every FIFO to H*W (fpga_types.py StreamVariableConverter)
-        le.bram_18k += _fifo_bram(pixels_out, chans_out * out_bits, cal)
+        le.bram_18k += sum(_fifo_bram(depth, width, cal) for depth, width in _out_fifos(layer, ctx))
     le.features = f
-    for res, coef in (("lut", cal.lut_coef), ("ff", cal.ff_coef)):
+    for res, coef in (("lut", cal.coefs("lut_coef", ctx.tool)), ("ff", cal.coefs("ff_coef", ctx.tool))):
         value = sum(coef.get(k, 0.0) * v for k, v in f.items()) * (ff_density(ctx.clock) if res == "ff" else 1.0)
         setattr(le, res, int(round(value)) if kind != "free" else 0)
     return le
@@ -475,7 +576,17 @@ def _layer(layer, ctx: _Ctx) -> LayerEstimate:
 # --- whole network -----------------------------------------------------------------------
 
 
-def _tool(backend: str) -> str:
+def _tool(backend: str, tool: str | None = None) -> str:
+    """Estimator tool key: `tool` names the HLS tool ("Vivado HLS 2019.2", "vitis", "vivado_hls");
+    without it, the hls4ml backend's (Vivado -> Vivado HLS, Vitis -> Vitis HLS)."""
+    if tool:
+        t = tool.lower().replace("_", " ")
+        if "vitis" in t:
+            return "vitis"
+        if "vivado" in t:
+            return "vivado_hls"
+        raise ConfigError(f"estimate: tool {tool!r} is not an HLS tool; valid: 'Vivado HLS <version>', "
+                          "'Vitis HLS <version>', vivado_hls, vitis")
     return "vivado_hls" if backend.lower() in ("vivado", "vivadoaccelerator") else "vitis"
 
 
@@ -509,12 +620,13 @@ def _network_latency(layers: list[LayerEstimate], stream: bool, cal: Calibration
 
 
 def estimate(hls_model, board: Board | str | None = None, clock_period_ns: float | None = None,
-             calibration: Calibration | None = None) -> Estimate:
+             calibration: Calibration | None = None, tool: str | None = None) -> Estimate:
     """Per-layer and total resources, latency and II of a converted hls4ml `ModelGraph`.
 
     `board`: a Board, a board name from hwflow.boards, or None for the board whose part the
     model was converted for (no utilisation when no board matches). `clock_period_ns`: the
-    model's ClockPeriod when None.
+    model's ClockPeriod when None. `tool`: the HLS tool that will synthesize it ("Vivado HLS
+    2020.1", "Vitis HLS 2023.1", or vivado_hls / vitis); None: the backend's tool.
     """
     if isinstance(board, str):
         board = get_board(board, where="estimate --board")
@@ -529,7 +641,8 @@ def estimate(hls_model, board: Board | str | None = None, clock_period_ns: float
     if clock <= 0:
         raise ConfigError(f"estimate: clock_period_ns must be > 0, got {clock}")
     family7 = (board.part if board else part).lower().startswith("xc7")
-    ctx = _Ctx(io_type, clock, _tool(backend), family7, cal)
+    outputs = frozenset(getattr(hls_model, "outputs", None) or [])
+    ctx = _Ctx(io_type, clock, _tool(backend, tool), family7, cal, outputs)
     layers = [_layer(layer, ctx) for layer in hls_model.get_layers()]
     totals = {r: sum(getattr(le, r.lower()) for le in layers) for r in RESOURCES}
     active = [le for le in layers if le.kind not in ("free", "unknown")]
@@ -545,7 +658,7 @@ def estimate(hls_model, board: Board | str | None = None, clock_period_ns: float
         roofline = _roofline(layers, board, clock, ii, utilisation, cal)
     return Estimate(layers, totals, int(latency), int(ii), clock, io_type, backend, part,
                     board.name if board else None, utilisation, binding, fits, roofline,
-                    [le.name for le in layers if le.kind == "unknown"])
+                    [le.name for le in layers if le.kind == "unknown"], ctx.tool)
 
 
 def _roofline(layers, board: Board, clock: float, ii: int, utilisation: dict, cal: Calibration) -> Roofline:

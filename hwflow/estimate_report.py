@@ -100,18 +100,11 @@ def write_reports(est: Estimate, out_dir: Path, title: str, note: str = "") -> d
 
 def _from_keras(path: Path, board: Board | None, args):
     """Convert a saved Keras/QKeras model with hls4ml's own config helper (no config file)."""
-    if not path.is_file():
-        raise ConfigError(f"--keras: {path} does not exist")
-    import hls4ml
-    import tensorflow as tf
-    from qkeras.utils import _add_supported_quantized_objects
+    from hwflow.guard import load_model_file
 
-    objects: dict = {}
-    _add_supported_quantized_objects(objects)
-    try:
-        model = tf.keras.models.load_model(path, custom_objects=objects, compile=False)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"--keras: {path} is not a loadable Keras model ({exc})") from None
+    model = load_model_file(path)
+    import hls4ml
+
     board = board or get_board("zcu102")
     hcfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=args.backend)
     hcfg["Model"]["ReuseFactor"] = args.reuse_factor
@@ -143,10 +136,60 @@ def config_qmodel(cfg):
     return untrained_models(cfg)[1], "untrained (no training cache entry for this config)"
 
 
+def _quiet():
+    """No TensorFlow/hls4ml noise: TF's C++ and Python loggers, warnings, and the layer list
+    hls4ml prints while converting (its stdout), unless --verbose."""
+    import contextlib
+    import io
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore")
+    for name in ("tensorflow", "absl", "hls4ml", "h5py"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    return contextlib.redirect_stdout(io.StringIO())
+
+
+def summary_lines(est: Estimate, name: str) -> list[str]:
+    """One line per resource (used, percent of the board when there is one), then the binding one."""
+    t = est.totals
+    lines = [f"{name}: {est.tool} schedule, {est.io_type}, clock {est.clock_period_ns:g} ns"
+             + (f", board {est.board}" if est.board else "")]
+    for r in RESOURCES:
+        pct = f" ({est.utilisation[r]:.1f}% of {est.board})" if est.utilisation else ""
+        lines.append(f"  {r:<9}{t[r]:>10}{pct}")
+    lines.append(f"  latency  {est.latency_cycles:>10} cycles ({est.latency_us:.3f} us), II {est.ii_cycles} cycles")
+    if est.binding_resource:
+        lines.append(f"  binding: {est.binding_resource} at {est.utilisation[est.binding_resource]:.1f}% "
+                     f"({'fits' if est.fits else 'does NOT fit'})")
+    return lines
+
+
 def _run(args) -> int:
+    import contextlib
+
     from hwflow.paths import ModelPaths
 
+    from hwflow.guard import out_dir
+
+    out_dir(args.out)
     board = get_board(args.board, where="--board") if args.board else None
+    source = None
+    with (contextlib.nullcontext() if args.verbose else _quiet()):
+        hls_model, board, name, clock, source = _model(args, board)
+    est = estimate(hls_model, board=board, clock_period_ns=clock, tool=args.tool)
+    out = Path(args.out) if args.out else ModelPaths.for_model(name).reports
+    paths = write_reports(est, out, name, f"Model: {source}." if source else "")
+    print("\n".join(summary_lines(est, name)))
+    print(f"  -> {paths['md']}" + (f" (model {source})" if source else ""))
+    if est.unknown_layers:
+        print(f"{name}: not estimated (unknown layer types): {', '.join(est.unknown_layers)}")
+    return 0
+
+
+def _model(args, board):
     source = None
     if args.config:
         from hwflow import convert
@@ -161,20 +204,12 @@ def _run(args) -> int:
         path = Path(args.keras)
         hls_model = _from_keras(path, board, args)
         name, clock = path.stem, None
-    est = estimate(hls_model, board=board, clock_period_ns=clock)
-    out = Path(args.out) if args.out else ModelPaths.for_model(name).reports
-    paths = write_reports(est, out, name, f"Model: {source}." if source else "")
-    t = est.totals
-    print(f"{name}: DSP {t['DSP']} LUT {t['LUT']} FF {t['FF']} BRAM_18K {t['BRAM_18K']}, "
-          f"latency {est.latency_cycles} cycles, II {est.ii_cycles}"
-          + (f"; binding {est.binding_resource} {est.utilisation[est.binding_resource]:.1f}% of {est.board}"
-             if est.board else "") + (f"; model {source}" if source else "") + f" -> {paths['md']}")
-    if est.unknown_layers:
-        print(f"{name}: not estimated (unknown layer types): {', '.join(est.unknown_layers)}")
-    return 0
+    return hls_model, board, name, clock, source
 
 
 def add_parser(subparsers) -> None:
+    from hwflow.guard import cli_int
+
     p = subparsers.add_parser("estimate", help="resources and latency per layer without synthesis")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--config", help="hls_configs/<model>.yaml")
@@ -183,6 +218,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", help="output folder (default build/<name>/reports/)")
     p.add_argument("--io-type", default="io_stream", choices=("io_stream", "io_parallel"), help="with --keras")
     p.add_argument("--backend", default="Vitis", choices=("Vitis", "Vivado"), help="with --keras")
-    p.add_argument("--reuse-factor", type=int, default=1, help="with --keras")
+    p.add_argument("--reuse-factor", type=cli_int(1), default=1, help="with --keras (>= 1)")
     p.add_argument("--strategy", default="Latency", choices=("Latency", "Resource"), help="with --keras")
+    p.add_argument("--tool", help="HLS tool that will synthesize it, e.g. 'Vivado HLS 2020.1' or 'Vitis HLS 2023.1' "
+                                  "(io_stream schedules differ; default: the backend's tool)")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow/hls4ml output")
     p.set_defaults(func=_run)

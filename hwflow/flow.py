@@ -20,6 +20,7 @@ import numpy as np
 from hwflow.check import Finding, check_model
 from hwflow.config import FIFO_MODES, FlowConfig, load_config, validate_layers
 from hwflow.errors import CheckError, ParityError
+from hwflow.guard import build_lock, clean_orphans, cli_int
 from hwflow.paths import CONFIG_DIR, ModelPaths
 
 
@@ -47,8 +48,16 @@ def stage_models(cfg: FlowConfig):
     from hwflow.train import train
 
     validate_model(cfg)
-    ds = load_dataset(cfg.data, cfg.model.params.get("input_shape", (224, 224, 3)), cfg.train.seed)
+    ds = load_dataset(cfg.data, cfg.model.params.get("input_shape", (224, 224, 3)), cfg.train.seed,
+                      classes=model_classes(cfg))
     return ds, train(cfg, ds)
+
+
+def model_classes(cfg: FlowConfig) -> int:
+    """The model's output count: the config's model.classes or the entry point's default."""
+    import keras_models
+
+    return int(cfg.model.params.get("classes", keras_models.params_of(cfg.model.arch)["classes"].default))
 
 
 def validate_model(cfg: FlowConfig) -> None:
@@ -140,15 +149,24 @@ def _fail_on_parity(cfg: FlowConfig, res) -> None:
 
 def run_hls(cfg: FlowConfig, *, parity: bool = True, images: int | None = None, engine: str = "auto") -> FlowResult:
     """data -> train -> check -> convert -> C-sim parity (the `make hls` job)."""
-    from hwflow.convert import convert, summary
 
-    paths = ModelPaths.for_model(cfg.name)
-    result = FlowResult(cfg, paths)
-    t = result.times
-    if cfg.hls.fifo_depth == "cosim":  # hls4ml's co-simulated FIFO depths need the HLS tool: fail before training
+    if cfg.hls.fifo_depth == "cosim":  # hls4ml's co-simulated FIFO depths need the HLS tool: fail before any work
         from hwflow.fifo import require_cosim_tools
 
         require_cosim_tools(cfg.hls.backend)
+    paths = ModelPaths.for_model(cfg.name)
+    with build_lock(paths.root, "hls"):
+        # a run killed mid-conversion / mid-save leaves its temporary folders; nobody else holds the lock
+        clean_orphans(paths.root, ".hls-")
+        clean_orphans(paths.model, ".")
+        return _run_hls(cfg, paths, parity=parity, images=images, engine=engine)
+
+
+def _run_hls(cfg: FlowConfig, paths: ModelPaths, *, parity: bool, images: int | None, engine: str) -> FlowResult:
+    from hwflow.convert import convert, summary
+
+    result = FlowResult(cfg, paths)
+    t = result.times
     with _stage(t, "data + model"):
         ds, tm = stage_models(cfg)
         acc = "" if tm.float_accuracy is None else f" (top-1 float {tm.float_accuracy:.4f}, QKeras {tm.qkeras_accuracy:.4f})"
@@ -180,8 +198,9 @@ def run_csim(cfg: FlowConfig, *, images: int | None = None, workers: int | None 
         from hwflow.errors import CsimError
 
         raise CsimError(f"{paths.hls}: no HLS project; run `make hls MODEL={cfg.name}` first")
-    ds, tm = stage_models(cfg)
-    res = stage_parity(cfg, paths, ds, tm, images=images, workers=workers, trace=trace, engine=engine)
+    with build_lock(paths.root, "csim"):
+        ds, tm = stage_models(cfg)
+        res = stage_parity(cfg, paths, ds, tm, images=images, workers=workers, trace=trace, engine=engine)
     _print_parity(res)
     _fail_on_parity(cfg, res)
     return res
@@ -237,7 +256,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("hls", help="data -> train -> check -> convert -> C-sim parity")
     config_arg(p)
     p.add_argument("--no-csim", action="store_true", help="stop after writing the HLS project")
-    p.add_argument("--images", type=int, help="C-sim this many test images (default: parity.images)")
+    p.add_argument("--images", type=cli_int(1), help="C-sim this many test images (default: parity.images)")
     p.add_argument("--fifo", choices=FIFO_MODES, help="FIFO depths (overrides hls.fifo_depth): auto = hwflow's token "
                    "model, full = hls4ml's H*W, cosim = hls4ml's co-simulation (needs Vivado/Vitis HLS)")
     _engine_arg(p)
@@ -249,8 +268,8 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser("csim", help="C-simulation parity of the generated project vs QKeras and float")
     config_arg(p)
-    p.add_argument("--images", type=int, help="number of test images (default: parity.images)")
-    p.add_argument("--workers", type=int, help="C-sim processes (default: one per core)")
+    p.add_argument("--images", type=cli_int(1), help="number of test images (default: parity.images)")
+    p.add_argument("--workers", type=cli_int(1, 256), help="C-sim processes (default: one per core)")
     p.add_argument("--trace", action="store_true", help="always compare per-layer outputs")
     _engine_arg(p)
     p.set_defaults(func=_cmd_csim)

@@ -33,6 +33,7 @@ from typing import Callable
 
 from hwflow.boards import Board, Deploy, get_board
 from hwflow.errors import ConfigError, ToolError
+from hwflow.guard import check_part, check_project_tcl, cli_float
 from hwflow.tools import Command, RunResult, find_tool, require, run
 
 BACKENDS = ("Vivado", "Vitis", "VivadoAccelerator")
@@ -55,7 +56,9 @@ def _load_hls4ml_yaml(path: Path) -> dict:
     """
     import yaml
 
-    class _Loader(yaml.SafeLoader):
+    from hwflow.guard import BoundedSafeLoader, load_yaml_text
+
+    class _Loader(BoundedSafeLoader):
         pass
 
     def _plain(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node):
@@ -66,10 +69,7 @@ def _load_hls4ml_yaml(path: Path) -> dict:
         return loader.construct_mapping(node)
 
     _Loader.add_multi_constructor("!", _plain)
-    try:
-        data = yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    data = load_yaml_text(path.read_text(errors="replace"), str(path), _Loader)  # SafeLoader subclass
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping written by hls4ml, got {type(data).__name__}")
     return data
@@ -106,6 +106,11 @@ class HlsProject:
         cfg = _load_hls4ml_yaml(cfg_file)
         if "Backend" not in cfg or "ProjectName" not in cfg:
             raise ConfigError(f"{cfg_file}: keys Backend and ProjectName are required (written by hls4ml's write())")
+        check_project_tcl(hls_dir / "project.tcl")  # sourced by the tools: no Tcl substitution in its values
+        if cfg.get("Part") is not None:
+            check_part(cfg["Part"], f"{cfg_file}: Part")
+        if not re.match(r"^[A-Za-z_]\w*$", str(cfg["ProjectName"])):
+            raise ConfigError(f"{cfg_file}: ProjectName {cfg['ProjectName']!r} is not a C identifier")
 
         def _shape(key: str) -> tuple[int, ...]:
             shapes = cfg.get(key) or {}
@@ -740,7 +745,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--vsynth", action="store_true", help="also run Vivado logic synthesis (needs vivado)")
     p.add_argument("--no-synth", action="store_true", help="skip csynth (e.g. --csim alone)")
     p.add_argument("--reset", action="store_true", help="reset the HLS project/solution first")
-    p.add_argument("--timeout", type=float, default=DEFAULT_SYNTH_TIMEOUT_S, metavar="S", help="time limit (s)")
+    p.add_argument("--timeout", type=cli_float(0), default=DEFAULT_SYNTH_TIMEOUT_S, metavar="S", help="time limit (s)")
     p.set_defaults(func=_cmd_synth)
 
     b = subparsers.add_parser("bitstream", help="bitstream / xclbin / IP for --board (when Vivado is installed)")
@@ -748,5 +753,6 @@ def add_parser(subparsers) -> None:
     b.add_argument("--board", help="a board of the board table (default: the config's hls.board)")
     b.add_argument("--deploy-dir", type=Path, help="where the deliverables go (default: <hls-dir>/../deploy)")
     b.add_argument("--platform", help="Alveo platform for v++ (default: the project's AcceleratorConfig.Platform)")
-    b.add_argument("--timeout", type=float, default=DEFAULT_BITSTREAM_TIMEOUT_S, metavar="S", help="time limit (s)")
+    b.add_argument("--timeout", type=cli_float(0), default=DEFAULT_BITSTREAM_TIMEOUT_S, metavar="S",
+                   help="time limit (s)")
     b.set_defaults(func=_cmd_bitstream)

@@ -254,6 +254,10 @@ def run(
     """
     from tqdm import tqdm
 
+    if not (isinstance(timeout_s, (int, float)) and timeout_s == timeout_s and 0 < timeout_s < float("inf")):
+        from hwflow.errors import ConfigError
+
+        raise ConfigError(f"{cmd.label}: time limit {timeout_s!r} s; valid: a finite number of seconds > 0")
     cmd.log.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ if cmd.env is None else cmd.env)
     tail: deque[str] = deque(maxlen=tail_lines)

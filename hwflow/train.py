@@ -86,6 +86,17 @@ def _fit(model, ds: Dataset, cfg: FlowConfig, epochs: int, lr: float, desc: str)
               epochs=epochs, verbose=0, callbacks=[_tqdm_callback(epochs, desc)])
 
 
+def _check_finite(model, cfg: FlowConfig, what: str) -> None:
+    """Training that diverged (NaN/inf weights) is an error, and nothing of it is cached."""
+    from hwflow.errors import ConfigError
+
+    bad = [w.name for w in model.weights if not np.all(np.isfinite(w.numpy()))]
+    if bad:
+        raise ConfigError(f"{cfg.path}: train: {what} diverged (non-finite weights in {bad[0]}"
+                          f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}); nothing was cached; "
+                          f"lower train.learning_rate (now {cfg.train.learning_rate})")
+
+
 def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
     logits = model.predict(x, batch_size=256, verbose=0)
     return float(np.mean(np.argmax(logits, axis=1) == y))
@@ -121,8 +132,15 @@ def build_models(cfg: FlowConfig, plan: QuantPlan | None = None):
     """The float model and (given a resolved plan) its QKeras twin, from the one definition."""
     import keras_models
 
-    float_model = keras_models.build(cfg.model.arch, **cfg.model.params)
-    qmodel = None if plan is None else keras_models.build(cfg.model.arch, quant=plan, **cfg.model.params)
+    from hwflow.errors import ConfigError
+
+    try:
+        float_model = keras_models.build(cfg.model.arch, **cfg.model.params)
+        qmodel = None if plan is None else keras_models.build(cfg.model.arch, quant=plan, **cfg.model.params)
+    except (ValueError, TypeError) as exc:  # an entry point's own check, or Keras (e.g. a negative dimension)
+        params = ", ".join(f"{k}: {v!r}" for k, v in cfg.model.params.items())
+        msg = " ".join(str(exc).split()).split(" for '{{node")[0][:300]
+        raise ConfigError(f"{cfg.path}: model: {cfg.model.arch} cannot be built with {{{params}}}: {msg}") from None
     return float_model, qmodel
 
 
@@ -143,6 +161,7 @@ def _train_float(cfg: FlowConfig, ds: Dataset, float_model) -> None:
         float_model.load_weights(cache / "float.weights.h5")
         return
     _fit(float_model, ds, cfg, cfg.train.epochs, cfg.train.learning_rate, f"{cfg.name}: float training")
+    _check_finite(float_model, cfg, "float training")
     if cfg.train.epochs > 0:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{cache.name}-", dir=cache.parent))
@@ -219,6 +238,7 @@ def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
     if start is not None:
         qmodel.set_weights(start.get_weights())
     _fit(qmodel, ds, cfg, cfg.train.qat_epochs, cfg.train.learning_rate * 0.1, f"{cfg.name}: QAT")
+    _check_finite(qmodel, cfg, "QAT")
 
     trained = cfg.train.epochs > 0
     fa = accuracy(float_model, ds.x_test, ds.y_test) if trained else None

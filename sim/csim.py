@@ -121,6 +121,18 @@ def _crash_message(hls_dir: Path, info: dict, returncode: int, stderr: str) -> s
     return f"C-simulation of {hls_dir} aborted ({how}){where}{what}{hint}. Last line: {tail}"
 
 
+def _clean_dead_tmp() -> None:
+    """Remove hwflow-csim-<pid>-* folders of processes that no longer exist (a killed run's inputs)."""
+    for d in Path(tempfile.gettempdir()).glob("hwflow-csim-*-*"):
+        try:
+            pid = int(d.name.split("-")[2])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except (ValueError, IndexError, PermissionError, OSError):
+            continue
+
+
 def run(hls_dir: Path, lib: CsimLib, x: np.ndarray, *, trace: bool = False, workers: int | None = None,
         progress: bool = True, desc: str = "C-sim") -> CsimRun:
     """Run the library on `x` (N x input shape) in `workers` child processes."""
@@ -132,7 +144,8 @@ def run(hls_dir: Path, lib: CsimLib, x: np.ndarray, *, trace: bool = False, work
     workers = max(1, min(workers or os.cpu_count() or 1, n))
     trace_layers = [[l["name"], int(np.prod(l["shape"]))] for l in info["layers"] if l.get("traced")] if trace else []
     chunks = np.array_split(np.arange(n), workers)
-    tmp = Path(tempfile.mkdtemp(prefix="hwflow-csim-"))
+    _clean_dead_tmp()
+    tmp = Path(tempfile.mkdtemp(prefix=f"hwflow-csim-{os.getpid()}-"))
     bar = tqdm(total=n, desc=desc, unit="img", disable=None if progress else True)
     lock = threading.Lock()
     t0 = time.perf_counter()
@@ -157,6 +170,24 @@ def run(hls_dir: Path, lib: CsimLib, x: np.ndarray, *, trace: bool = False, work
                 else:
                     sink.append(line)
 
+        # a C-sim that never returns (a stream that never fills) is stopped: generous, per image
+        try:
+            limit = float(os.environ.get("HWFLOW_CSIM_TIMEOUT_S", "0"))
+        except ValueError:
+            limit = 0.0
+        if not (0 < limit < float("inf")):
+            limit = 600.0 + 60.0 * n / workers
+        timed_out = threading.Event()
+
+        def stop():
+            timed_out.set()
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+
+        timer = threading.Timer(limit, stop)
+        timer.daemon = True
+        timer.start()
         logs = [[] for _ in procs]
         threads = [threading.Thread(target=pump, args=(p, logs[i]), daemon=True) for i, p in enumerate(procs)]
         for t in threads:
@@ -165,6 +196,10 @@ def run(hls_dir: Path, lib: CsimLib, x: np.ndarray, *, trace: bool = False, work
         for p, t in zip(procs, threads):
             p.wait()
             t.join()
+        timer.cancel()
+        if timed_out.is_set():
+            raise CsimError(f"C-simulation of {hls_dir} did not finish within {limit:.0f} s ({n} images, {workers} "
+                            f"processes; stopped); set HWFLOW_CSIM_TIMEOUT_S to allow longer")
         for p, err, log in zip(procs, errs, logs):
             if p.returncode != 0:
                 raise CsimError(_crash_message(hls_dir, info, p.returncode, "".join(log) + err))

@@ -51,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
         if args.out is None:
             raise ConfigError("--out: required with --hls-dir (the folder to write report.md, report.json, resources.png)")
         out = args.out
+    from hwflow.guard import out_dir
+
+    out_dir(out)
     board = args.board or board
     report = parse_project(hls_dir, board=board)
     if not report.has_results:
@@ -62,10 +65,16 @@ def run(args: argparse.Namespace) -> int:
     if top is not None:
         print(f"{top.module}: latency {top.latency_worst_cycles} cycles, II {top.interval_max_cycles}, "
               f"LUT {top.resources.lut}, DSP {top.resources.dsp}")
+    import sys
+
+    for n in report.notes:
+        if n.startswith("warning:"):
+            print(f"hwflow report: {n}", file=sys.stderr)
     for f in report.fits[:1]:
         b = f.binding
         if b is not None:
-            print(f"fit vs {f.against}: {'fits' if f.fits else 'DOES NOT FIT'}; binding {b.resource} {b.percent:.1f} %")
+            verdict = {True: "fits", False: "DOES NOT FIT", None: f"unknown ({', '.join(f.unknown) or '?'} not read)"}
+            print(f"fit vs {f.against}: {verdict[f.fits]}; binding {b.resource} {b.percent:.1f} %")
     for path in written.values():
         print(f"wrote {path}")
     return 0

@@ -13,6 +13,7 @@ from pathlib import Path
 
 # The resource keys used everywhere in hwflow (board table, estimate, reports).
 RESOURCE_KEYS = ("LUT", "FF", "DSP", "BRAM_18K", "URAM")
+CORE_KEYS = ("LUT", "FF", "DSP", "BRAM_18K")  # every report states these; URAM is absent from older tools
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ class CsynthReport:
     pipeline_type: str | None
     resources: Resources
     available: Resources | None
-    # The tool's own absolute latency (RealTimeLatency, computed by the tool at the *target* clock).
+    # The tool's own absolute latency (RealTimeLatency): computed at the slower of the target and the
+    # estimated clock (checked on the fixtures: when the estimate misses, cycles x estimated period).
     reported_latency_best_s: float | None = None
     reported_latency_worst_s: float | None = None
 
@@ -131,6 +133,14 @@ class VivadoUtilization:
     dsp_available: int | None = None
     bram_tiles_36k_available: int | None = None
     uram_available: int | None = None
+    iob: int | None = None  # bonded I/O pins: a top with ports on pins needs them (fit verdict)
+    iob_available: int | None = None
+
+    @property
+    def missing(self) -> list[str]:
+        """Core resources the report should have stated and did not (a truncated file)."""
+        names = {"lut": "LUT", "ff": "FF", "dsp": "DSP", "bram_tiles_36k": "BRAM"}
+        return [n for k, n in names.items() if getattr(self, k) is None]
 
     @property
     def resources(self) -> Resources:
@@ -226,14 +236,22 @@ class BoardFit:
     @property
     def binding(self) -> FitRow | None:
         """The resource with the highest utilisation: the one that stops a larger design."""
-        rows = [r for r in self.rows if r.percent is not None]
+        rows = [r for r in self.rows if r.percent is not None and r.resource != "IOB"]  # fabric resources only
         return max(rows, key=lambda r: r.percent) if rows else None
 
     @property
+    def unknown(self) -> list[str]:
+        """Resources the board has (core ones: LUT, FF, DSP, BRAM_18K) whose use was not read."""
+        return [r.resource for r in self.rows if r.used is None and r.available and r.resource in CORE_KEYS]
+
+    @property
     def fits(self) -> bool | None:
+        """False if anything is over capacity; None (unknown) when a core resource was not read."""
         if not any(r.percent is not None for r in self.rows):
             return None
-        return not any(r.over for r in self.rows)
+        if any(r.over for r in self.rows):
+            return False
+        return None if self.unknown else True
 
 
 @dataclass(frozen=True)
@@ -269,7 +287,7 @@ _DERIVED = {
         "images_per_s_worst",
     ),
     FitRow: ("percent", "over"),
-    BoardFit: ("fits",),
+    BoardFit: ("fits", "unknown"),
     CosimReport: ("passed",),
     ProjectReport: ("has_results",),
 }

@@ -25,6 +25,7 @@ from hwflow.reports.model import (
     LayerRow,
     ProjectReport,
     Resources,
+    VivadoUtilization,
 )
 from hwflow.reports.vivado import is_utilization_report, parse_cosim, parse_timing_summary, parse_utilization
 
@@ -56,6 +57,9 @@ def find_report_dir(hls_dir: Path, project_name: str | None = None) -> tuple[Pat
     """The syn/report folder of the newest solution (+ notes about the ones not used)."""
     prj = f"{project_name}_prj" if project_name else "*_prj"
     cands = [d for d in hls_dir.glob(f"{prj}/solution*/syn/report") if _has_csynth(d)]
+    # --hls-dir pointed below the project: at <name>_prj/ or at one solution folder
+    cands += [d for d in (*hls_dir.glob("solution*/syn/report"), hls_dir / "syn" / "report")
+              if d.is_dir() and _has_csynth(d)]
     cands += [d for d in hls_dir.glob("vitis_workspace/*/vitis_unified_project/hls/syn/report") if _has_csynth(d)]
     if not cands and _has_csynth(hls_dir):
         cands = [hls_dir]  # a report folder, or reports copied next to the project files
@@ -260,10 +264,16 @@ def board_for_device(part: str | None) -> Board | None:
     return next((b for b in BOARDS.values() if _device_key(b.part) == key), None)
 
 
-def board_fit(stage: str, used: Resources, available: Resources, against: str) -> BoardFit:
+def board_fit(stage: str, used: Resources, available: Resources, against: str,
+              extra: tuple[FitRow, ...] = ()) -> BoardFit:
     u, a = used.as_dict(), available.as_dict()
     rows = tuple(FitRow(k, u[k], a[k]) for k in RESOURCE_KEYS if u[k] is not None or a[k])
-    return BoardFit(stage=stage, against=against, rows=rows)
+    return BoardFit(stage=stage, against=against, rows=rows + extra)
+
+
+def _iob_row(v: VivadoUtilization) -> tuple[FitRow, ...]:
+    """Bonded IOBs used vs the device's (the report's own Available column: the board table has no pin count)."""
+    return (FitRow("IOB", v.iob, v.iob_available),) if v.iob is not None and v.iob_available else ()
 
 
 def compute_fits(report: ProjectReport, board: str | Board | None = None) -> tuple[BoardFit, ...]:
@@ -288,9 +298,11 @@ def compute_fits(report: ProjectReport, board: str | Board | None = None) -> tup
         if states.count(v.design_state) > 1:
             stage += f" ({v.file.name})"
         if b is not None:
-            fits.append(board_fit(stage, v.resources, Resources.from_dict(b.resources), f"board {b.name} ({b.part})"))
+            fits.append(board_fit(stage, v.resources, Resources.from_dict(b.resources), f"board {b.name} ({b.part})",
+                                  _iob_row(v)))
         elif v.available is not None:
-            fits.append(board_fit(stage, v.resources, v.available, f"report Available column ({v.device})"))
+            fits.append(board_fit(stage, v.resources, v.available, f"report Available column ({v.device})",
+                                  _iob_row(v)))
     return tuple(fits)
 
 
@@ -353,7 +365,15 @@ def parse_project(hls_dir: Path, board: str | Board | None = None) -> ProjectRep
         elif "timing_summary" in low:
             timing.append(parse_timing_summary(p))
         elif ("util" in low or low == "vivado_synth.rpt") and is_utilization_report(p):
-            vivado.append(parse_utilization(p))
+            v = parse_utilization(p)
+            vivado.append(v)
+            if v.missing:
+                notes.append(f"warning: {p}: no {', '.join(v.missing)} row (truncated report?); "
+                             f"the board fit of these numbers is unknown")
+        elif low == "vivado_synth.rpt" or ("utilization" in low and "clock_utilization" not in low):
+            # same rule as a cosim report: a file named like a result that cannot be read is an error
+            raise ReportError(f"{p}: not a Vivado report_utilization report (no 'report_utilization' in its header); "
+                              f"re-run Vivado synthesis or remove the file")
     order = {"Routed": 0, "Fully Placed": 1, "Placed": 1, "Optimized": 2, "Synthesized": 3}
     vivado.sort(key=lambda v: (order.get(v.design_state or "", 9), str(v.file)))
 

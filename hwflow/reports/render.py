@@ -60,6 +60,8 @@ def _pct(p: float | None) -> str:
 def _fit_line(f: BoardFit) -> str:
     b = f.binding
     verdict = {True: "fits", False: "**does NOT fit**", None: "–"}[f.fits]
+    if f.fits is None and f.unknown:
+        verdict = f"unknown ({', '.join(f.unknown)} not read)"
     return f"{verdict}; binding resource {b.resource} at {_pct(b.percent)}" if b else verdict
 
 
@@ -77,7 +79,9 @@ def _summary(report: ProjectReport, fits: Sequence[BoardFit]) -> list[str]:
             _time(top.latency_best_s) if top.latency_best_s == top.latency_worst_s
             else f"{_time(top.latency_best_s)}–{_time(top.latency_worst_s)}") + " at the estimated clock"
         if top.reported_latency_worst_s is not None:
-            lat += f" ({_time(top.reported_latency_worst_s)} at the target clock, as the tool reports it)"
+            # the tool converts cycles at the slower of target and estimated clock
+            at = "estimated" if est and tgt and est > tgt else "target"
+            lat += f" ({_time(top.reported_latency_worst_s)} at the {at} clock, as the tool reports it)"
         ii = f"{_range(top.interval_min_cycles, top.interval_max_cycles)} cycles → "
         ii += _rate(top.images_per_s_best) if top.images_per_s_best == top.images_per_s_worst else (
             f"{_rate(top.images_per_s_worst)} (worst) to {_rate(top.images_per_s_best)} (best)")
@@ -132,7 +136,9 @@ def _fit_tables(fits: Sequence[BoardFit]) -> list[str]:
             if f.fits is False:
                 over = ", ".join(r.resource for r in f.rows if r.over)
                 out += ["", f"⚠ {f.stage}: over capacity in {over}. Raise the reuse factor, lower the "
-                        "precision, or pick a larger board (`--board`)."]
+                        "precision, or pick a larger board (`--board`)."
+                        + (" IOB: the top's ports are on device pins; synthesize out of context or put an AXI "
+                           "interface around it." if any(r.over and r.resource == "IOB" for r in f.rows) else "")]
     return out
 
 

@@ -6,6 +6,7 @@ Hand-written because the Xilinx text reports have no machine-readable twin and h
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -34,13 +35,16 @@ def number(text: str | None, *, file: Path, key: str, kind: type = int) -> int |
     if t.lower() in UNKNOWN or t.startswith("~"):
         return None
     try:
-        return kind(t) if kind is float else int(t)
+        v = kind(t) if kind is float else int(t)
     except ValueError:
         try:
             f = float(t)
         except ValueError:
             raise ReportError(f"{file}: {key} = {t!r} is not a number (expected {kind.__name__}, 'undef' or '?')") from None
-        return int(f) if kind is int and f.is_integer() else f
+        v = int(f) if kind is int and f.is_integer() else f
+    if isinstance(v, float) and not math.isfinite(v):  # a NaN compares False with every limit: "fits"
+        raise ReportError(f"{file}: {key} = {t!r} is not a finite number (expected {kind.__name__}, 'undef' or '?')")
+    return v
 
 
 def seconds(text: str | None, *, file: Path, key: str) -> float | None:
@@ -50,7 +54,10 @@ def seconds(text: str | None, *, file: Path, key: str) -> float | None:
     m = re.fullmatch(r"\s*([-+0-9.eE]+)\s*(ps|ns|us|ms|s)\s*", text)
     if not m:
         raise ReportError(f"{file}: {key} = {text.strip()!r} is not a time with a unit (ns, us, ms)")
-    return float(m.group(1)) * _TIME_UNITS[m.group(2)]
+    v = float(m.group(1)) * _TIME_UNITS[m.group(2)]
+    if not math.isfinite(v):
+        raise ReportError(f"{file}: {key} = {text.strip()!r} is not a finite time")
+    return v
 
 
 def split_row(line: str) -> list[str]:

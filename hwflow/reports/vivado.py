@@ -31,6 +31,7 @@ _SITE = {
     "Block RAM Tile": "bram_tiles_36k",
     "URAM": "uram",
     "DSPs": "dsp",
+    "Bonded IOB": "iob",
 }
 
 
@@ -70,6 +71,8 @@ def parse_utilization(path: Path) -> VivadoUtilization:
         for row in (r for b in blocks[1:] for r in b):
             key = _SITE.get(row[0].rstrip("*").strip())
             if key and key not in vals and len(row) > ia:  # first table wins (SLR tables come later)
+                if len(row) <= iu:
+                    continue
                 kind = float if key == "bram_tiles_36k" else int
                 vals[key] = number(row[iu], file=path, key=row[0], kind=kind)
                 vals[key + "_available"] = number(row[ia], file=path, key=f"{row[0]} Available")

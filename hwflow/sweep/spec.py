@@ -56,6 +56,7 @@ GLOBAL_PATHS = {"reuse_factor": ("hls", "reuse_factor"), "strategy": ("hls", "st
                 "clock_period_ns": ("hls", "clock_period_ns"), "backend": ("hls", "backend")}
 GLOBAL_KEYS = (*GLOBAL_PATHS, *BIT_ROLES)
 LAYER_KEYS = ("reuse_factor", "strategy", *BIT_ROLES)
+MAX_POINTS = 100_000  # points one sweep may list (counted from the value lists before any is built)
 
 
 def _check_value(key: str, value: Any, where: str) -> None:
@@ -204,6 +205,12 @@ def spec_from_dict(raw: Any, path: Path) -> SweepSpec:
     if not space and not include:
         raise ConfigError(f"{where}: space: empty; give at least one parameter (valid: {', '.join(GLOBAL_KEYS)}, "
                           f"layers.<name>.{{{', '.join(LAYER_KEYS)}}}) or an include list")
+    grid = math.prod(len(v) for v in space.values()) if space else 0
+    n = (grid if sampling == "grid" else min(samples, grid)) + len(include)
+    if n > MAX_POINTS:
+        what = f"a grid of {grid:,}" if sampling == "grid" else f"samples: {samples:,}"
+        raise ConfigError(f"{where}: {n:,} points ({what}); too many, the limit is {MAX_POINTS:,}; "
+                          f"use sampling: random with samples <= {MAX_POINTS:,} or fewer values per parameter")
     return SweepSpec(name=path.stem, path=path, depth=choice("depth", DEPTHS, "estimate"),
                      weights=choice("weights", WEIGHTS, "trained"), sampling=sampling, samples=samples,
                      seed=integer("seed", 0, 0), images=integer("images", 1, None),

@@ -50,12 +50,13 @@ def _cmd_tune(args) -> int:
 
 def add_parser(sub) -> None:
     from hwflow.flow import config_arg
+    from hwflow.guard import cli_float, cli_int
     from hwflow.tune.run import DEFAULT_ACT_BITS, DEFAULT_WEIGHT_BITS
 
     p = sub.add_parser("tune", help="per-layer quantization widths within an accuracy budget -> <model>_tuned.yaml")
     config_arg(p)
-    p.add_argument("--budget", type=float, default=1.0, help="max top-1 drop vs float, in points (default 1.0)")
-    p.add_argument("--slice", type=int, default=1000,
+    p.add_argument("--budget", type=cli_float(-1e-9, 100), default=1.0, help="max top-1 drop vs float, in points (default 1.0)")
+    p.add_argument("--slice", type=cli_int(1), default=1000,
                    help="images the search evaluates on: a seeded random subset of the data.validation split "
                         "(of the test split when the config holds none out)")
     p.add_argument("--engine", choices=("auto", "emulate", "qkeras"), default="auto",
@@ -66,7 +67,7 @@ def add_parser(sub) -> None:
                    help="candidate weight widths (default %(default)s)")
     p.add_argument("--act-bits", type=_bits, default=list(DEFAULT_ACT_BITS),
                    help="candidate activation widths (default %(default)s)")
-    p.add_argument("--slack", type=float, default=0.0,
+    p.add_argument("--slack", type=cli_float(-1e-9, 100), default=0.0,
                    help="extra points the no-retraining search may lose, for QAT to recover (default 0)")
     p.add_argument("--out", type=Path, help="tuned YAML (default: hls_configs/<model>_tuned.yaml beside the config)")
     p.add_argument("--no-qat", action="store_true", help="skip the QAT fine-tuning of the final choice")
