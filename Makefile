@@ -13,11 +13,11 @@ HW       := $(VENV)/bin/hwflow
 PYTEST   := $(VENV)/bin/python -m pytest
 STAMP    := $(VENV)/.installed
 
-.PHONY: help venv hls check csim report estimate synth bitstream doctor tune sweep bench test test-fast clean
+.PHONY: help venv hls check csim report estimate fit synth bitstream doctor tune sweep bench test test-fast clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
-	@echo "  variables: MODEL=$(MODEL) CONFIG=$(CONFIG) BOARD=<board> BUDGET=<points> SPACE=<sweep.yaml>"
+	@echo "  variables: MODEL=$(MODEL) CONFIG=$(CONFIG) BOARD=<board> BUDGET=<points> SPACE=<sweep.yaml> TARGET_FPS=<images/s>"
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11) on PATH, or make PYTHON=/path/to/python3.11"; exit 2; }
@@ -43,6 +43,10 @@ report: $(STAMP)  ## parse synthesis reports into build/MODEL/reports/
 
 estimate: $(STAMP)  ## resources and latency per layer without synthesis
 	$(HW) estimate --config $(CONFIG) $(if $(BOARD),--board $(BOARD))
+
+fit: $(STAMP)  ## per-layer reuse factors that fit BOARD (writes hls_configs/MODEL_BOARD.yaml)
+	@test -n "$(BOARD)" || { echo "make fit needs BOARD=<board>, e.g. make fit MODEL=squeezenet BOARD=pynq-z2"; exit 2; }
+	$(HW) fit --config $(CONFIG) --board $(BOARD) $(if $(TARGET_FPS),--target-fps $(TARGET_FPS))
 
 synth: $(STAMP)  ## C synthesis with vitis_hls / vivado_hls (when installed)
 	$(HW) synth --config $(CONFIG)

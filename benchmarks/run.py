@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in one run, each reporting ratios against its baseline run
 side by side (C-sim 1 process vs N, emulator vs C-sim vs QKeras, sweep 1 vs 2 workers, estimator
-time on MobileNet 224, FIFO model alone on the shipped configs). Results go to benchmarks/results/.
+time on MobileNet 224, FIFO model alone on the shipped configs, `hwflow fit` on MobileNet 224). Results go to benchmarks/results/.
 
     python -m benchmarks.run [--quick]      # --quick: small configs only, no ImageNet-size model
 """
@@ -18,7 +18,7 @@ def main(argv=None) -> int:
 
     from pathlib import Path
 
-    from benchmarks import bench_csim, bench_emulate, bench_estimate, bench_fifo, bench_sweep
+    from benchmarks import bench_csim, bench_emulate, bench_estimate, bench_fifo, bench_fit, bench_sweep
 
     print("== C-sim / emulator / QKeras throughput", flush=True)
     configs = ["squeezenet", "mobilenet"] + ([] if args.quick else ["mobilenet_imagenet"])
@@ -31,6 +31,9 @@ def main(argv=None) -> int:
     bench_sweep.main([])
     print("== FIFO model alone (hwflow.fifo) and the FIFO bits it saves", flush=True)
     bench_fifo.main(["--configs", *[c for c in bench_fifo.CONFIGS if not (args.quick and "imagenet" in c)]])
+    if not args.quick:
+        print("== hwflow fit on MobileNet v1 224x224 for zcu102", flush=True)
+        bench_fit.main([])
     return 0
 
 

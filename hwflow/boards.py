@@ -35,6 +35,8 @@ class Board:
     deploy: Deploy
     # Board name in hls4ml's VivadoAccelerator supported_boards.json, if it has one.
     accelerator_board: str | None = None
+    # Alveo: the Vitis platform v++ links against (hls4ml's AcceleratorConfig.Platform; its default is the U250's)
+    platform: str | None = None
 
     @property
     def resources(self) -> dict[str, int]:
@@ -56,10 +58,14 @@ BOARDS: dict[str, Board] = {
         Board("ultra96-v2", "xczu3eg-sbva484-1-e", 70560, 141120, 360, 432, 0, 5.0, Deploy.IP),
         Board("kv260", "xck26-sfvc784-2LV-c", 117120, 234240, 1248, 288, 64, 5.0, Deploy.IP),
         Board("arty-a7-100t", "xc7a100tcsg324-1", 63400, 126800, 240, 270, 0, 10.0, Deploy.IP),
-        Board("alveo-u50", "xcu50-fsvh2104-2-e", 871680, 1743360, 5952, 2688, 640, 3.33, Deploy.XCLBIN, "alveo-u50"),
-        Board("alveo-u200", "xcu200-fsgd2104-2-e", 1182240, 2364480, 6840, 4320, 960, 3.33, Deploy.XCLBIN, "alveo-u200"),
-        Board("alveo-u250", "xcu250-figd2104-2L-e", 1728000, 3456000, 12288, 5376, 1280, 3.33, Deploy.XCLBIN, "alveo-u250"),
-        Board("alveo-u280", "xcu280-fsvh2892-2L-e", 1303680, 2607360, 9024, 4032, 960, 3.33, Deploy.XCLBIN, "alveo-u280"),
+        Board("alveo-u50", "xcu50-fsvh2104-2-e", 871680, 1743360, 5952, 2688, 640, 3.33, Deploy.XCLBIN, "alveo-u50",
+              "xilinx_u50_gen3x16_xdma_201920_3"),
+        Board("alveo-u200", "xcu200-fsgd2104-2-e", 1182240, 2364480, 6840, 4320, 960, 3.33, Deploy.XCLBIN, "alveo-u200",
+              "xilinx_u200_xdma_201830_2"),
+        Board("alveo-u250", "xcu250-figd2104-2L-e", 1728000, 3456000, 12288, 5376, 1280, 3.33, Deploy.XCLBIN, "alveo-u250",
+              "xilinx_u250_xdma_201830_2"),
+        Board("alveo-u280", "xcu280-fsvh2892-2L-e", 1303680, 2607360, 9024, 4032, 960, 3.33, Deploy.XCLBIN, "alveo-u280",
+              "xilinx_u280_xdma_201920_3"),
     ]
 }
 

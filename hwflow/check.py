@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from hwflow.config import HlsSection
+from hwflow.reuse import _tuple2, mult_size, valid_reuse_factors  # noqa: F401  (the reuse planner owns the rule)
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,6 @@ class Ctx:
 
 def _cls(layer) -> str:
     return type(layer).__name__
-
-
-def _tuple2(v):
-    return tuple(v) if isinstance(v, (list, tuple)) else (v, v)
 
 
 def overlapping_pool_stream(layer, ctx: Ctx):
@@ -126,36 +123,6 @@ def reshape_5d(layer, ctx: Ctx):
                    f"Reshape to {len(layer.target_shape) + 1}-D {tuple(layer.target_shape)} fails to convert in "
                    f"hls4ml 1.3.0 (ShuffleNet's usual channel shuffle).",
                    "implement the shuffle as a channel permutation layer (see keras_models/shufflenet.py).")
-
-
-def mult_size(layer) -> tuple[int, int] | None:
-    """(n_in, n_out) as hls4ml's FPGABackend.get_layer_mult_size computes it, from the Keras layer."""
-    c = _cls(layer)
-    if "Dense" in c:
-        return int(layer.input_shape[-1]), int(layer.units)
-    if "Conv2D" in c:
-        kh, kw = _tuple2(layer.kernel_size)
-        cin = int(layer.input_shape[-1])
-        n_out = int(layer.filters) if hasattr(layer, "filters") and layer.filters else cin * int(getattr(layer, "depth_multiplier", 1))
-        return cin * kh * kw, n_out
-    return None
-
-
-def valid_reuse_factors(backend, n_in: int, n_out: int) -> list[int]:
-    """hls4ml's valid reuse factors for (n_in, n_out), fast.
-
-    Same answer as `backend.get_valid_reuse_factors`, which tries every rf in 1..n_in*n_out (a
-    million calls for a 1024x1024 layer). Its own rule requires rf to divide n_in*n_out, so only
-    the divisors are tried, each with hls4ml's `_validate_reuse_factor`.
-    """
-    total = n_in * n_out
-    divisors = set()
-    i = 1
-    while i * i <= total:
-        if total % i == 0:
-            divisors.update((i, total // i))
-        i += 1
-    return sorted(rf for rf in divisors if backend._validate_reuse_factor(n_in, n_out, rf))
 
 
 def reuse_factor(layer, ctx: Ctx):

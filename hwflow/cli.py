@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "hwflow.tools",
     "hwflow.reports",
     "hwflow.estimate",
+    "hwflow.fit",
     "hwflow.tune",
     "hwflow.sweep",
 ]

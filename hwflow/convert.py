@@ -107,6 +107,8 @@ def _backend_kwargs(cfg: FlowConfig) -> dict:
             raise ConfigError(f"{cfg.path}: hls.backend: VivadoAccelerator has no board support for "
                               f"{cfg.hls.board.name}; use backend Vitis or Vivado (IP core) for it")
         kw.update(board=cfg.hls.board.accelerator_board, interface="axi_stream")
+        if cfg.hls.board.platform:  # Alveo: the card's own platform (hls4ml defaults to the U250's)
+            kw["platform"] = cfg.hls.board.platform
     else:
         kw["part"] = cfg.hls.part
     return kw
@@ -116,13 +118,13 @@ def use_fast_reuse_rule() -> None:
     """Make hls4ml's own `get_valid_reuse_factors` fast for every conversion in this process.
 
     hls4ml 1.3.0 tries every rf in 1..n_in*n_out (a million calls for a 1024x1024 layer; 85% of a
-    MobileNet conversion). `hwflow.check.valid_reuse_factors` gives the same list from the divisors
+    MobileNet conversion). `hwflow.reuse.valid_reuse_factors` gives the same list from the divisors
     only (tested equal in tests/test_check.py), so it is swapped in; callers get a fresh list
     (hls4ml's set_closest_reuse_factor pops from it).
     """
     from hls4ml.backends.fpga.fpga_backend import FPGABackend
 
-    from hwflow.check import valid_reuse_factors
+    from hwflow.reuse import valid_reuse_factors
 
     if getattr(FPGABackend.get_valid_reuse_factors, "hwflow_fast", False):
         return
@@ -166,7 +168,7 @@ def resolve_reuse_factors(cfg: FlowConfig, qmodel) -> tuple[dict[str, int], list
     """
     from hls4ml.backends import get_backend
 
-    from hwflow.check import mult_size, valid_reuse_factors
+    from hwflow.reuse import mult_size, valid_reuse_factors
 
     backend = get_backend("Vivado" if cfg.hls.backend == "VivadoAccelerator" else cfg.hls.backend)
     rfs, notes = {}, []

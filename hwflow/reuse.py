@@ -1,0 +1,372 @@
+"""The reuse planner: which reuse factors hls4ml keeps for a layer, and balanced folding for a board.
+
+- `mult_size` / `valid_reuse_factors`: hls4ml's own rule (FPGABackend._validate_reuse_factor), fast.
+  `hwflow.check` and `hwflow.convert` (resolve_reuse_factors, use_fast_reuse_rule) use these.
+- `fit(hls_model, kernel_sizes, board, ...)`: per layer a reuse factor from that list and a
+  strategy (Latency / Resource) so every layer's cycles per image are about equal, under the
+  board's DSP / LUT / FF / BRAM with a margin. io_stream designs are dataflow pipelines: the slowest
+  layer sets the interval, so folding a fast layer further costs no throughput (FINN's
+  `target_fps` folding and fpgaConvNet's optimiser work the same way; neither drives hls4ml).
+
+Costs come from `hwflow.estimate.estimate` (the public API), so a recalibrated estimator changes the
+fit with no change here. It is fast: one hls4ml conversion; then round k sets every tunable layer to
+its k-th candidate reuse factor and estimates the whole model once, which gives all layers' costs at
+that candidate (a layer's estimate depends only on its own attributes). A final whole-model estimate
+of the chosen design is the one the result reports and checks against the budget.
+
+The search (by hand: the per-layer cost table and a min-max interval are small, and no library fits
+hls4ml's discrete reuse factors and four resource budgets directly): for each candidate interval T
+(ascending), every tunable layer takes its cheapest choice with cycles <= T, cost = sum over
+resources of use / budget; when a resource is over budget its weight grows and the layers choose
+again (a few rounds). The first T that fits maximises images/s; `--target-fps` fixes T and takes the
+cheapest choices.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+
+from hwflow.boards import BOARDS, Board
+from hwflow.errors import HwflowError
+
+BUDGET_RESOURCES = ("DSP", "LUT", "FF", "BRAM_18K", "URAM")
+STRATEGIES = ("Latency", "Resource")
+LATENCY_MAX_MULTS = 4096  # hwflow.check too-large-latency: more parallel multipliers than this do not unroll in HLS
+
+
+class FitError(HwflowError):
+    """Nothing fits the board under the margin (one line: resource, least it reaches, what would fit)."""
+
+    exit_code = 9
+
+    def __init__(self, message: str, least: dict | None = None, board: str | None = None):
+        super().__init__(message)
+        self.least = least  # the least each resource reaches at any reuse factor (nothing-fits case)
+        self.board = board  # the smallest board of the table that takes `least`, if any
+
+
+# --- hls4ml's reuse-factor rule ------------------------------------------------------------
+
+
+def _tuple2(v):
+    return tuple(v) if isinstance(v, (list, tuple)) else (v, v)
+
+
+def mult_size(layer) -> tuple[int, int] | None:
+    """(n_in, n_out) as hls4ml's FPGABackend.get_layer_mult_size computes it, from the Keras layer."""
+    c = type(layer).__name__
+    if "Dense" in c:
+        return int(layer.input_shape[-1]), int(layer.units)
+    if "Conv2D" in c:
+        kh, kw = _tuple2(layer.kernel_size)
+        cin = int(layer.input_shape[-1])
+        n_out = int(layer.filters) if hasattr(layer, "filters") and layer.filters else cin * int(getattr(layer, "depth_multiplier", 1))
+        return cin * kh * kw, n_out
+    return None
+
+
+def valid_reuse_factors(backend, n_in: int, n_out: int) -> list[int]:
+    """hls4ml's valid reuse factors for (n_in, n_out), fast.
+
+    Same answer as `backend.get_valid_reuse_factors`, which tries every rf in 1..n_in*n_out (a
+    million calls for a 1024x1024 layer). Its own rule requires rf to divide n_in*n_out, so only
+    the divisors are tried, each with hls4ml's `_validate_reuse_factor`.
+    """
+    total = n_in * n_out
+    divisors = set()
+    i = 1
+    while i * i <= total:
+        if total % i == 0:
+            divisors.update((i, total // i))
+        i += 1
+    return sorted(rf for rf in divisors if backend._validate_reuse_factor(n_in, n_out, rf))
+
+
+def hls4ml_backend(name: str):
+    """The hls4ml backend whose reuse rule applies (VivadoAccelerator uses Vivado's)."""
+    from hls4ml.backends import get_backend
+
+    return get_backend("Vivado" if name == "VivadoAccelerator" else name)
+
+
+def kernel_sizes(qmodel) -> dict[str, tuple[int, int]]:
+    """(n_in, n_out) of every layer with a reuse factor, by layer name."""
+    return {l.name: s for l in qmodel.layers if (s := mult_size(l)) is not None}
+
+
+# --- folding -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Choice:
+    reuse_factor: int
+    strategy: str  # Latency | Resource
+    cycles: int  # the layer's interval (cycles per image)
+    res: dict  # BUDGET_RESOURCES -> estimated use
+
+
+@dataclass
+class LayerFit:
+    name: str
+    class_name: str
+    before: dict  # reuse_factor, strategy, cycles, DSP, LUT, FF, BRAM_18K (as converted)
+    after: dict
+    tunable: bool
+    at_max_rf: bool = False  # folded as far as hls4ml allows: cannot be slowed further
+    could_fold: bool = False  # not at its least cost: the interval is what holds it here
+
+
+@dataclass
+class FitResult:
+    board: str
+    mode: str  # "max" (most images/s) | "target" (target_fps with the least resources)
+    target_fps: float | None
+    limits: dict  # resource -> fraction of the board allowed
+    clock_period_ns: float
+    layers: list[LayerFit]
+    before: dict  # summary of the design as converted
+    after: dict  # summary of the fitted design (whole-model estimate)
+    choices: dict  # layer -> {"reuse_factor", "strategy"}
+    balance: float  # max / min cycles over the layers held by the interval (could_fold)
+    slowest: list = field(default_factory=list)  # the layers whose cycles set the interval
+    search: dict = field(default_factory=dict)  # candidates, rounds, estimates, seconds
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def summary(est, board: Board) -> dict:
+    """images/s, latency, totals, utilisation, binding resource and roofline share of an Estimate."""
+    f_hz = 1e9 / est.clock_period_ns
+    util = {r: est.utilisation[r] for r in BUDGET_RESOURCES}
+    return {"images_per_s": f_hz / max(est.ii_cycles, 1), "ii_cycles": est.ii_cycles,
+            "latency_cycles": est.latency_cycles, "latency_us": est.latency_us,
+            "totals": {r: est.totals[r] for r in BUDGET_RESOURCES}, "utilisation": util,
+            "binding": est.binding_resource, "fits_board": bool(est.fits),
+            "roofline_share": est.roofline.share if est.roofline else None,
+            "macs_per_image": est.roofline.macs_per_image if est.roofline else None}
+
+
+def _limits(board: Board, max_util: float, max_dsp_util: float) -> dict[str, float]:
+    return {r: (board.resources[r] * (max_dsp_util if r == "DSP" else max_util)) for r in BUDGET_RESOURCES}
+
+
+def _set(layer, rf: int, strategy: str) -> None:
+    layer.set_attr("reuse_factor", int(rf))
+    layer.set_attr("strategy", strategy.lower())
+
+
+def _estimate(hls_model, board, clock):
+    from hwflow.estimate import estimate
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return estimate(hls_model, board=board, clock_period_ns=clock)
+
+
+def cost_table(hls_model, sizes: dict[str, tuple[int, int]], backend, board: Board, clock: float):
+    """Per tunable layer the list of Choices (every valid reuse factor x strategy), estimated in
+    max(len(candidates)) x 2 whole-model estimates; plus the estimate of the model as converted."""
+    layers = {l.name: l for l in hls_model.get_layers() if l.name in sizes}
+    base = _estimate(hls_model, board, clock)
+    orig = {n: (l.get_attr("reuse_factor"), l.get_attr("strategy")) for n, l in layers.items()}
+    cands = {n: valid_reuse_factors(backend, *sizes[n]) for n in layers}
+    table: dict[str, list[Choice]] = {n: [] for n in layers}
+    rounds = max((len(c) for c in cands.values()), default=0)
+    n_est = 0
+    try:
+        for strategy in STRATEGIES:
+            for k in range(rounds):
+                active = {}
+                for n, layer in layers.items():
+                    c = cands[n]
+                    if k >= len(c):
+                        continue
+                    rf = c[k]
+                    n_in, n_out = sizes[n]
+                    if strategy == "Latency" and n_in * n_out / rf > LATENCY_MAX_MULTS:
+                        continue  # hwflow.check: HLS cannot unroll it
+                    _set(layer, rf, strategy)
+                    active[n] = rf
+                if not active:
+                    continue
+                est = _estimate(hls_model, board, clock)
+                n_est += 1
+                for le in est.layers:
+                    if le.name in active:
+                        table[le.name].append(Choice(active[le.name], strategy, int(le.ii),
+                                                     {r: int(getattr(le, r.lower())) for r in BUDGET_RESOURCES}))
+    finally:
+        for n, (rf, st) in orig.items():
+            layers[n].set_attr("reuse_factor", rf)
+            layers[n].set_attr("strategy", st)
+    return base, table, cands, n_est
+
+
+def _pick(table, T: int, weights: dict, limits: dict):
+    """Cheapest choice per layer with cycles <= T (None if a layer cannot be that fast)."""
+    picks = {}
+    for n, choices in table.items():
+        best, best_cost = None, math.inf
+        for c in choices:
+            if c.cycles > T:
+                continue
+            cost = sum(weights[r] * c.res[r] / limits[r] for r in limits if limits[r] > 0)
+            # equal cost: the slower choice (fold as far as the interval allows, as FINN does)
+            if cost < best_cost - 1e-12 or (abs(cost - best_cost) <= 1e-12 and c.cycles > best.cycles):
+                best, best_cost = c, cost
+        if best is None:
+            return None
+        picks[n] = best
+    return picks
+
+
+def _could_fold(choices, pick: Choice, limits: dict) -> bool:
+    """Some choice of this layer costs less (sum of use / budget), so only the interval keeps it at this one
+    (a layer already at its least cost is as cheap as folding can make it, whatever its cycles)."""
+    def cost(c):
+        return sum(c.res[r] / limits[r] for r in limits if limits[r] > 0)
+
+    return any(cost(c) < cost(pick) - 1e-9 for c in choices)
+
+
+def _fixed_totals(base, tunable) -> dict:
+    return {r: sum(int(getattr(le, r.lower())) for le in base.layers if le.name not in tunable) for r in BUDGET_RESOURCES}
+
+
+def _choose(table, T, fixed, limits, rounds: int = 8):
+    """The picks for interval T that fit `limits` (growing the weight of an over-budget resource), or None."""
+    weights = {r: 1.0 for r in limits}
+    for _ in range(rounds):
+        picks = _pick(table, T, weights, limits)
+        if picks is None:
+            return None, None
+        totals = {r: fixed[r] + sum(c.res[r] for c in picks.values()) for r in limits}
+        over = {r: totals[r] / limits[r] for r in limits if totals[r] > limits[r]}
+        if not over:
+            return picks, totals
+        for r, ratio in over.items():
+            weights[r] *= 2.0 * ratio
+    return None, totals
+
+
+def weight_bits(hls_model, names) -> int:
+    """Bits of the weights and biases of the named layers (what Resource-strategy ROMs hold)."""
+    return sum(int(w.data.size) * int(getattr(w.type.precision, "width", 8) or 8)
+               for l in hls_model.get_layers() if l.name in names for w in l.weights.values())
+
+
+def least_use(table, fixed) -> dict:
+    """The least each resource reaches at any reuse factor / strategy (each resource on its own)."""
+    return {r: fixed[r] + sum(min(c.res[r] for c in ch) for ch in table.values() if ch) for r in BUDGET_RESOURCES}
+
+
+def smallest_board(least: dict, frac: dict) -> Board | None:
+    """The smallest board of the table (by LUTs, then DSPs) whose budget takes `least`."""
+    for b in sorted(BOARDS.values(), key=lambda b: (b.lut, b.dsp)):
+        if all(least[r] <= b.resources[r] * frac[r] for r in BUDGET_RESOURCES if r != "URAM"):
+            return b
+    return None
+
+
+def nothing_fits_message(least: dict, limits: dict, frac: dict, board: Board, name: str, wbits: int) -> str:
+    """One line: the resource that cannot fit, the least it reaches, what would make it fit."""
+    over = {r: least[r] / limits[r] for r in limits if least[r] > limits[r]}
+    if not over:
+        return (f"{name}: no combination of reuse factors fits {board.name} by estimate, although each resource "
+                f"alone can: {', '.join(f'{r} >= {least[r]:,}' for r in ('DSP', 'LUT', 'FF', 'BRAM_18K'))}")
+    r = max(over, key=over.get)
+    pct = 100.0 * least[r] / board.resources[r] if board.resources[r] else math.inf
+    fix = []
+    if r == "BRAM_18K":
+        budget_bits = limits[r] * 18 * 1024
+        if wbits > budget_bits:
+            fix.append(f"narrower weights (the weights are {wbits / 1e6:.2f} Mbit, {100 * frac[r]:.0f}% of "
+                       f"{board.name}'s BRAM holds {budget_bits / 1e6:.2f} Mbit; `hwflow tune` or 4-bit weights)")
+        else:
+            fix.append(f"narrower activations or fewer channels (the weights, {wbits / 1e6:.2f} Mbit, already fit "
+                       f"the BRAM: the rest is FIFOs, line buffers and tables by the estimate)")
+    big = smallest_board(least, frac)
+    fix.append(f"a larger board ({big.name})" if big else "a smaller network (no board in the table takes it)")
+    others = ", ".join(f"{x} {least[x]:,}" for x in ("DSP", "LUT", "FF", "BRAM_18K") if x != r)
+    return (f"{name}: nothing fits {board.name} (estimated): {r} needs at least {least[r]:,} at any reuse factor "
+            f"({pct:,.0f}% of the board, limit {100 * frac[r]:.0f}%; least {others}); to fit: "
+            f"{' or '.join(fix)}")
+
+
+def fit(hls_model, sizes: dict[str, tuple[int, int]], board: Board, *, backend_name: str, clock_period_ns: float,
+        target_fps: float | None = None, max_util: float = 0.8, max_dsp_util: float = 1.0,
+        name: str = "model") -> FitResult:
+    """Balanced folding of a converted hls4ml model for `board` (see the module docstring).
+
+    `sizes`: (n_in, n_out) per tunable layer (kernel_sizes of the Keras model). Raises FitError
+    when nothing fits, or when `target_fps` cannot be met within the margin."""
+    import time
+
+    t0 = time.perf_counter()
+    backend = hls4ml_backend(backend_name)
+    base, table, cands, n_est = cost_table(hls_model, sizes, backend, board, clock_period_ns)
+    table = {n: ch for n, ch in table.items() if ch}
+    limits = _limits(board, max_util, max_dsp_util)
+    fixed = _fixed_totals(base, set(table))
+    fixed_ii = max((le.ii for le in base.layers if le.name not in table and le.kind not in ("free", "unknown")),
+                   default=1)
+    f_hz = 1e9 / clock_period_ns
+    layers = {l.name: l for l in hls_model.get_layers()}
+
+    if target_fps is not None:
+        T_list = [max(fixed_ii, int(f_hz // target_fps))]
+    else:
+        T_list = sorted({c.cycles for ch in table.values() for c in ch} | {fixed_ii})
+        T_list = [T for T in T_list if T >= fixed_ii]
+    picks = final = None
+    tried = 0
+    for T in T_list:
+        tried += 1
+        p, _ = _choose(table, T, fixed, limits)
+        if p is None:
+            continue
+        for n, c in p.items():
+            _set(layers[n], c.reuse_factor, c.strategy)
+        est = _estimate(hls_model, board, clock_period_ns)
+        n_est += 1
+        if all(est.totals[r] <= limits[r] for r in limits):  # the whole-model estimate is the judge
+            picks, final = p, est
+            break
+    if picks is None:
+        for n, le in ((le.name, le) for le in base.layers if le.name in table):
+            _set(layers[n], le.reuse_factor, le.strategy)
+        if target_fps is not None:
+            best = fit(hls_model, sizes, board, backend_name=backend_name, clock_period_ns=clock_period_ns,
+                       max_util=max_util, max_dsp_util=max_dsp_util, name=name)  # FitError when nothing fits at all
+            reach = f"; the most it reaches is {best.after['images_per_s']:,.1f} images/s (binding {best.after['binding']})"
+            raise FitError(f"{name}: {target_fps:g} images/s does not fit {board.name} within the margin{reach}")
+        frac = {r: (max_dsp_util if r == "DSP" else max_util) for r in BUDGET_RESOURCES}
+        least = least_use(table, fixed)
+        big = smallest_board(least, frac)
+        raise FitError(nothing_fits_message(least, limits, frac, board, name, weight_bits(hls_model, table)),
+                       least, big.name if big else None)
+
+    before_by = {le.name: le for le in base.layers}
+    out_layers = []
+    for le in final.layers:
+        if le.kind in ("free",):
+            continue
+        b = before_by[le.name]
+        row = lambda x: {"reuse_factor": x.reuse_factor, "strategy": x.strategy, "cycles": x.ii, "DSP": x.dsp,
+                         "LUT": x.lut, "FF": x.ff, "BRAM_18K": x.bram_18k}
+        at_max = le.name in table and le.reuse_factor == cands[le.name][-1]
+        fold = le.name in table and _could_fold(table[le.name], picks[le.name], limits)
+        out_layers.append(LayerFit(le.name, le.class_name, row(b), row(le), le.name in table, at_max, fold))
+    tun = [l.after["cycles"] for l in out_layers if l.could_fold]
+    balance = max(tun) / max(min(tun), 1) if tun else 1.0
+    return FitResult(
+        board=board.name, mode="target" if target_fps is not None else "max", target_fps=target_fps,
+        limits={r: (max_dsp_util if r == "DSP" else max_util) for r in BUDGET_RESOURCES},
+        clock_period_ns=clock_period_ns, layers=out_layers, before=summary(base, board), after=summary(final, board),
+        choices={n: {"reuse_factor": c.reuse_factor, "strategy": c.strategy} for n, c in picks.items()},
+        balance=balance, slowest=[l.name for l in out_layers if l.after["cycles"] == final.ii_cycles],
+        search={"tunable_layers": len(table), "candidates": sum(len(c) for c in table.values()),
+                "intervals_tried": tried, "estimates": n_est, "seconds": round(time.perf_counter() - t0, 2)})

@@ -1,0 +1,134 @@
+"""hwflow fit (hwflow.reuse.fit + hwflow.fit): balanced folding of a small MobileNet for pynq-z2."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from hwflow import convert
+from hwflow.boards import get_board
+from hwflow.config import load_config
+from hwflow.estimate import estimate
+from hwflow.fit import run_fit
+from hwflow.reuse import FitError, valid_reuse_factors, hls4ml_backend, kernel_sizes
+from tests.conftest import write_config
+
+SMALL = """
+model: {arch: mobilenet, input_shape: [16, 16, 3], classes: 4, alpha: 0.25, depth: 3, stem_stride: 1}
+data: {source: default, test_fraction: 0.35, max_train: 64, max_test: 24}
+train: {epochs: 0, qat_epochs: 0}
+quantization:
+  default: {weight: 8, bias: 8, activation: 8, activation_integer: 3}
+hls:
+  backend: Vitis
+  board: zcu102
+  clock_period_ns: 5
+  io_type: io_stream
+  strategy: Resource
+  reuse_factor: 8
+  layers:
+    conv1: {reuse_factor: 9}
+parity: {images: 24, min_argmax_agreement: 1.0, max_logit_lsb: 0}
+"""
+BOARD = get_board("pynq-z2")
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    from hwflow.train import untrained_models
+
+    tmp = tmp_path_factory.mktemp("fit")
+    cfg = load_config(write_config(tmp, SMALL, "small"))
+    qmodel = untrained_models(cfg)[1]
+    res, path, reports = run_fit(cfg, BOARD, tmp / "small_pynq-z2.yaml", qmodel=qmodel, source="untrained",
+                                 report_dir=tmp / "reports")
+    return cfg, qmodel, res, path, reports, tmp
+
+
+def test_fitted_design_is_within_the_board_by_estimate(small):
+    cfg, qmodel, res, path, _, _ = small
+    fitted = load_config(path)  # the written config, converted again from scratch
+    est = estimate(convert.to_hls_model(fitted, qmodel), board=BOARD)
+    for r, frac in (("DSP", 1.0), ("LUT", 0.8), ("FF", 0.8), ("BRAM_18K", 0.8)):
+        assert est.totals[r] <= frac * BOARD.resources[r], (r, est.totals[r])
+    assert est.ii_cycles == res.after["ii_cycles"] and est.totals["DSP"] == res.after["totals"]["DSP"]
+    # the design as converted (global RF 8, zcu102 settings) is slower than the fitted one
+    assert res.after["images_per_s"] > res.before["images_per_s"]
+
+
+def test_fit_balances_the_layers(small):
+    _, _, res, _, _, _ = small
+    tunable = [l for l in res.layers if l.tunable]
+    assert len(tunable) == 8  # conv1, 3 x (depthwise, pointwise), fc
+    slowest = max(l.after["cycles"] for l in res.layers)
+    assert slowest == res.after["ii_cycles"]  # the slowest layer sets the dataflow interval
+    # the layers not yet at their least cost are held by the interval: about equal cycles
+    held = [l.after["cycles"] for l in tunable if l.could_fold]
+    assert len(held) >= 3 and max(held) / min(held) == pytest.approx(res.balance) and res.balance <= 2.5
+    before = [l.before["cycles"] for l in tunable]
+    assert res.balance < max(before) / min(before)
+    assert all(l.after["cycles"] <= res.after["ii_cycles"] for l in tunable)
+
+
+def test_reuse_factors_are_hls4ml_valid_and_config_is_deployable(small):
+    _, qmodel, res, path, reports, _ = small
+    cfg = load_config(path)
+    assert cfg.hls.board.name == "pynq-z2" and cfg.hls.backend == "VivadoAccelerator"
+    assert cfg.hls.clock_period_ns == BOARD.clock_period_ns  # the board changed: its clock
+    backend = hls4ml_backend("VivadoAccelerator")
+    for name, (n_in, n_out) in kernel_sizes(qmodel).items():
+        lh = cfg.hls.layers[name]
+        assert lh.reuse_factor in valid_reuse_factors(backend, n_in, n_out)
+        assert lh.strategy in ("Latency", "Resource")
+    convert.resolve_reuse_factors(cfg, qmodel)  # raises on a value hls4ml would change
+    text = path.read_text()
+    assert text.startswith("# Written by `hwflow fit") and "Estimated" in text
+    md = reports["md"].read_text()
+    assert "*estimated*" in md and "| fitted |" in md and reports["png"].stat().st_size > 10_000
+
+
+def test_target_fps_uses_fewer_resources(small):
+    cfg, qmodel, res, _, _, tmp = small
+    target = res.after["images_per_s"] / 4
+    slow, _, _ = run_fit(cfg, BOARD, tmp / "slow.yaml", qmodel=qmodel, target_fps=target, report_dir=tmp / "r2")
+    assert slow.after["images_per_s"] >= target
+    assert slow.after["totals"]["DSP"] < res.after["totals"]["DSP"]
+    assert slow.after["totals"]["LUT"] <= res.after["totals"]["LUT"]
+
+
+def test_unreachable_target_fps_says_the_most_it_reaches(small):
+    cfg, qmodel, res, _, _, tmp = small
+    with pytest.raises(FitError, match=r"does not fit pynq-z2 within the margin; the most it reaches is"):
+        run_fit(cfg, BOARD, tmp / "fast.yaml", qmodel=qmodel, target_fps=res.after["images_per_s"] * 10,
+                report_dir=tmp / "r3")
+    assert not (tmp / "fast.yaml").exists()
+
+
+def test_nothing_fits_is_one_line_and_exit_9(small, capsys, tmp_path, build_dir):
+    from hwflow.cli import main
+
+    cfg_path = write_config(tmp_path, SMALL, "small")
+    out = tmp_path / "none.yaml"
+    rc = main(["fit", "--config", str(cfg_path), "--board", "pynq-z2", "--max-util", "0.3", "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 9 and not out.exists()
+    assert len(err.splitlines()) == 1
+    assert "nothing fits pynq-z2 (estimated)" in err and "needs at least" in err and "at any reuse factor" in err
+    assert re.search(r": (DSP|LUT|FF|BRAM_18K) needs at least [\d,]+ at any reuse factor \(\d+% of the board, limit 30%", err)
+    assert "to fit: " in err and "a larger board (" in err
+
+
+@pytest.mark.slow
+def test_fitted_config_parity_and_bitstream_plan(small, build_dir):
+    """The fitted config goes through `hwflow hls` bit-exact, and `bitstream --dry-run` reaches the .bit."""
+    from hwflow.flow import run_hls
+    from hwflow.paths import ModelPaths
+    from hwflow.synth import bitstream
+
+    _, _, _, path, _, _ = small
+    cfg = load_config(path)
+    result = run_hls(cfg)
+    assert result.parity.passed and result.parity.bit_exact_share == 1.0
+    plan = bitstream(ModelPaths.for_model(cfg.name).hls, "pynq-z2", dry_run=True)
+    assert "design_1_wrapper.bit" in plan.text and "vivado" in plan.text
