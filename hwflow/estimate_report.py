@@ -136,7 +136,7 @@ def config_qmodel(cfg):
     return untrained_models(cfg)[1], "untrained (no training cache entry for this config)"
 
 
-def _quiet():
+def quiet():
     """No TensorFlow/hls4ml noise: TF's C++ and Python loggers, warnings, and the layer list
     hls4ml prints while converting (its stdout), unless --verbose."""
     import contextlib
@@ -177,7 +177,7 @@ def _run(args) -> int:
     out_dir(args.out)
     board = get_board(args.board, where="--board") if args.board else None
     source = None
-    with (contextlib.nullcontext() if args.verbose else _quiet()):
+    with (contextlib.nullcontext() if args.verbose else quiet()):
         hls_model, board, name, clock, source = _model(args, board)
     est = estimate(hls_model, board=board, clock_period_ns=clock, tool=args.tool)
     out = Path(args.out) if args.out else ModelPaths.for_model(name).reports

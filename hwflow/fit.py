@@ -10,6 +10,7 @@ Exit status 9 (FitError) when nothing fits, 2 for bad input.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -21,6 +22,8 @@ import yaml
 from hwflow.boards import Board, Deploy, get_board
 from hwflow.config import FlowConfig, config_from_dict, load_config
 from hwflow.errors import ConfigError
+from hwflow.estimate_report import quiet
+from hwflow.guard import cli_float
 from hwflow.paths import CONFIG_DIR, ModelPaths
 from hwflow.reuse import BUDGET_RESOURCES, FitResult
 
@@ -219,9 +222,11 @@ def _run(args) -> int:
     cmd = f"hwflow fit --config {args.config} --board {board.name}" + (
         f" --target-fps {args.target_fps:g}" if args.target_fps else "") + (
         f" --max-util {args.max_util}" if args.max_util != "0.8" else "")
-    res, path, reports = run_fit(cfg, board, out, target_fps=args.target_fps, max_util=_fraction(args.max_util),
-                                 max_dsp_util=_fraction(args.max_dsp_util), command=cmd,
-                                 report_dir=Path(args.report_dir) if args.report_dir else None)
+    # quiet unless --verbose: hls4ml's conversion warns per layer (strategy overrides) and prints its layer list
+    with (contextlib.nullcontext() if args.verbose else quiet()):
+        res, path, reports = run_fit(cfg, board, out, target_fps=args.target_fps, max_util=_fraction(args.max_util),
+                                     max_dsp_util=_fraction(args.max_dsp_util), command=cmd,
+                                     report_dir=Path(args.report_dir) if args.report_dir else None)
     a, u = res.after, res.after["utilisation"]
     print(f"{cfg.name} on {board.name}: {a['images_per_s']:,.1f} images/s, latency {a['latency_us']:,.1f} us, "
           f"DSP {_pct(u['DSP'])} LUT {_pct(u['LUT'])} FF {_pct(u['FF'])} BRAM_18K {_pct(u['BRAM_18K'])}, "
@@ -235,10 +240,11 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("fit", help="per-layer reuse factors and strategies that fit a board (balanced folding)")
     p.add_argument("--config", required=True, help="hls_configs/<model>.yaml")
     p.add_argument("--board", required=True, help="board from hwflow.boards")
-    p.add_argument("--target-fps", type=float, help="meet this many images/s with the least resources "
+    p.add_argument("--target-fps", type=cli_float(0.0), help="meet this many images/s with the least resources "
                    "(default: the most images/s that fit)")
     p.add_argument("--max-util", default="0.8", help="LUT/FF/BRAM/URAM budget, fraction of the board (default 0.8)")
     p.add_argument("--max-dsp-util", default="1.0", help="DSP budget, fraction of the board (default 1.0)")
     p.add_argument("--out", help="the fitted config (default hls_configs/<name>_<board>.yaml)")
     p.add_argument("--report-dir", help="where fit.md/json/png go (default build/<out name>/reports/)")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow/hls4ml output")
     p.set_defaults(func=_run)
