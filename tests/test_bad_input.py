@@ -616,3 +616,69 @@ def test_layers_in_execution_order(tmp_path):
     r = parse_project(prj)
     assert [l.config_index for l in r.layers if l.is_layer][:3] == [5, 6, 2]
     assert not any("listed by hls4ml config index" in n for n in r.notes)
+
+
+# ---------------------------------------------------------------------------- C-sim segfault (issue 17)
+
+# A stand-in for a generated project whose C-sim segfaults in one layer: the layer functions use
+# hls4ml's own nnet::save_layer_output (its nnet_helpers.h, the bridge's trace globals), as the
+# generated firmware does after every traced layer; the 'head' layer dereferences a null pointer.
+_SEGV_CPP = r"""
+#include <cassert>
+#include "nnet_utils/nnet_helpers.h"
+namespace nnet { bool trace_enabled = false; std::map<std::string, void *> *trace_outputs = NULL;
+                 size_t trace_type_size = sizeof(double); }
+static void conv(const double *x, double *y) { for (int i = 0; i < 4; i++) y[i] = 2 * x[i]; }
+static void head(const double *x, double *y) {
+    volatile double *bad = x[0] > 0.5 ? (double *)0 : y;  // only images with x[0] > 0.5 crash
+    for (int i = 0; i < 4; i++) bad[i] = x[i] + 1;
+}
+extern "C" void myproject_double(double *in, double *out) {
+    double a[4], b[4];
+    conv(in, a);
+    nnet::save_layer_output<double>(a, "conv", 4);
+    head(a, b);
+    nnet::save_layer_output<double>(b, "head", 4);
+    for (int i = 0; i < 4; i++) out[i] = b[i];
+    nnet::save_layer_output<double>(out, "out_relu", 4);
+}
+"""
+
+
+def _segv_project(tmp_path):
+    import json
+    import subprocess
+
+    import hls4ml
+
+    from sim import csim
+
+    tpl = Path(hls4ml.__file__).parent / "templates" / "vivado"
+    prj = tmp_path / "segv"
+    (prj / "firmware").mkdir(parents=True)
+    (prj / "stand_in.cpp").write_text(_SEGV_CPP)
+    so = prj / "stand_in.so"
+    subprocess.run(["g++", "-O1", "-shared", "-fPIC", "-std=c++14", f"-I{tpl}", f"-I{tpl / 'ap_types'}",
+                    str(prj / "stand_in.cpp"), "-o", str(so)], check=True, timeout=120)
+    layers = [{"name": n, "class_name": c, "shape": [4], "traced": True}
+              for n, c in (("conv", "QConv2D"), ("head", "QConv2D"), ("out_relu", "QActivation"))]
+    (prj / csim.LAYERS_FILE).write_text(json.dumps({"project": "myproject", "input_size": 4, "output_size": 4,
+                                                   "layers": layers, "config_index": {}}))
+    return prj, csim.CsimLib(so, "stand-in", 0.0, False)
+
+
+def test_segfault_names_the_layer(tmp_path):
+    from hwflow.errors import CsimError
+    from sim import csim
+
+    prj, lib = _segv_project(tmp_path)
+    x = np.zeros((6, 4))
+    ok = csim.run(prj, lib, x, workers=1, progress=False)  # the same library runs fine on safe images
+    assert np.array_equal(ok.outputs, np.ones((6, 4)))
+    x[4, 0] = 0.3  # doubled by conv: 0.6 > 0.5, so image 4 crashes in head
+    with pytest.raises(CsimError) as exc:
+        csim.run(prj, lib, x, workers=2, progress=False)
+    msg = str(exc.value)
+    assert "aborted (signal SIGSEGV) in layer 'head' (QConv2D; the last layer that completed was 'conv'" in msg, msg
+    assert "on image 4" in msg
+    assert not list((prj / "firmware").rglob("*.log"))  # trace files go to a temporary folder
