@@ -460,7 +460,7 @@ def test_orphans_cleaned_and_concurrent_runs(tmp_path, monkeypatch):
 def test_catalogue_counts():
     """The numbers the README's reliability section quotes (kept in step with CASES)."""
     clean = [c for c in CASES if c.code != 0]
-    assert len(CASES) == len(clean) == 55
+    assert len(CASES) == len(clean) == 55  # the other 16 of the README's 71 are named tests here
 
 
 def test_qkeras_model_in_keras_format_loads(tmp_path):
