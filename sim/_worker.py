@@ -8,7 +8,10 @@ caller's. Written by hand because hls4ml's own `ModelGraph.predict`/`trace` run 
 inside the calling Python process (the ctypes calls below mirror them).
 
 spec: {"lib", "project", "input", "output", "input_size", "output_size", "cwd",
-       "trace": [[layer, size], ...]}
+       "trace": [[layer, size], ...], "trace_files": false}
+With "trace_files" (used by sim.csim to find the layer of a crash), hls4ml's `nnet::trace_enabled`
+is switched on without trace storage, so each traced layer appends its output to
+./tb_data/<layer>_output.log (hls4ml's own file mode, closed per layer): what survives a segfault.
 Prints "done <n>" after each sample so the parent can show progress.
 """
 
@@ -38,6 +41,8 @@ def main(spec_path: str) -> int:
     trace_layers = spec.get("trace") or []
     traces = {name: np.zeros((len(x), size), np.float64) for name, size in trace_layers}
     os.chdir(spec["cwd"])  # weights and trace files are looked up relative to firmware/
+    if spec.get("trace_files"):
+        ctypes.c_bool.in_dll(lib, "_ZN4nnet13trace_enabledE").value = True  # bool nnet::trace_enabled
     if trace_layers:
         lib.allocate_trace_storage.argtypes = [ctypes.c_size_t]
         lib.allocate_trace_storage.restype = None

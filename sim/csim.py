@@ -102,7 +102,7 @@ _ASSERT = re.compile(r"Assertion [`'](.+?)' failed")
 _CONFIG = re.compile(r"\bconfig(\d+)")
 
 
-def _crash_message(hls_dir: Path, info: dict, returncode: int, stderr: str) -> str:
+def _crash_message(hls_dir: Path, info: dict, returncode: int, stderr: str, located: str = "") -> str:
     sig = -returncode if returncode < 0 else None
     how = f"signal {signal.Signals(sig).name}" if sig else f"exit status {returncode}"
     assertion = _ASSERT.search(stderr)
@@ -113,12 +113,55 @@ def _crash_message(hls_dir: Path, info: dict, returncode: int, stderr: str) -> s
         layer = info.get("config_index", {}).get(cfg)
         classes = {l["name"]: l["class_name"] for l in info.get("layers", [])}
         where = f" in layer {layer!r} ({classes.get(layer, '?')}, {cfg})" if layer else f" in {cfg}"
+    where = where or located
     what = f": assertion `{assertion.group(1)}` failed" if assertion else ""
     tail = stderr.strip().splitlines()[-1] if stderr.strip() else ""
     hint = ""
     if "pool" in stderr.lower():  # the failing C++ function is a pooling template
         hint = " (overlapping pooling in io_stream? `hwflow check` flags it)"
     return f"C-simulation of {hls_dir} aborted ({how}){where}{what}{hint}. Last line: {tail}"
+
+
+def _crashed_image(log: list[str], chunk: np.ndarray) -> int | None:
+    """Index (into the batch) of the image a worker died on: it prints "done <k>" after each one."""
+    done = max((int(l.split()[1]) for l in log if l.startswith("done ")), default=0)
+    return int(chunk[done]) if done < len(chunk) else None
+
+
+def locate_crash(hls_dir: Path, lib: CsimLib, info: dict, image: np.ndarray, tmp: Path) -> str | None:
+    """Re-run one crashing image with hls4ml's per-layer output files on (see sim._worker) and name
+    the layer: the traced layer after the last one whose output was written. None if not found.
+
+    hls4ml traces layers in call order; a crash before the first traced layer's output names it.
+    """
+    traced = [l["name"] for l in info.get("layers", []) if l.get("traced")]
+    if not traced:
+        return None
+    work = tmp / "locate"
+    (work / "tb_data").mkdir(parents=True)
+    if (hls_dir / "firmware" / "weights").is_dir():
+        (work / "weights").symlink_to(hls_dir / "firmware" / "weights")
+    np.save(work / "in.npy", np.ascontiguousarray(image[None], dtype=np.float64))
+    spec = {"lib": str(lib.path), "project": info["project"], "input": str(work / "in.npy"),
+            "output": str(work / "out.npz"), "input_size": info["input_size"], "output_size": info["output_size"],
+            "cwd": str(work), "trace": [], "trace_files": True}
+    (work / "spec.json").write_text(json.dumps(spec))
+    try:
+        proc = subprocess.run([sys.executable, "-m", "sim._worker", str(work / "spec.json")], capture_output=True,
+                              text=True, cwd=Path(__file__).resolve().parent.parent, timeout=600)
+    except subprocess.TimeoutExpired:
+        return None
+    if proc.returncode >= 0:
+        return None  # did not crash again (or no trace switch in this library): nothing to say
+    written = {p.name[: -len("_output.log")] for p in (work / "tb_data").glob("*_output.log") if p.stat().st_size}
+    done = [k for k, name in enumerate(traced) if name in written]
+    last = done[-1] if done else -1
+    if last + 1 >= len(traced):
+        return None  # every traced layer finished: the crash is after them, in an untraced layer
+    classes = {l["name"]: l["class_name"] for l in info.get("layers", [])}
+    failed = traced[last + 1]
+    after = f"the last layer that completed was {traced[last]!r}" if last >= 0 else "no layer completed"
+    return f" in layer {failed!r} ({classes.get(failed, '?')}; {after}, from a per-layer trace re-run of that image)"
 
 
 def _clean_dead_tmp() -> None:
@@ -167,8 +210,7 @@ def run(hls_dir: Path, lib: CsimLib, x: np.ndarray, *, trace: bool = False, work
                 if line.startswith("done "):
                     with lock:
                         bar.update(1)
-                else:
-                    sink.append(line)
+                sink.append(line)  # "done <k>" kept: it tells which image a crashed worker was on
 
         # a C-sim that never returns (a stream that never fills) is stopped: generous, per image
         try:
@@ -200,9 +242,15 @@ def run(hls_dir: Path, lib: CsimLib, x: np.ndarray, *, trace: bool = False, work
         if timed_out.is_set():
             raise CsimError(f"C-simulation of {hls_dir} did not finish within {limit:.0f} s ({n} images, {workers} "
                             f"processes; stopped); set HWFLOW_CSIM_TIMEOUT_S to allow longer")
-        for p, err, log in zip(procs, errs, logs):
+        for p, err, log, idx in zip(procs, errs, logs, chunks):
             if p.returncode != 0:
-                raise CsimError(_crash_message(hls_dir, info, p.returncode, "".join(log) + err))
+                text = "".join(l for l in log if not l.startswith("done ")) + err
+                located = ""
+                if not _CONFIG.search(text):  # no assert naming the layer (a segfault): find it by re-running
+                    k = _crashed_image(log, idx)
+                    found = locate_crash(hls_dir, lib, info, x[k], tmp) if k is not None else None
+                    located = f"{found} on image {k}" if found else ""
+                raise CsimError(_crash_message(hls_dir, info, p.returncode, text, located))
         outs, traces = [], {name: [] for name, _ in trace_layers}
         for w in range(workers):
             z = np.load(tmp / f"out{w}.npz")

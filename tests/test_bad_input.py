@@ -460,7 +460,7 @@ def test_orphans_cleaned_and_concurrent_runs(tmp_path, monkeypatch):
 def test_catalogue_counts():
     """The numbers the README's reliability section quotes (kept in step with CASES)."""
     clean = [c for c in CASES if c.code != 0]
-    assert len(CASES) == len(clean) == 55
+    assert len(CASES) == len(clean) == 55  # the other 16 of the README's 71 are named tests here
 
 
 def test_qkeras_model_in_keras_format_loads(tmp_path):
@@ -518,3 +518,167 @@ def test_sweep_with_failed_points_exits_non_zero(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sweep, "run_sweep", lambda *a, **k: fake)
     code, out = run_cli(["sweep", "--config", str(cfg), "--space", str(space), "--out", str(tmp_path / "s")], capsys)
     assert code == 2 and "1 of 2 points failed" in out and "7 is invalid" in out and "Traceback" not in out
+
+
+# ---------------------------------------------------------------------------- per-layer table (issue 17)
+
+EARLY = REPORTS / "hls4mlearly_1"  # real Vivado HLS 2016.4 project: old module names, no configN
+_RPT = Path("myproject_prj") / "solution1" / "syn" / "report"
+
+
+def _galapagos_wrapper(tmp: Path) -> Path:
+    """hls4mlearly_1 with a `myproject_galapagos` top around `myproject`, as a Galapagos shell
+    writes it: the wrapper's reports are the core's with the top renamed and one Instance row."""
+    d = tmp / "prj"
+    shutil.copytree(EARLY, d)
+    rep = d / _RPT
+    xml = (rep / "myproject_csynth.xml").read_text()
+    (rep / "myproject_galapagos_csynth.xml").write_text(
+        xml.replace("<TopModelName>myproject</TopModelName>", "<TopModelName>myproject_galapagos</TopModelName>"))
+    out, kept = [], set()
+    for line in (rep / "myproject_csynth.rpt").read_text().splitlines():
+        line = line.replace("Report for 'myproject'", "Report for 'myproject_galapagos'")
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) > 3 and cells[1].startswith(("grp_", "call_ret")):  # an Instance row
+            table = "lat" if "function" in line else "res"
+            if table in kept:
+                continue
+            kept.add(table)
+            line = line.replace(cells[1], "grp_myproject_fu_20", 1).replace(cells[2], "myproject", 1)
+        out.append(line)
+    (rep / "myproject_galapagos_csynth.rpt").write_text("\n".join(out) + "\n")
+    return d
+
+
+def test_wrapper_top_keeps_the_per_layer_table(tmp_path, capsys):
+    """A wrapper top with old module names (no configN) must not collapse the table to one row."""
+    from hwflow.reports import parse_project
+
+    prj = _galapagos_wrapper(tmp_path)
+    r = parse_project(prj)
+    assert r.top.module == "myproject_galapagos"
+    layers = [l for l in r.layers if l.is_layer]
+    assert [l.module for l in layers] == ["compute_layer_0_0_0_s", "compute_layer_0_0_0_1", "relu", "sigmoid"]
+    assert all(l.parent == "myproject" for l in layers)
+    assert [l.resources.dsp for l in layers] == [84, 16, 0, 0]  # the real rpt's Instance rows
+    code, out = run_cli(["report", "--hls-dir", str(prj), "--out", str(tmp_path / "r")], capsys)
+    assert code == 0 and "Traceback" not in out, out
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "| compute_layer | compute_layer |" in md and "| sigmoid | sigmoid |" in md
+
+
+def test_reuse_factor_from_hls4ml_config_only(tmp_path, capsys):
+    """No firmware/parameters.h: the RF column comes from hls4ml_config.yml (its !keras_model tag
+    read as text by the bounded loader); per-layer entries win over the model-wide value."""
+    from hwflow.reports import parse_project
+
+    r = parse_project(REPORTS / "dnnonsilicon_3")  # real config: Model ReuseFactor 16, no LayerName
+    assert not (REPORTS / "dnnonsilicon_3" / "firmware").exists()
+    assert {l.reuse_factor for l in r.layers if l.is_layer} == {16}
+    code, out = run_cli(["report", "--hls-dir", str(REPORTS / "dnnonsilicon_3"), "--out", str(tmp_path / "r")], capsys)
+    assert code == 0, out
+    assert "| layer2 | conv_2d_cl | 2 | 16 |" in (tmp_path / "r" / "report.md").read_text()
+
+    prj = tmp_path / "prj"  # per-layer entries, mapped through the firmware's layer names
+    shutil.copytree(REPORTS / "dnnonsilicon_3", prj)
+    (prj / "firmware").mkdir()
+    (prj / "firmware" / "myproject.cpp").write_text(
+        "    nnet::conv_2d_cl<input_t, layer2_t, config2>(a, b, w2, b2); // conv1\n"
+        "    nnet::relu<layer2_t, layer3_t, relu_config3>(b, c); // relu1\n")
+    cfg = (prj / "hls4ml_config.yml").read_text()
+    (prj / "hls4ml_config.yml").write_text(cfg.replace("HLSConfig:\n", "HLSConfig:\n  LayerName:\n"
+                                                       "    conv1: {ReuseFactor: 9}\n", 1))
+    by = {l.config_index: l.reuse_factor for l in parse_project(prj).layers if l.is_layer}
+    assert (by[2], by[3]) == (9, 16)
+    (prj / "hls4ml_config.yml").write_text(cfg.replace("ReuseFactor: 16", "ReuseFactor: -4"))
+    code, out = run_cli(["report", "--hls-dir", str(prj), "--out", str(tmp_path / "r2")], capsys)
+    assert code == 6 and "Traceback" not in out and "hls4ml_config.yml" in out and "ReuseFactor -4" in out, out
+
+
+def test_layers_in_execution_order(tmp_path):
+    """Vitis aggregate hierarchy: hls4ml's inserted zero-padding (config8) runs first and is listed
+    first; firmware/<project>.cpp call order wins over everything; Vivado HLS .rpt tables only
+    (their order is not the call order) fall back to the config index, and say so."""
+    from hwflow.reports import parse_project
+
+    r = parse_project(REPORTS / "ece226_1")
+    assert [l.config_index for l in r.layers if l.is_layer] == [8, 2, 4, 5, 6, 7]
+
+    prj = tmp_path / "prj"
+    shutil.copytree(REPORTS / "dnnonsilicon_3", prj)
+    r = parse_project(prj)
+    assert [l.config_index for l in r.layers if l.is_layer] == [2, 3, 4, 5, 6, 7, 9, 10]
+    assert any("listed by hls4ml config index" in n for n in r.notes)
+    (prj / "firmware").mkdir()  # a (made-up) call order unlike the index order
+    calls = [(5, "conv_2d_cl", "config5"), (6, "relu", "relu_config6"), (2, "conv_2d_cl", "config2")]
+    (prj / "firmware" / "myproject.cpp").write_text("".join(
+        f"    nnet::{f}<a_t, b_t, {c}>(x, y); // l{i}\n" for i, f, c in calls))
+    r = parse_project(prj)
+    assert [l.config_index for l in r.layers if l.is_layer][:3] == [5, 6, 2]
+    assert not any("listed by hls4ml config index" in n for n in r.notes)
+
+
+# ---------------------------------------------------------------------------- C-sim segfault (issue 17)
+
+# A stand-in for a generated project whose C-sim segfaults in one layer: the layer functions use
+# hls4ml's own nnet::save_layer_output (its nnet_helpers.h, the bridge's trace globals), as the
+# generated firmware does after every traced layer; the 'head' layer dereferences a null pointer.
+_SEGV_CPP = r"""
+#include <cassert>
+#include "nnet_utils/nnet_helpers.h"
+namespace nnet { bool trace_enabled = false; std::map<std::string, void *> *trace_outputs = NULL;
+                 size_t trace_type_size = sizeof(double); }
+static void conv(const double *x, double *y) { for (int i = 0; i < 4; i++) y[i] = 2 * x[i]; }
+static void head(const double *x, double *y) {
+    volatile double *bad = x[0] > 0.5 ? (double *)0 : y;  // only images with x[0] > 0.5 crash
+    for (int i = 0; i < 4; i++) bad[i] = x[i] + 1;
+}
+extern "C" void myproject_double(double *in, double *out) {
+    double a[4], b[4];
+    conv(in, a);
+    nnet::save_layer_output<double>(a, "conv", 4);
+    head(a, b);
+    nnet::save_layer_output<double>(b, "head", 4);
+    for (int i = 0; i < 4; i++) out[i] = b[i];
+    nnet::save_layer_output<double>(out, "out_relu", 4);
+}
+"""
+
+
+def _segv_project(tmp_path):
+    import json
+    import subprocess
+
+    import hls4ml
+
+    from sim import csim
+
+    tpl = Path(hls4ml.__file__).parent / "templates" / "vivado"
+    prj = tmp_path / "segv"
+    (prj / "firmware").mkdir(parents=True)
+    (prj / "stand_in.cpp").write_text(_SEGV_CPP)
+    so = prj / "stand_in.so"
+    subprocess.run(["g++", "-O1", "-shared", "-fPIC", "-std=c++14", f"-I{tpl}", f"-I{tpl / 'ap_types'}",
+                    str(prj / "stand_in.cpp"), "-o", str(so)], check=True, timeout=120)
+    layers = [{"name": n, "class_name": c, "shape": [4], "traced": True}
+              for n, c in (("conv", "QConv2D"), ("head", "QConv2D"), ("out_relu", "QActivation"))]
+    (prj / csim.LAYERS_FILE).write_text(json.dumps({"project": "myproject", "input_size": 4, "output_size": 4,
+                                                   "layers": layers, "config_index": {}}))
+    return prj, csim.CsimLib(so, "stand-in", 0.0, False)
+
+
+def test_segfault_names_the_layer(tmp_path):
+    from hwflow.errors import CsimError
+    from sim import csim
+
+    prj, lib = _segv_project(tmp_path)
+    x = np.zeros((6, 4))
+    ok = csim.run(prj, lib, x, workers=1, progress=False)  # the same library runs fine on safe images
+    assert np.array_equal(ok.outputs, np.ones((6, 4)))
+    x[4, 0] = 0.3  # doubled by conv: 0.6 > 0.5, so image 4 crashes in head
+    with pytest.raises(CsimError) as exc:
+        csim.run(prj, lib, x, workers=2, progress=False)
+    msg = str(exc.value)
+    assert "aborted (signal SIGSEGV) in layer 'head' (QConv2D; the last layer that completed was 'conv'" in msg, msg
+    assert "on image 4" in msg
+    assert not list((prj / "firmware").rglob("*.log"))  # trace files go to a temporary folder

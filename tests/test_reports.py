@@ -190,7 +190,10 @@ def test_vitis_hierarchy_from_aggregate_csynth_xml():
     by = {l.module: l for l in r.layers}
     mult = by["dense_latency_ap_fixed_16_6_5_3_0_ap_fixed_16_6_5_3_0_config2_mult_s"]
     assert not mult.is_layer and mult.config_index == 2 and mult.parent.startswith("compute_output_buffer_1d")
-    assert [l.config_index for l in r.layers if l.is_layer] == [2, 4, 5, 6, 7, 8]
+    # Execution order, not config index: hls4ml inserts the zero-padding (config8) after creating
+    # the other layers, but it runs first (the aggregate hierarchy lists instances in call order).
+    assert [(l.config_index, l.kind) for l in r.layers if l.is_layer] == [
+        (8, "zeropad1d_cl"), (2, "conv_1d_cl"), (4, "relu"), (5, "global_pooling1d_cl"), (6, "dense"), (7, "softmax")]
 
 
 def _write_firmware(prj: Path) -> None:
@@ -217,7 +220,9 @@ def test_layer_names_from_firmware(tmp_path):
     r = parse_project(prj)
     layers = [l for l in r.layers if l.is_layer]
     assert [l.layer_name for l in layers] == ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "dense", "softmax"]
-    assert [l.reuse_factor for l in layers[:4]] == [3, None, None, 16]  # config2_mult's 99 is not config2's
+    # parameters.h first (config2_mult's 99 is not config2's); layers it does not state take
+    # hls4ml_config.yml's model-wide ReuseFactor (16 in dnnonsilicon_3's config).
+    assert [l.reuse_factor for l in layers[:4]] == [3, 16, 16, 16]
     assert r.layer_names_from == prj / "firmware" / "myproject.cpp"
 
 

@@ -134,6 +134,58 @@ def reuse_factors(hls_dir: Path) -> dict[int, int]:
     return out
 
 
+def config_reuse(hls_dir: Path) -> tuple[int | None, dict[str, int]]:
+    """(model-wide ReuseFactor, layer name -> ReuseFactor) from hls4ml_config.yml, when present.
+
+    Read with the bounded safe loader; hls4ml's own tags (`!keras_model 'x.h5'`) load as plain text.
+    A file that is present but unreadable is a ReportError naming it, never skipped silently.
+    """
+    import yaml
+
+    from hwflow.guard import BoundedSafeLoader, load_yaml_text, read_text_file
+
+    p = hls_dir / "hls4ml_config.yml"
+    if not p.is_file():
+        return None, {}
+
+    class _Loader(BoundedSafeLoader):
+        pass
+
+    def _tag_as_text(loader, suffix, node):
+        return loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode) else None
+
+    _Loader.add_multi_constructor("!", _tag_as_text)
+    try:
+        cfg = load_yaml_text(read_text_file(p, "hls4ml config"), str(p), loader=_Loader)
+    except ConfigError as exc:
+        raise ReportError(str(exc)) from None
+    hls = cfg.get("HLSConfig") if isinstance(cfg, dict) else None
+    if not isinstance(hls, dict):
+        return None, {}
+
+    def rf(d) -> int | None:
+        v = d.get("ReuseFactor") if isinstance(d, dict) else None
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ReportError(f"{p}: ReuseFactor {v!r} is not a positive integer")
+        return v
+
+    per = {str(k): r for k, d in (hls.get("LayerName") or {}).items() if (r := rf(d)) is not None} \
+        if isinstance(hls.get("LayerName"), dict) else {}
+    return rf(hls.get("Model")), per
+
+
+def _is_core(m: str, top: str, project_name: str | None, children: dict[str, list[str]]) -> bool:
+    """The hls4ml core below a wrapper top (myproject inside myproject_galapagos / myproject_axi),
+    also with old module names that carry no configN."""
+    if config_index(m) is not None or not children.get(m):
+        return False
+    if any(config_index(k) is not None for k in children[m]):
+        return True
+    return m == project_name or top.startswith(m + "_")
+
+
 def build_layers(
     top: str,
     modules: dict[str, CsynthReport],
@@ -141,6 +193,9 @@ def build_layers(
     children: dict[str, list[str]],
     names: dict[int, tuple[str, str]],
     rf: dict[int, int],
+    project_name: str | None = None,
+    cfg_rf: tuple[int | None, dict[str, int]] = (None, {}),
+    hierarchy_ordered: bool = False,
 ) -> tuple[LayerRow, ...]:
     """Per-module rows under `top`, with the outermost module of each layer marked is_layer."""
     parent, order = _dfs(top, children)
@@ -151,9 +206,7 @@ def build_layers(
     # Containers hold layers without being one (myproject inside myproject_axi).
     containers = {top}
     for m in order:
-        if parent.get(m) in containers and config_index(m) is None and any(
-            config_index(k) is not None for k in children.get(m, [])
-        ):
+        if parent.get(m) in containers and _is_core(m, top, project_name, children):
             containers.add(m)
     known_tree = bool(children.get(top))
     if not known_tree:  # no hierarchy: per layer index, the module with the most logic is the outer one
@@ -173,6 +226,12 @@ def build_layers(
         i = config_index(m)
         is_layer = (parent.get(m) in containers) if known_tree else (m in outer)
         layer_name, func = names.get(i, (None, None)) if i is not None else (None, None)
+        reuse = rf.get(i) if i is not None else None
+        if reuse is None and is_layer:  # only hls4ml_config.yml states it: the layer's entry, else the model's
+            default, per_layer = cfg_rf
+            reuse = per_layer.get(layer_name) if layer_name else None
+            if reuse is None and (layer_name or not per_layer):
+                reuse = default
         if m in modules:
             r = modules[m]
             nums = (r.latency_best_cycles, r.latency_worst_cycles, r.interval_min_cycles, r.interval_max_cycles,
@@ -185,20 +244,32 @@ def build_layers(
             continue
         rows.append(LayerRow(
             module=m, kind=_kind(m), config_index=i, layer_name=layer_name if is_layer else None,
-            parent=parent.get(m), is_layer=is_layer, reuse_factor=rf.get(i) if i is not None else None,
+            parent=parent.get(m), is_layer=is_layer, reuse_factor=reuse,
             latency_best_cycles=nums[0], latency_worst_cycles=nums[1], interval_min_cycles=nums[2],
             interval_max_cycles=nums[3], pipeline_type=nums[4], resources=nums[5], source=nums[6],
         ))
-    return _model_order(rows, names)
+    return _model_order(rows, names, hierarchy_ordered)
 
 
-def _model_order(rows: list[LayerRow], names: dict[int, tuple[str, str]]) -> tuple[LayerRow, ...]:
-    """Layers in model order (firmware call order, else layer index), each followed by its sub-modules."""
+def _model_order(rows: list[LayerRow], names: dict[int, tuple[str, str]],
+                 hierarchy_ordered: bool = False) -> tuple[LayerRow, ...]:
+    """Layers in execution order, each followed by its sub-modules:
+    1. the call order of firmware/<project>.cpp when it is there;
+    2. else the Vitis aggregate csynth.xml hierarchy (its instances are listed in call order);
+    3. else (Vivado HLS .rpt Instance tables only, whose order is NOT the call order: on
+       dnnonsilicon_3 the dataflow table lists dense config9 before conv config2) the config
+       index, hls4ml's creation order, which is the call order for a sequential model; the
+       report then says so in a note (see parse_project).
+    """
     pos = {idx: k for k, idx in enumerate(names)} if names else {}
 
-    def key(r: LayerRow) -> tuple:
+    def key(r: LayerRow) -> tuple:  # ties (modules without configN, uncalled ones) keep hierarchy order
         i = r.config_index
-        return (i is None, pos.get(i, len(pos) + (i or 0)) if i is not None else 0)
+        if pos:
+            return (pos.get(i, len(pos)),)
+        if hierarchy_ordered:
+            return (0,)
+        return (i is None, i or 0)
 
     layers = sorted((r for r in rows if r.is_layer), key=key)  # stable: ties keep hierarchy order
     below: dict[str, list[LayerRow]] = {}
@@ -326,6 +397,7 @@ def parse_project(hls_dir: Path, board: str | Board | None = None) -> ProjectRep
     modules: dict[str, CsynthReport] = {}
     instances: dict[str, tuple[InstanceRow, ...]] = {}
     children: dict[str, list[str]] = {}
+    hierarchy_ordered = False
     if report_dir is not None:
         top_name = _top_name(report_dir, name, backend)
         xmls = sorted(p for p in report_dir.glob("*_csynth.xml"))
@@ -345,16 +417,20 @@ def parse_project(hls_dir: Path, board: str | Board | None = None) -> ProjectRep
             modules[r.module] = r
         if agg.is_file():
             h = aggregate_hierarchy(agg)
-            if h is not None:
-                for k, v in h[1].items():
-                    children.setdefault(k, v)
+            if h is not None:  # the aggregate lists instances in call order; the .rpt tables do not
+                children.update(h[1])
+                hierarchy_ordered = True
         if top_name is None:
             top_name = _root_of(modules, children)
         top = modules.get(top_name)
         if top is None:
             raise ReportError(f"{report_dir}: no {top_name}_csynth.xml or .rpt for the top module {top_name!r}")
     cpp, names = firmware_layers(hls_dir, name or (top.module if top else "myproject"))
-    layers = build_layers(top.module, modules, instances, children, names, reuse_factors(hls_dir)) if top else ()
+    layers = build_layers(top.module, modules, instances, children, names, reuse_factors(hls_dir),
+                          name, config_reuse(hls_dir), hierarchy_ordered) if top else ()
+    if layers and not names and not hierarchy_ordered:
+        notes.append("layer order: no firmware/<project>.cpp and no Vitis csynth.xml hierarchy, so layers are "
+                     "listed by hls4ml config index (the call order for a sequential model)")
 
     vivado, timing, cosim = [], [], None
     for p in _walk_rpts(hls_dir):
