@@ -31,6 +31,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from hwflow.paths import write_text_atomic
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = REPO_ROOT.parent / "shared" / "fixtures" / "hls-reports"
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "estimator_calibration.md"
@@ -507,17 +509,6 @@ def plot(rows: dict, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def _write(path: Path, text: str) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def _versions() -> dict:
     import hls4ml
 
@@ -538,11 +529,11 @@ def run_no_fit(args, cnn) -> int:
            "synthetic_designs": [n for n, r in rows.items() if r["synthetic"]], "failed_designs": args.failed,
            "summary": summ, "designs": rows}
     if args.json:
-        _write(args.json, json.dumps(out, indent=1, default=float) + "\n")
+        write_text_atomic(args.json, json.dumps(out, indent=1, default=float) + "\n")
     md = [f"# hwflow.estimate vs csynth on {args.fixtures.name} (constants of {args.calibration.name}, no fit)", "",
           *summary_md(summ), "", *rows_md(rows), ""]
     if args.md:
-        _write(args.md, "\n".join(md))
+        write_text_atomic(args.md, "\n".join(md))
     print("\n".join(summary_md(summ)))
     return 0
 
@@ -571,7 +562,7 @@ def run_fit(args, cnn) -> int:
                          "error": {k: rel_err(metrics(loo_est[d.name])[k], data.reports[d.name][k]) for k in METRICS},
                          "tool": d.note.split(";")[0]} for d in mlp if d.role == "usable"}
     summ = {"cnn": error_summary(cnn_rows), "mlp": error_summary(mlp_rows), "cnn_in_sample": error_summary(cnn_fit)}
-    _write(args.calibration, json.dumps({
+    write_text_atomic(args.calibration, json.dumps({
         "_comment": "written by benchmarks/calibrate_estimator.py; do not edit by hand",
         "constants": asdict(final), **_versions(),
         "usable_designs": [d.name for d in usable],
@@ -583,7 +574,7 @@ def run_fit(args, cnn) -> int:
            "constants": asdict(final), "synthetic_designs": [n for n, r in cnn_rows.items() if r["synthetic"]],
            "failed_designs": args.failed}
     json_path = args.json or RESULTS_DIR / "estimator_calibration.json"
-    _write(json_path, json.dumps(out, indent=1, default=float) + "\n")
+    write_text_atomic(json_path, json.dumps(out, indent=1, default=float) + "\n")
     png = json_path.with_suffix(".png")
     plot(cnn_rows, png, "CNN designs, leave-one-design-out: estimate vs csynth report")
     tools = sorted({r["tool"] for r in cnn_rows.values()})
@@ -611,7 +602,7 @@ def run_fit(args, cnn) -> int:
             md.append(f"| {n} | {lr['layer']} | {lr['kind']} | "
                       + " | ".join(f"{lr['estimate'][m]} / {lr['report'][m]}" for m in METRICS) + " |")
     md += ["", "## Fitted constants (all designs)", "", "```json", json.dumps(asdict(final), indent=1), "```", ""]
-    _write(args.md or json_path.with_suffix(".md"), "\n".join(md))
+    write_text_atomic(args.md or json_path.with_suffix(".md"), "\n".join(md))
     print("CNN (leave-one-design-out)\n" + "\n".join(summary_md(summ["cnn"])))
     print("MLP (leave-one-design-out)\n" + "\n".join(summary_md(summ["mlp"])))
     return 0

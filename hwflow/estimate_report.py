@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from hwflow.boards import Board, get_board
-from hwflow.errors import ConfigError
 from hwflow.estimate import RESOURCES, Estimate, estimate
 
 

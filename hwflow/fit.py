@@ -24,8 +24,8 @@ from hwflow.config import FlowConfig, config_from_dict, load_config
 from hwflow.errors import ConfigError
 from hwflow.estimate_report import quiet
 from hwflow.guard import cli_float
-from hwflow.paths import CONFIG_DIR, ModelPaths
-from hwflow.reuse import BUDGET_RESOURCES, FitResult
+from hwflow.paths import CONFIG_DIR, ModelPaths, write_text_atomic
+from hwflow.reuse import FitResult
 
 SHOWN = ("DSP", "LUT", "FF", "BRAM_18K")
 
@@ -65,14 +65,6 @@ def fitted_raw(cfg: FlowConfig, board: Board, out: Path, choices: dict | None = 
         hls["layers"] = layers
     raw["hls"] = hls
     return raw
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def _pct(v) -> str:
@@ -197,7 +189,7 @@ def run_fit(cfg: FlowConfig, board: Board, out: Path, *, target_fps: float | Non
     fitted = config_from_dict(raw, out)  # validated like any config file
     convert.resolve_reuse_factors(fitted, qmodel)  # every reuse factor kept by hls4ml's rule
     report_dir = Path(report_dir or ModelPaths.for_model(out.stem).reports)
-    _atomic_write(out, header(res, cfg.path, command, report_dir / "fit.md")
+    write_text_atomic(out, header(res, cfg.path, command, report_dir / "fit.md")
                   + yaml.safe_dump(raw, sort_keys=False, width=120, default_flow_style=None))
     load_config(out)
     reports = write_reports(res, report_dir, out.stem, source)

@@ -10,6 +10,19 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO_ROOT / "hls_configs"
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file in the same folder and os.replace: a reader
+    (or a killed run) never sees half a file."""
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 def build_root() -> Path:
     """build/ in the repository, or $HWFLOW_BUILD_DIR (tests point it at a temporary folder)."""
     return Path(os.environ.get("HWFLOW_BUILD_DIR", REPO_ROOT / "build"))

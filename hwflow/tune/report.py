@@ -5,22 +5,14 @@ from __future__ import annotations
 import copy
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from hwflow.paths import write_text_atomic
 from hwflow.tune.search import pareto_front, sens_key
 from hwflow.tune.space import LayerInfo
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def write_tuned_yaml(cfg, overrides: dict[str, dict], out: Path, note: str) -> Path:
@@ -42,7 +34,7 @@ def write_tuned_yaml(cfg, overrides: dict[str, dict], out: Path, note: str) -> P
     if cfg.data.path is not None and not Path(data.get("source", "")).is_absolute():
         data["source"] = os.path.relpath(cfg.data.path, Path(out).resolve().parent)
     header = "".join(f"# {line}\n" for line in note.splitlines())
-    _atomic_write(Path(out), header + yaml.safe_dump(raw, sort_keys=False, default_flow_style=None, width=110))
+    write_text_atomic(Path(out), header + yaml.safe_dump(raw, sort_keys=False, default_flow_style=None, width=110))
     return Path(out)
 
 
@@ -177,5 +169,5 @@ def markdown(r) -> str:
 
 
 def write_json(path: Path, obj) -> Path:
-    _atomic_write(path, json.dumps(obj, indent=1, default=str))
+    write_text_atomic(path, json.dumps(obj, indent=1, default=str))
     return path
