@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from hwflow.boards import Board, get_board
 from hwflow.estimate import RESOURCES, Estimate, estimate
+from hwflow.paths import write_report_files
 
 
 # --- outputs -----------------------------------------------------------------------------
@@ -78,20 +78,8 @@ def plot_layers(est: Estimate, path: Path) -> None:
 
 def write_reports(est: Estimate, out_dir: Path, title: str, note: str = "") -> dict[str, Path]:
     """estimate.md / estimate.json / estimate.png, built in a temporary folder, then moved into place."""
-    import os
-    import tempfile
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    names = {"md": "estimate.md", "json": "estimate.json", "png": "estimate.png"}
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".estimate-") as tmp:
-        tmp = Path(tmp)
-        (tmp / names["md"]).write_text(render_markdown(est, title, note))
-        (tmp / names["json"]).write_text(json.dumps(est.to_dict(), indent=1, default=float) + "\n")
-        plot_layers(est, tmp / names["png"])
-        for n in names.values():
-            os.replace(tmp / n, out_dir / n)
-    return {k: out_dir / n for k, n in names.items()}
+    return write_report_files(out_dir, "estimate", render_markdown(est, title, note), est.to_dict(),
+                              lambda p: plot_layers(est, p))
 
 
 # --- CLI ---------------------------------------------------------------------------------

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import os
-import tempfile
 from pathlib import Path
 
 import yaml
@@ -24,7 +22,7 @@ from hwflow.config import FlowConfig, config_from_dict, load_config
 from hwflow.errors import ConfigError
 from hwflow.estimate_report import quiet
 from hwflow.guard import cli_float
-from hwflow.paths import CONFIG_DIR, ModelPaths, write_text_atomic
+from hwflow.paths import CONFIG_DIR, ModelPaths, write_report_files, write_text_atomic
 from hwflow.reuse import FitResult
 
 SHOWN = ("DSP", "LUT", "FF", "BRAM_18K")
@@ -155,18 +153,8 @@ def plot(res: FitResult, path: Path) -> None:
 
 def write_reports(res: FitResult, out_dir: Path, title: str, source: str) -> dict[str, Path]:
     """fit.md / fit.json / fit.png, built in a temporary folder and moved into place."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    names = {"md": "fit.md", "json": "fit.json", "png": "fit.png"}
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".fit-") as tmp:
-        tmp = Path(tmp)
-        (tmp / names["md"]).write_text(render_markdown(res, title, source))
-        (tmp / names["json"]).write_text(json.dumps({"estimated": True, "model": source, **res.to_dict()}, indent=1,
-                                                    default=float) + "\n")
-        plot(res, tmp / names["png"])
-        for n in names.values():
-            os.replace(tmp / n, out_dir / n)
-    return {k: out_dir / n for k, n in names.items()}
+    return write_report_files(out_dir, "fit", render_markdown(res, title, source),
+                              {"estimated": True, "model": source, **res.to_dict()}, lambda p: plot(res, p))
 
 
 def run_fit(cfg: FlowConfig, board: Board, out: Path, *, target_fps: float | None = None, max_util: float = 0.8,

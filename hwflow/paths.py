@@ -23,6 +23,25 @@ def write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def write_report_files(out_dir: Path, stem: str, markdown: str, data, plot) -> dict[str, Path]:
+    """<stem>.md / .json / .png built in a temporary folder, then moved into place (nothing
+    half-written); `plot(path)` draws the PNG. Returns {"md", "json", "png"} -> final paths."""
+    import json
+    import tempfile
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = {k: f"{stem}.{k}" for k in ("md", "json", "png")}
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=f".{stem}-") as tmp:
+        tmp = Path(tmp)
+        (tmp / names["md"]).write_text(markdown)
+        (tmp / names["json"]).write_text(json.dumps(data, indent=1, default=float) + "\n")
+        plot(tmp / names["png"])
+        for n in names.values():
+            os.replace(tmp / n, out_dir / n)
+    return {k: out_dir / n for k, n in names.items()}
+
+
 def build_root() -> Path:
     """build/ in the repository, or $HWFLOW_BUILD_DIR (tests point it at a temporary folder)."""
     return Path(os.environ.get("HWFLOW_BUILD_DIR", REPO_ROOT / "build"))

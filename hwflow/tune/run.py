@@ -23,7 +23,7 @@ import numpy as np
 
 from hwflow.config import FlowConfig, load_config
 from hwflow.errors import ConfigError
-from hwflow.paths import ModelPaths
+from hwflow.paths import ModelPaths, write_text_atomic
 
 DEFAULT_WEIGHT_BITS = (6, 5, 4, 3, 2)
 DEFAULT_ACT_BITS = (6, 5, 4, 3)
@@ -220,7 +220,7 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
                         sensitivity_points=len(state.sensitivity), sensitivity_s=t_sens, search_s=t_search,
                         qat_s=t_qat, estimates=estimates, within_budget=within, slice_split=split,
                         unseen_images=len(xu), engine=evaluate.engine, engine_check=engine_check)
-    report._atomic_write(result.report_md, report.markdown(result))
+    write_text_atomic(result.report_md, report.markdown(result))
     report.write_json(paths.reports / "tune.json", {
         "name": cfg.name, "budget": budget, "slack": slack, "slice_images": slice_images, "slice_split": split,
         "engine": evaluate.engine, "engine_check": engine_check,
