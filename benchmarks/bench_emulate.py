@@ -1,4 +1,4 @@
-"""Images/s of sim.emulate vs hls4ml C-sim (hls_model.predict) vs the QKeras model, one run.
+"""Images/s of hwflow.sim.emulate vs hls4ml C-sim (hls_model.predict) vs the QKeras model, one run.
 
 `run()` is what benchmarks/run.py calls; `python -m benchmarks.bench_emulate` runs it alone.
 The C-sim compile is built once and not timed; each path is timed on the same inputs.
@@ -128,7 +128,7 @@ def _ips(fn, x, repeat: int = 1) -> float:
 def bench_model(name: str, model, io_type: str, n_fast: int, n_csim: int, work_dir: Path) -> EmulateBench:
     import hls4ml
 
-    from sim.emulate import emulate
+    from hwflow.sim.emulate import emulate
 
     cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis")
     cfg["LayerName"]["input_1"]["Precision"]["result"] = "ufixed<8,0,RND_CONV,SAT>"

@@ -26,8 +26,8 @@ def check(name: str, images: int) -> dict:
     from hwflow.convert import convert
     from hwflow.flow import stage_models
     from hwflow.paths import CONFIG_DIR, ModelPaths
-    from sim import csim
-    from sim.emulate import emulate
+    from hwflow.sim import csim
+    from hwflow.sim.emulate import emulate
 
     cfg = load_config(CONFIG_DIR / f"{name}.yaml")
     paths = ModelPaths.for_model(cfg.name)

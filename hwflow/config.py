@@ -23,7 +23,7 @@ from typing import Any
 from hwflow.boards import Board, get_board
 from hwflow.errors import ConfigError
 from hwflow.guard import check_part, load_yaml_text, read_text_file
-from keras_models.quant import LayerQuant, QuantPlan, spec_from_value
+from hwflow.zoo.quant import LayerQuant, QuantPlan, spec_from_value
 
 BACKENDS = ("Vivado", "Vitis", "VivadoAccelerator")
 IO_TYPES = ("io_stream", "io_parallel")
@@ -196,13 +196,13 @@ def check_precision(value, where: str) -> str:
 
 
 def _model(raw, where) -> ModelSection:
-    import keras_models
+    from hwflow import zoo
 
     raw = dict(_expect(raw, dict, where, "a mapping with at least 'arch'"))
     if "arch" not in raw:
-        raise ConfigError(f"{where}.arch: missing; valid: {', '.join(keras_models.list_models())}")
+        raise ConfigError(f"{where}.arch: missing; valid: {', '.join(zoo.list_models())}")
     arch = raw.pop("arch")
-    params = keras_models.params_of(str(arch), where=f"{where}.arch")
+    params = zoo.params_of(str(arch), where=f"{where}.arch")
     check_keys(raw, ["arch", *params], where)
     for k, v in raw.items():
         default = params[k].default

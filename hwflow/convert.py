@@ -20,7 +20,7 @@ from pathlib import Path
 from hwflow.config import FlowConfig
 from hwflow.errors import ConfigError
 from hwflow.guard import check_project_tcl
-from sim.csim import LAYERS_FILE  # written into every project: layer table for csim/trace/reports
+from hwflow.sim.csim import LAYERS_FILE  # written into every project: layer table for csim/trace/reports
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class LayerInfo:
     reuse_factor: int | None
     strategy: str | None
     n_params: int
-    traced: bool  # has a trace hook in the generated C++ (sim.csim can read its output)
+    traced: bool  # has a trace hook in the generated C++ (hwflow.sim.csim can read its output)
 
 
 @dataclass
@@ -145,7 +145,7 @@ def to_hls_model(cfg: FlowConfig, qmodel, output_dir: Path | None = None):
     out = str(output_dir) if output_dir else str(Path(tempfile.gettempdir()) / "hwflow-unwritten")
     hls_model = hls4ml.converters.convert_from_keras_model(qmodel, hls_config=hls_config(cfg, qmodel), output_dir=out,
                                                            project_name="myproject", **_backend_kwargs(cfg))
-    # Trace hooks let sim.csim localise a parity failure (what hls4ml's own trace() switches on);
+    # Trace hooks let hwflow.sim.csim localise a parity failure (what hls4ml's own trace() switches on);
     # the writer guards them with #ifndef __SYNTHESIS__, so they cost nothing in hardware.
     hls_model.config.trace_output = True
     if cfg.hls.io_type == "io_stream":  # FIFO depths (hls.fifo_depth) in the variables' pragmas, as hls4ml's pass

@@ -30,7 +30,7 @@ class FlowResult:
     paths: ModelPaths
     findings: list[Finding] = field(default_factory=list)
     convert: object | None = None  # hwflow.convert.ConvertResult
-    parity: object | None = None  # sim.parity.ParityResult
+    parity: object | None = None  # hwflow.sim.parity.ParityResult
     times: dict[str, float] = field(default_factory=dict)
 
 
@@ -55,16 +55,16 @@ def stage_models(cfg: FlowConfig):
 
 def model_classes(cfg: FlowConfig) -> int:
     """The model's output count: the config's model.classes or the entry point's default."""
-    import keras_models
+    from hwflow import zoo
 
-    return int(cfg.model.params.get("classes", keras_models.params_of(cfg.model.arch)["classes"].default))
+    return int(cfg.model.params.get("classes", zoo.params_of(cfg.model.arch)["classes"].default))
 
 
 def validate_model(cfg: FlowConfig) -> None:
     """Config checks that need the network's layers, done on the untrained model before any work."""
     from hwflow.convert import resolve_reuse_factors
     from hwflow.train import build_models
-    from keras_models.layers import BN_SUFFIX, kernel_layer_names
+    from hwflow.zoo.layers import BN_SUFFIX, kernel_layer_names
 
     float_model, _ = build_models(cfg)
     names = [l.name for l in float_model.layers if not l.name.endswith(BN_SUFFIX)]
@@ -87,11 +87,11 @@ def stage_parity(cfg: FlowConfig, paths: ModelPaths, ds, tm, *, images: int | No
                  trace: bool = False, engine: str = "auto", hls_model=None, reference: int = 32):
     """Firmware outputs on the test images vs QKeras and float; writes reports/parity.*
 
-    engine "auto": the bit-exact emulator (sim.emulate) computes all images, and C-sim of the
+    engine "auto": the bit-exact emulator (hwflow.sim.emulate) computes all images, and C-sim of the
     generated C++ checks it on the first `reference` images; any difference, or a layer the
     emulator does not support, and C-sim computes everything. engine "csim": C-sim only.
     """
-    from sim import csim, parity
+    from hwflow.sim import csim, parity
 
     info = csim.project_info(paths.hls)
     n = min(images or cfg.parity.images, len(ds.x_test))

@@ -20,7 +20,7 @@ import numpy as np
 from hwflow.config import FlowConfig
 from hwflow.data import Dataset
 from hwflow.paths import ModelPaths, build_root
-from keras_models.quant import QuantPlan, QuantSpec, LayerQuant, integer_bits_for
+from hwflow.zoo.quant import QuantPlan, QuantSpec, LayerQuant, integer_bits_for
 
 
 @dataclass
@@ -122,7 +122,7 @@ def _plan_to_json(plan: QuantPlan) -> dict:
 
 
 def _plan_from_json(d: dict) -> QuantPlan:
-    from keras_models.quant import parse_spec
+    from hwflow.zoo.quant import parse_spec
 
     return QuantPlan({n: LayerQuant(**{r: parse_spec(v, where=f"cached plan {n}.{r}") for r, v in roles.items()})
                       for n, roles in d.items()})
@@ -130,13 +130,13 @@ def _plan_from_json(d: dict) -> QuantPlan:
 
 def build_models(cfg: FlowConfig, plan: QuantPlan | None = None):
     """The float model and (given a resolved plan) its QKeras twin, from the one definition."""
-    import keras_models
+    from hwflow import zoo
 
     from hwflow.errors import ConfigError
 
     try:
-        float_model = keras_models.build(cfg.model.arch, **cfg.model.params)
-        qmodel = None if plan is None else keras_models.build(cfg.model.arch, quant=plan, **cfg.model.params)
+        float_model = zoo.build(cfg.model.arch, **cfg.model.params)
+        qmodel = None if plan is None else zoo.build(cfg.model.arch, quant=plan, **cfg.model.params)
     except (ValueError, TypeError) as exc:  # an entry point's own check, or Keras (e.g. a negative dimension)
         params = ", ".join(f"{k}: {v!r}" for k, v in cfg.model.params.items())
         msg = " ".join(str(exc).split()).split(" for '{{node")[0][:300]
@@ -177,7 +177,7 @@ def untrained_models(cfg: FlowConfig):
     structure checks and estimates, which do not depend on trained values."""
     import tensorflow as tf
 
-    from keras_models.layers import fold_batchnorm, kernel_layer_names
+    from hwflow.zoo.layers import fold_batchnorm, kernel_layer_names
 
     tf.keras.utils.set_random_seed(cfg.train.seed)
     float_model, _ = build_models(cfg)
@@ -212,7 +212,7 @@ def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
     same from another config's trained QKeras model, reproducibly and cached like any training."""
     import tensorflow as tf
 
-    from keras_models.layers import fold_batchnorm, kernel_layer_names
+    from hwflow.zoo.layers import fold_batchnorm, kernel_layer_names
 
     base = _init_from_config(cfg, ds)
     key = cfg.fingerprint(ds.fingerprint, base.weights_dir.name if base else "")

@@ -486,7 +486,7 @@ def test_csim_that_never_returns_is_stopped(tmp_path, monkeypatch):
     import tempfile
 
     from hwflow.errors import CsimError
-    from sim import csim
+    from hwflow.sim import csim
 
     src = tmp_path / "loop.c"
     src.write_text("void myproject_double(double *in, double *out) { for (;;) {} }\n")
@@ -651,7 +651,7 @@ def _segv_project(tmp_path):
 
     import hls4ml
 
-    from sim import csim
+    from hwflow.sim import csim
 
     tpl = Path(hls4ml.__file__).parent / "templates" / "vivado"
     prj = tmp_path / "segv"
@@ -669,7 +669,7 @@ def _segv_project(tmp_path):
 
 def test_segfault_names_the_layer(tmp_path):
     from hwflow.errors import CsimError
-    from sim import csim
+    from hwflow.sim import csim
 
     prj, lib = _segv_project(tmp_path)
     x = np.zeros((6, 4))

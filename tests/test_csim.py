@@ -15,7 +15,7 @@ import pytest
 from hwflow.config import config_from_dict
 from hwflow.convert import convert
 from hwflow.errors import CsimError, ParityError
-from sim import csim
+from hwflow.sim import csim
 
 
 

@@ -1,4 +1,4 @@
-"""sim.emulate: bit-exact against ap_fixed (g++) and against hls4ml's own C simulation."""
+"""hwflow.sim.emulate: bit-exact against ap_fixed (g++) and against hls4ml's own C simulation."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.emulate import FixedType, UnsupportedLayerError, cast_codes, cast_raw, from_float
-from sim.emulate.fixed import div_trunc
+from hwflow.sim.emulate import FixedType, UnsupportedLayerError, cast_codes, cast_raw, from_float
+from hwflow.sim.emulate.fixed import div_trunc
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
@@ -71,7 +71,7 @@ def test_float_held_codes_cast_like_int64_codes():
     path) and the extremes of each source type."""
     import itertools
 
-    from sim.emulate.fixed import ROUNDING_MODES, SATURATION_MODES
+    from hwflow.sim.emulate.fixed import ROUNDING_MODES, SATURATION_MODES
 
     rng = np.random.default_rng(1)
     for (w2, i2, s2), (w, i, s) in itertools.product(
@@ -298,7 +298,7 @@ def _convert(builder, out_dir):
                                      lambda: _lut_activations("io_stream")],
                          ids=["parallel", "stream", "lut-parallel", "lut-stream"])
 def test_emulate_equals_csim_bit_for_bit(builder, tmp_path):
-    from sim.emulate import emulate
+    from hwflow.sim.emulate import emulate
 
     hls_model = _convert(builder, tmp_path / "prj")
     hls_model.compile()
@@ -321,7 +321,7 @@ def test_unsupported_layer_is_named(tmp_path):
     import hls4ml
     import tensorflow as tf
 
-    from sim.emulate import check_supported
+    from hwflow.sim.emulate import check_supported
 
     i = tf.keras.layers.Input((8, 2))
     x = tf.keras.layers.Conv1D(4, 3, name="c1d")(i)
@@ -353,7 +353,7 @@ class _FakeLayer:
     (2, 1, 1), (2, 2, 2), (2, -1, 2), (2, -2, 1), (1, -1, 1), (1, 1, 1)])
 def test_concatenate_axis_counts_the_batch(rank, axis, expected):
     """hls4ml 1.3.0 keeps Keras's axis (batch = 0); nnet_merge.h picks the joined axis from it."""
-    from sim.emulate.layers import Tensor, _concat_axis, concatenate
+    from hwflow.sim.emulate.layers import Tensor, _concat_axis, concatenate
 
     assert _concat_axis(_FakeLayer("cat", {"axis": axis}), rank) == expected
     t = FixedType(8, 3)
@@ -372,8 +372,8 @@ def _prec(t: FixedType):
 
 
 def test_result_shape_must_equal_the_declared_shape():
-    from sim.emulate.graph import _check_shape
-    from sim.emulate.layers import Tensor
+    from hwflow.sim.emulate.graph import _check_shape
+    from hwflow.sim.emulate.layers import Tensor
 
     t = Tensor(np.zeros((2, 4, 6, 2)), FixedType(8, 3))
     _check_shape(_FakeLayer("ok", {}, [4, 6, 2]), t)
@@ -468,7 +468,7 @@ def _constructs(io_type):
 def test_issue18_models_equal_csim(builder, tmp_path):
     import hls4ml
 
-    from sim.emulate import emulate
+    from hwflow.sim.emulate import emulate
 
     model, io_type = builder()
     rng = np.random.default_rng(3)
@@ -506,7 +506,7 @@ def test_softmax_tables_equal_csim(tmp_path, io_type, impl, custom):
     import tensorflow as tf
     from qkeras import QDense, quantized_bits
 
-    from sim.emulate import emulate
+    from hwflow.sim.emulate import emulate
 
     i = tf.keras.layers.Input((16,), name="inp")
     x = QDense(10, kernel_quantizer=quantized_bits(8, 0, alpha=1), bias_quantizer=quantized_bits(8, 0, alpha=1),

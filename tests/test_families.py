@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import keras_models
+from hwflow import zoo
 from hwflow.config import config_from_dict, load_config
 from hwflow.hls_ext.keras_layers import ChannelShuffle, ChannelSlice, shuffle_ref, shuffle_source, slice_ref
 from hwflow.paths import CONFIG_DIR
-from keras_models.layers import BN_SUFFIX, kernel_layer_names
-from keras_models.quant import LayerQuant, QuantPlan, QuantSpec
+from hwflow.zoo.layers import BN_SUFFIX, kernel_layer_names
+from hwflow.zoo.quant import LayerQuant, QuantPlan, QuantSpec
 
 FAMILIES = ("mobilenet_v2", "mnasnet", "shufflenet")
 
@@ -62,8 +62,8 @@ def twins():
     def get(arch, shape, classes, **kw):
         key = (arch, shape)
         if key not in cache:
-            fm = keras_models.build(arch, input_shape=shape, classes=classes, **kw)
-            cache[key] = fm, keras_models.build(arch, quant=_plan(fm), input_shape=shape, classes=classes, **kw)
+            fm = zoo.build(arch, input_shape=shape, classes=classes, **kw)
+            cache[key] = fm, zoo.build(arch, quant=_plan(fm), input_shape=shape, classes=classes, **kw)
         return cache[key]
 
     return get
@@ -112,9 +112,9 @@ def test_inverted_residual_structure(twins):
 
 
 def test_relu6_needs_room_for_the_bound():
-    fm = keras_models.build("mobilenet_v2", input_shape=(32, 32, 3), classes=10, alpha=0.35)
+    fm = zoo.build("mobilenet_v2", input_shape=(32, 32, 3), classes=10, alpha=0.35)
     with pytest.raises(ValueError, match="cannot represent the ReLU bound 6; use activation_integer >= 3"):
-        keras_models.build("mobilenet_v2", quant=_plan(fm, integer=2), input_shape=(32, 32, 3), classes=10, alpha=0.35)
+        zoo.build("mobilenet_v2", quant=_plan(fm, integer=2), input_shape=(32, 32, 3), classes=10, alpha=0.35)
 
 
 def test_check_accepts_the_families_and_refuses_an_ignored_bound(twins):
@@ -209,7 +209,7 @@ def test_extension_layers_convert_to_exact_types(tmp_path):
 @pytest.mark.parametrize("io_type", ["io_stream", "io_parallel"])
 def test_extension_cpp_is_bit_exact(tmp_path, io_type):
     from hwflow.convert import convert
-    from sim import csim
+    from hwflow.sim import csim
 
     model = _tiny_model()
     res = convert(_tiny_cfg(tmp_path, io_type), model, tmp_path / "hls")
@@ -230,7 +230,7 @@ def test_extension_cpp_is_bit_exact(tmp_path, io_type):
     assert (c1 == 6.0).mean() > 0.05 and (c1 == 0).mean() > 0.05  # both ends of ReLU6 exercised
     np.testing.assert_array_equal(run.outputs, model.predict(x, verbose=0))
     # the bit-exact emulator knows the extension layers too, layer by layer
-    from sim.emulate import emulate
+    from hwflow.sim.emulate import emulate
 
     out, trace = emulate(res.hls_model, x, trace=True)
     np.testing.assert_array_equal(np.asarray(out).reshape(run.outputs.shape), run.outputs)

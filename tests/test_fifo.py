@@ -19,8 +19,8 @@ import pytest
 from hwflow import fifo
 from hwflow.config import config_from_dict
 from hwflow.errors import ConfigError, ToolNotFoundError
-from keras_models.layers import Ops, kernel_layer_names
-from keras_models.quant import LayerQuant, QuantPlan, QuantSpec
+from hwflow.zoo.layers import Ops, kernel_layer_names
+from hwflow.zoo.quant import LayerQuant, QuantPlan, QuantSpec
 
 
 def _cfg(**hls):
@@ -43,20 +43,20 @@ def _block(build, shape):
 
 
 def _fire(ops, x):
-    from keras_models.squeezenet import _fire
+    from hwflow.zoo.squeezenet import _fire
 
     return _fire(ops, x, 2, 4, 8, bn=False)
 
 
 def _residual(ops, x):
-    from keras_models.mobilenet_v2 import inverted_residual, relu6
+    from hwflow.zoo.mobilenet_v2 import inverted_residual, relu6
 
     return inverted_residual(ops, x, "b2", int(x.shape[-1]), 2, 3, 1, relu6)
 
 
 def _shuffle_unit(stride):
     def build(ops, x):
-        from keras_models.shufflenet import _unit
+        from hwflow.zoo.shufflenet import _unit
 
         return _unit(ops, x, "u1", int(x.shape[-1]) * (2 if stride == 2 else 1), stride)
 
@@ -202,7 +202,7 @@ def test_csim_unchanged_by_computed_depths(tmp_path):
     """The computed depths compile, and C-sim (unbounded hls::stream) gives the same words as with
     hls4ml's H*W depths, on a MobileNetV2 residual block (clone -> expand/depthwise/project -> add)."""
     from hwflow.convert import convert
-    from sim import csim
+    from hwflow.sim import csim
 
     model = _block(_residual, (8, 8, 8))
     x = np.random.default_rng(0).integers(0, 256, (16, 8, 8, 8)) / 256.0  # the input type is ufixed<8,0>

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import keras_models
+from hwflow import zoo
 from hwflow.errors import ConfigError
-from keras_models.layers import BN_SUFFIX, fold_batchnorm, kernel_layer_names
-from keras_models.quant import LayerQuant, QuantPlan, QuantSpec, parse_spec, spec_from_value
+from hwflow.zoo.layers import BN_SUFFIX, fold_batchnorm, kernel_layer_names
+from hwflow.zoo.quant import LayerQuant, QuantPlan, QuantSpec, parse_spec, spec_from_value
 
 
 def _plan(model, bits=8):
@@ -16,15 +16,15 @@ def _plan(model, bits=8):
     return QuantPlan({n: LayerQuant(w, w, QuantSpec("quantized_relu", bits, 3)) for n in kernel_layer_names(model)})
 
 
-@pytest.mark.parametrize("arch", keras_models.list_models())
+@pytest.mark.parametrize("arch", zoo.list_models())
 @pytest.mark.parametrize("shape,classes", [((32, 32, 3), 10), ((224, 224, 3), 1000)])
 def test_float_and_quantized_twins(arch, shape, classes):
-    params = keras_models.params_of(arch)
+    params = zoo.params_of(arch)
     kw = {"input_shape": shape, "classes": classes}
     if "width" in params:
         kw["width"] = 0.25 if shape[0] == 32 else 1.0
-    fm = keras_models.build(arch, **kw)
-    qm = keras_models.build(arch, quant=_plan(fm), **kw)
+    fm = zoo.build(arch, **kw)
+    qm = zoo.build(arch, quant=_plan(fm), **kw)
     assert fm.output_shape == qm.output_shape == (None, classes)
     float_names = [l.name for l in fm.layers if not l.name.endswith(BN_SUFFIX)]
     assert float_names == [l.name for l in qm.layers]
@@ -32,8 +32,8 @@ def test_float_and_quantized_twins(arch, shape, classes):
 
 
 def test_squeezenet_variants_follow_the_paper():
-    v10 = keras_models.build("squeezenet", variant="1.0", input_shape=(224, 224, 3), classes=1000, pool_size=3)
-    v11 = keras_models.build("squeezenet", variant="1.1", input_shape=(224, 224, 3), classes=1000, pool_size=3)
+    v10 = zoo.build("squeezenet", variant="1.0", input_shape=(224, 224, 3), classes=1000, pool_size=3)
+    v11 = zoo.build("squeezenet", variant="1.1", input_shape=(224, 224, 3), classes=1000, pool_size=3)
     # parameter counts of the paper's networks (1.0: 1,248,424; 1.1: 1,235,496)
     assert v10.count_params() == 1248424
     assert v11.count_params() == 1235496
@@ -43,7 +43,7 @@ def test_squeezenet_variants_follow_the_paper():
 
 
 def test_mobilenet_matches_keras_applications_size():
-    m = keras_models.build("mobilenet", input_shape=(224, 224, 3), classes=1000, alpha=1.0)
+    m = zoo.build("mobilenet", input_shape=(224, 224, 3), classes=1000, alpha=1.0)
     # keras.applications.MobileNet(alpha=1.0) has 4,253,864 parameters (conv classifier with bias)
     assert m.count_params() == 4253864
     assert m.get_layer("pw13").output_shape == (None, 7, 7, 1024)
@@ -53,7 +53,7 @@ def test_bn_folding_reproduces_the_float_output():
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(1)
-    fm = keras_models.build("mobilenet", input_shape=(16, 16, 3), classes=4, alpha=0.25, depth=2, dropout=0.0)
+    fm = zoo.build("mobilenet", input_shape=(16, 16, 3), classes=4, alpha=0.25, depth=2, dropout=0.0)
     # give BN non-trivial statistics
     for l in fm.layers:
         if l.name.endswith(BN_SUFFIX):
@@ -61,7 +61,7 @@ def test_bn_folding_reproduces_the_float_output():
             l.set_weights([g * 1.5, b + 0.1, m + 0.2, v * 2.0])
     folded = fold_batchnorm(fm)
     # a float twin without BN: the QKeras definition with 24-bit quantizers is effectively float
-    qm = keras_models.build("mobilenet", quant=_plan(fm, bits=24), input_shape=(16, 16, 3), classes=4, alpha=0.25,
+    qm = zoo.build("mobilenet", quant=_plan(fm, bits=24), input_shape=(16, 16, 3), classes=4, alpha=0.25,
                             depth=2, dropout=0.0)
     for name, w in folded.items():
         qm.get_layer(name).set_weights(w)
@@ -84,4 +84,4 @@ def test_quantizer_grammar():
 
 def test_unknown_architecture():
     with pytest.raises(ConfigError, match="unknown architecture 'resnet50'; valid: .*squeezenet"):
-        keras_models.build("resnet50")
+        zoo.build("resnet50")

@@ -38,7 +38,7 @@ class ModelBlob:
     """A resolved QKeras model in picklable form, plus what csim needs (prepared once per quantization)."""
 
     key: str  # cfg.fingerprint of the quantization it was built for
-    plan: Any  # keras_models.quant.QuantPlan (resolved)
+    plan: Any  # zoo.quant.QuantPlan (resolved)
     weights: list  # qmodel.get_weights()
     float_accuracy: float | None = None
     qkeras_accuracy: float | None = None
@@ -70,13 +70,13 @@ _MODELS: dict[str, Any] = {}  # per worker process: blob key -> QKeras model (th
 
 def _qmodel(cfg, blob: ModelBlob):
     """The QKeras model of `blob`, built once per worker process."""
-    import keras_models
+    from hwflow import zoo
 
     key = f"{blob.key}:{json.dumps(cfg.model.params, sort_keys=True, default=str)}"
     if key not in _MODELS:
         if len(_MODELS) >= 4:
             _MODELS.pop(next(iter(_MODELS)))
-        model = keras_models.build(cfg.model.arch, quant=blob.plan, **cfg.model.params)
+        model = zoo.build(cfg.model.arch, quant=blob.plan, **cfg.model.params)
         model.set_weights(blob.weights)
         _MODELS[key] = model
     return _MODELS[key]
@@ -101,7 +101,7 @@ def _estimate(cfg, hls_model, out: Path) -> dict:
 
 
 def _csim(cfg, conv, blob: ModelBlob, out: Path) -> dict:
-    from sim import csim, parity
+    from hwflow.sim import csim, parity
 
     if blob.x is None:
         raise ValueError("csim depth needs test images in the model blob (driver bug)")
@@ -137,7 +137,7 @@ def _evaluate(task: PointTask, blob: ModelBlob, out: Path, row: dict) -> None:
     from hwflow.config import config_from_dict, validate_layers
     from hwflow.convert import convert, resolve_reuse_factors, to_hls_model
     from hwflow.errors import CheckError
-    from keras_models.layers import kernel_layer_names
+    from hwflow.zoo.layers import kernel_layer_names
 
     cfg = config_from_dict(apply_overrides(task.base_raw, task.point), Path(task.base_path))
     qmodel = _qmodel(cfg, blob)

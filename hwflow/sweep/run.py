@@ -58,8 +58,8 @@ def default_out_dir(cfg: FlowConfig, spec: SweepSpec) -> Path:
 def _structure_plan(cfg: FlowConfig):
     """Quantization plan with unresolved integer bits set to 0: enough to build the QKeras twin's layers."""
     from hwflow.train import build_models
-    from keras_models.layers import kernel_layer_names
-    from keras_models.quant import LayerQuant, QuantPlan
+    from hwflow.zoo.layers import kernel_layer_names
+    from hwflow.zoo.quant import LayerQuant, QuantPlan
 
     float_model, _ = build_models(cfg)
     plan = cfg.quant_plan(kernel_layer_names(float_model))
@@ -73,7 +73,7 @@ def _structure_plan(cfg: FlowConfig):
 def model_layers(cfg: FlowConfig) -> tuple[list[str], list[str]]:
     """(layer names, names of layers with weights) of the config's QKeras model (built, not trained)."""
     from hwflow.train import build_models
-    from keras_models.layers import kernel_layer_names
+    from hwflow.zoo.layers import kernel_layer_names
 
     _, qmodel = build_models(cfg, _structure_plan(cfg))
     return [l.name for l in qmodel.layers], kernel_layer_names(qmodel)

@@ -41,7 +41,7 @@ from typing import Any
 from hwflow.boards import BOARDS
 from hwflow.config import BACKENDS, IO_TYPES, STRATEGIES, check_keys, read_yaml
 from hwflow.errors import ConfigError
-from keras_models.quant import spec_from_value
+from hwflow.zoo.quant import spec_from_value
 
 DEPTHS = ("estimate", "csim", "synth")
 WEIGHTS = ("trained", "init")

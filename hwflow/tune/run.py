@@ -105,7 +105,7 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
     from hwflow.flow import stage_models
     from hwflow.train import build_models, train
     from hwflow.tune import report, search, space
-    from keras_models.layers import kernel_layer_names
+    from hwflow.zoo.layers import kernel_layer_names
 
     if budget < 0:
         raise ConfigError(f"tune --budget: must be >= 0 points, got {budget}")

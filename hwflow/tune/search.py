@@ -85,7 +85,7 @@ class Evaluator:
 class FirmwareEvaluator(Evaluator):
     """Top-1 of a point as the generated firmware computes it: the QKeras model at the point's
     widths is converted by hls4ml (hwflow.convert, the same config the flow uses) and run by the
-    bit-exact emulator (sim.emulate). A conversion per point: a few seconds for the CIFAR models."""
+    bit-exact emulator (hwflow.sim.emulate). A conversion per point: a few seconds for the CIFAR models."""
 
     engine = "emulate"
 
@@ -97,7 +97,7 @@ class FirmwareEvaluator(Evaluator):
         from hwflow.convert import to_hls_model
         from hwflow.train import build_models
         from hwflow.tune.space import plan_for
-        from sim.emulate import emulate
+        from hwflow.sim.emulate import emulate
 
         _, qmodel = build_models(self.cfg, plan_for(point, self.base_plan))
         qmodel.set_weights(self.weights)

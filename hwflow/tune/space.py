@@ -25,8 +25,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from keras_models.layers import ACT_SUFFIX
-from keras_models.quant import LayerQuant, QuantPlan, QuantSpec
+from hwflow.zoo.layers import ACT_SUFFIX
+from hwflow.zoo.quant import LayerQuant, QuantPlan, QuantSpec
 
 Point = dict[str, list]  # layer -> [weight bits, activation bits | None]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_models.quant import QuantPlan
+from hwflow.zoo.quant import QuantPlan
 
 BN_SUFFIX = "_bn"
 ACT_SUFFIX = "_relu"

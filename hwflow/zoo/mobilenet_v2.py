@@ -14,8 +14,8 @@ Hardware forms in the QKeras twin (the float twin is the paper's network with Ba
 
 from __future__ import annotations
 
-from keras_models import register
-from keras_models.layers import Ops
+from hwflow.zoo import register
+from hwflow.zoo.layers import Ops
 
 # (expansion t, output channels c, repeats n, first stride s) per stage, from the paper's Table 2
 STAGES = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]

@@ -3,7 +3,7 @@
 - `compile_project(hls_dir, cache_dir)`: runs the project's own `build_lib.sh` (hls4ml's compile
   path: g++ on firmware/ + the Python bridge) and keeps the library in `cache_dir` under a hash
   of the generated sources, so an unchanged project is never compiled twice.
-- `run(hls_dir, lib, x)`: splits the batch over worker processes (`python -m sim._worker`), one
+- `run(hls_dir, lib, x)`: splits the batch over worker processes (`python -m hwflow.sim._worker`), one
   per core by default. A crash or C++ assert in the firmware kills a worker, and comes back as
   a CsimError naming the layer whose code failed (from the assert's `configN`), never a dead
   Python.
@@ -129,7 +129,7 @@ def _crashed_image(log: list[str], chunk: np.ndarray) -> int | None:
 
 
 def locate_crash(hls_dir: Path, lib: CsimLib, info: dict, image: np.ndarray, tmp: Path) -> str | None:
-    """Re-run one crashing image with hls4ml's per-layer output files on (see sim._worker) and name
+    """Re-run one crashing image with hls4ml's per-layer output files on (see hwflow.sim._worker) and name
     the layer: the traced layer after the last one whose output was written. None if not found.
 
     hls4ml traces layers in call order; a crash before the first traced layer's output names it.
@@ -147,7 +147,7 @@ def locate_crash(hls_dir: Path, lib: CsimLib, info: dict, image: np.ndarray, tmp
             "cwd": str(work), "trace": [], "trace_files": True}
     (work / "spec.json").write_text(json.dumps(spec))
     try:
-        proc = subprocess.run([sys.executable, "-m", "sim._worker", str(work / "spec.json")], capture_output=True,
+        proc = subprocess.run([sys.executable, "-m", "hwflow.sim._worker", str(work / "spec.json")], capture_output=True,
                               text=True, cwd=Path(__file__).resolve().parent.parent, timeout=600)
     except subprocess.TimeoutExpired:
         return None
@@ -200,7 +200,7 @@ def run(hls_dir: Path, lib: CsimLib, x: np.ndarray, *, trace: bool = False, work
                     "output": str(tmp / f"out{w}.npz"), "input_size": info["input_size"],
                     "output_size": info["output_size"], "cwd": str(hls_dir / "firmware"), "trace": trace_layers}
             (tmp / f"spec{w}.json").write_text(json.dumps(spec))
-            p = subprocess.Popen([sys.executable, "-m", "sim._worker", str(tmp / f"spec{w}.json")],
+            p = subprocess.Popen([sys.executable, "-m", "hwflow.sim._worker", str(tmp / f"spec{w}.json")],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                  cwd=Path(__file__).resolve().parent.parent)
             procs.append(p)
@@ -272,13 +272,13 @@ def firmware_outputs(hls_dir: Path, lib: CsimLib, x: np.ndarray, *, hls_model=No
     """The firmware's outputs for `x` and how they were obtained.
 
     With `hls_model` (the converted hls4ml model of this project), the bit-exact emulator
-    (sim.emulate) computes every image and C-simulation of the generated C++ checks it on the first
+    (hwflow.sim.emulate) computes every image and C-simulation of the generated C++ checks it on the first
     `reference` images; any difference, or a layer the emulator does not support, and C-sim computes
     everything. Without it: C-sim only.
     """
     stats: dict = {"engine": "csim"}
     if hls_model is not None:
-        from sim.emulate import UnsupportedLayerError, check_supported, emulate
+        from hwflow.sim.emulate import UnsupportedLayerError, check_supported, emulate
 
         try:
             check_supported(hls_model)

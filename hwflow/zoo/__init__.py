@@ -1,7 +1,7 @@
 """The model zoo: a registry fed by an explicit import list (timm's pattern).
 
-    keras_models.build("squeezenet", variant="1.1", input_shape=(32, 32, 3), classes=10)
-    keras_models.build("squeezenet", quant=plan, ...)   # the QKeras twin, same layer names
+    zoo.build("squeezenet", variant="1.1", input_shape=(32, 32, 3), classes=10)
+    zoo.build("squeezenet", quant=plan, ...)   # the QKeras twin, same layer names
 
 Every family file registers thin entry points with `@register`; their keyword parameters
 are the model's config keys (`model:` section of a YAML), validated by `params_of`.
@@ -45,9 +45,9 @@ def params_of(arch: str, *, where: str = "model.arch") -> dict[str, inspect.Para
 
 
 def build(arch: str, *, quant=None, **params):
-    """Build `arch`; `quant` (a keras_models.quant.QuantPlan) selects the QKeras twin."""
+    """Build `arch`; `quant` (a zoo.quant.QuantPlan) selects the QKeras twin."""
     return entry(arch)(quant=quant, **params)
 
 
 # Explicit list of families (no directory scan).
-from keras_models import mnasnet, mobilenet, mobilenet_v2, shufflenet, squeezenet  # noqa: E402,F401
+from hwflow.zoo import mnasnet, mobilenet, mobilenet_v2, shufflenet, squeezenet  # noqa: E402,F401

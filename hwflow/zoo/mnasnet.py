@@ -4,15 +4,15 @@ Stem conv 3x3/2 (32) -> separable conv (depthwise 3x3 -> linear 1x1, 16) -> six 
 inverted residual blocks (MBConv) with the searched kernels (3x3 and 5x5), expansions and
 repeats -> conv 1x1 (1280) -> global average pool -> dense (logits). ReLU everywhere, as in the
 paper (its QKeras form is the configured quantized_relu); the MBConv block and the hardware forms
-(quantized linear projections, residual Add) are MobileNetV2's, see keras_models/mobilenet_v2.py.
+(quantized linear projections, residual Add) are MobileNetV2's, see hwflow/zoo/mobilenet_v2.py.
 `alpha` is the depth (width) multiplier.
 """
 
 from __future__ import annotations
 
-from keras_models import register
-from keras_models.layers import Ops
-from keras_models.mobilenet_v2 import inverted_residual, make_divisible
+from hwflow.zoo import register
+from hwflow.zoo.layers import Ops
+from hwflow.zoo.mobilenet_v2 import inverted_residual, make_divisible
 
 # (kernel, first stride, expansion, output channels, repeats) of the MBConv stacks (MnasNet-B1)
 STACKS = [(3, 2, 3, 24, 3), (5, 2, 3, 40, 3), (5, 2, 6, 80, 3), (3, 1, 6, 96, 2), (5, 2, 6, 192, 4),

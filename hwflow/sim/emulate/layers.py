@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from sim.emulate.fixed import (
+from hwflow.sim.emulate.fixed import (
     FixedType, UnsupportedLayerError, cast_codes, cast_raw, div_trunc, float_dtype, from_float, from_float32_codes,
     mult_type,
 )
@@ -484,7 +484,7 @@ def _elu(layer, x: Tensor, res: FixedType, alpha: float | None) -> Tensor:
     """elu: index = (int)(x * table_size / -8) (exact when table_size % 8 == 0; int conversion
     truncates toward zero), capped at table_size - 1; res = alpha * (table_t)table[index], alpha
     from the literal as param_t (ap_uint<1> 1 for Activation('elu'))."""
-    from sim.emulate.tables import lut
+    from hwflow.sim.emulate.tables import lut
 
     x = x.ints()
     size = int(layer.get_attr("table_size"))
@@ -523,7 +523,7 @@ def hard_activation(layer, inputs, ctx) -> Tensor:
     """nnet_activation.h / _stream.h hard_sigmoid / hard_tanh: `auto y = slope * x + shift` (full
     precision, slope/shift converted from their literals to slope_t/shift_t), y clipped to [0, 1];
     res = y (sigmoid) or res = 2 * y - 1 (tanh)."""
-    from sim.emulate.fixed import plus_type
+    from hwflow.sim.emulate.fixed import plus_type
 
     (x,) = inputs
     fn = str(layer.get_attr("activation", "")).lower()
@@ -570,7 +570,7 @@ def _table_activation(layer, x: Tensor, fn: str, res: FixedType) -> Tensor:
     index = data_round + H * table_size / D` clipped to the table (D, H = 16, 8 for sigmoid over
     [-8, 8), 8, 4 for tanh over [-4, 4)), then `(res_T)table[index]`. The ap_fixed -> int
     conversion truncates toward zero (C semantics, ap_fixed_base::to_ap_int_base)."""
-    from sim.emulate.tables import lut
+    from hwflow.sim.emulate.tables import lut
 
     size = int(layer.get_attr("table_size"))
     d, h = (16, 8) if fn == "sigmoid" else (8, 4)
@@ -626,7 +626,7 @@ def softmax(layer, inputs, ctx) -> Tensor:
     stable (x_max - x in inp_norm_t addresses the exp table), argmax. exp_res = (accum_t)
     exp_table[top bits]; exp_sum = reduce<Op_add<accum_t>> (adder tree) assigned to inv_inp_t;
     res = (res_T)(exp_res * invert_table[top bits of exp_sum])."""
-    from sim.emulate.tables import softmax_tables
+    from hwflow.sim.emulate.tables import softmax_tables
 
     (x,) = inputs
     res = _type(layer, "result_t")

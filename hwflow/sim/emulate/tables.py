@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.emulate.fixed import FixedType, UnsupportedLayerError
+from hwflow.sim.emulate.fixed import FixedType, UnsupportedLayerError
 
 INIT_FUNCTIONS = {"sigmoid": "init_sigmoid_table", "tanh": "init_tanh_table", "elu": "init_elu_table"}
 _MEMO: dict[tuple, np.ndarray] = {}

@@ -6,10 +6,10 @@ exact ap_fixed types hls4ml chose. Layers or precisions it cannot reproduce rais
 `UnsupportedLayerError` (callers fall back to C-sim); nothing is approximated.
 """
 
-from sim.emulate.fixed import (
+from hwflow.sim.emulate.fixed import (
     EmulateInputError, FixedType, UnsupportedLayerError, cast_codes, cast_raw, from_float,
 )
-from sim.emulate.graph import check_supported, emulate
+from hwflow.sim.emulate.graph import check_supported, emulate
 
 __all__ = [
     "EmulateInputError", "FixedType", "UnsupportedLayerError", "cast_codes", "cast_raw", "check_supported",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.emulate.fixed import EmulateInputError, UnsupportedLayerError
-from sim.emulate.layers import FLOAT_CODES, HANDLERS, PAD_AWARE, Context, Tensor, input_layer
+from hwflow.sim.emulate.fixed import EmulateInputError, UnsupportedLayerError
+from hwflow.sim.emulate.layers import FLOAT_CODES, HANDLERS, PAD_AWARE, Context, Tensor, input_layer
 
 CHUNK_VALUES = 4_000_000  # measured on MobileNet 224 (800k values per image): 4-5 images per chunk beat 1 and 16
 

@@ -8,8 +8,8 @@ up to the global pool). The float model has BatchNorm; the QKeras twin is the BN
 
 from __future__ import annotations
 
-from keras_models import register
-from keras_models.layers import Ops
+from hwflow.zoo import register
+from hwflow.zoo.layers import Ops
 
 # (pointwise filters, depthwise stride) of blocks 1..13
 BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1), (512, 1), (512, 1),

@@ -1,6 +1,6 @@
 """Child process that runs a compiled hls4ml C-simulation library on a batch of inputs.
 
-    python -m sim._worker <spec.json>
+    python -m hwflow.sim._worker <spec.json>
 
 It imports only numpy and ctypes (starts in a fraction of a second) and is the only code that
 calls into the generated C++. A C++ assert or crash therefore ends this process, never the
@@ -9,7 +9,7 @@ inside the calling Python process (the ctypes calls below mirror them).
 
 spec: {"lib", "project", "input", "output", "input_size", "output_size", "cwd",
        "trace": [[layer, size], ...], "trace_files": false}
-With "trace_files" (used by sim.csim to find the layer of a crash), hls4ml's `nnet::trace_enabled`
+With "trace_files" (used by hwflow.sim.csim to find the layer of a crash), hls4ml's `nnet::trace_enabled`
 is switched on without trace storage, so each traced layer appends its output to
 ./tb_data/<layer>_output.log (hls4ml's own file mode, closed per layer): what survives a segfault.
 Prints "done <n>" after each sample so the parent can show progress.

@@ -14,8 +14,8 @@ change the argmax, and hls4ml's softmax lookup table moves probabilities by ~0.0
 
 from __future__ import annotations
 
-from keras_models import register
-from keras_models.layers import Ops
+from hwflow.zoo import register
+from hwflow.zoo.layers import Ops
 
 # (squeeze, expand) channels of fire2..fire9 before the width multiplier (same in 1.0 and 1.1)
 FIRES = [(16, 64), (16, 64), (32, 128), (32, 128), (48, 192), (48, 192), (64, 256), (64, 256)]

@@ -16,8 +16,8 @@ replaces the paper's overlapping 3x3/2 max-pool for io_stream.
 
 from __future__ import annotations
 
-from keras_models import register
-from keras_models.layers import Ops
+from hwflow.zoo import register
+from hwflow.zoo.layers import Ops
 
 REPEATS = (4, 8, 4)
 CHANNELS = {0.5: (48, 96, 192, 1024), 1.0: (116, 232, 464, 1024), 1.5: (176, 352, 704, 1024),
