@@ -14,21 +14,60 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any
 
+import yaml
 
+from hwflow import zoo
 from hwflow.boards import Board, get_board
 from hwflow.errors import ConfigError
 from hwflow.guard import check_part, load_yaml_text, read_text_file
 from hwflow.zoo.quant import LayerQuant, QuantPlan, spec_from_value
 
-BACKENDS = ("Vivado", "Vitis", "VivadoAccelerator")
-IO_TYPES = ("io_stream", "io_parallel")
-STRATEGIES = ("Latency", "Resource")
-FIFO_MODES = ("auto", "full", "cosim")  # hls.fifo_depth: hwflow.fifo model | hls4ml's H*W | hls4ml's co-simulation
+
+# The choices of the config, each defined here once. StrEnum members are str (they compare equal to
+# and print as their value); hwflow.convert hands hls4ml `.value`.
+class Backend(StrEnum):
+    VIVADO = "Vivado"
+    VITIS = "Vitis"
+    VIVADO_ACCELERATOR = "VivadoAccelerator"
+
+
+class IoType(StrEnum):
+    STREAM = "io_stream"
+    PARALLEL = "io_parallel"
+
+
+class Strategy(StrEnum):
+    LATENCY = "Latency"
+    RESOURCE = "Resource"
+
+
+class FifoMode(StrEnum):  # hls.fifo_depth: hwflow.fifo model | hls4ml's H*W | hls4ml's co-simulation
+    AUTO = "auto"
+    FULL = "full"
+    COSIM = "cosim"
+
+
+def _represent_choice(dumper: yaml.SafeDumper, value: StrEnum):
+    return dumper.represent_str(value.value)
+
+
+# A choice that reaches a YAML writer (a derived config, hls4ml's own yaml.dump of its config) is
+# written as its plain value, never as a Python tag.
+for _choice_type in (Backend, IoType, Strategy, FifoMode):
+    yaml.SafeDumper.add_representer(_choice_type, _represent_choice)
+    yaml.Dumper.add_representer(_choice_type, _represent_choice)
+
+BACKENDS = tuple(b.value for b in Backend)
+IO_TYPES = tuple(t.value for t in IoType)
+STRATEGIES = tuple(s.value for s in Strategy)
+FIFO_MODES = tuple(m.value for m in FifoMode)
 ROLES = ("weight", "bias", "activation")
 PRECISION_KEYS = ("result", "accum", "weight", "bias")
 MAX_PRECISION_WIDTH = 64  # widest ap_fixed hwflow accepts (ap_fixed allows 1024, but g++ and the tools crawl far earlier)
@@ -41,61 +80,155 @@ _PRECISION = re.compile(
 )
 
 
+def _plain(value):
+    """A typed value in the form the fingerprints hash (JSON-like: enums as their value, tuples as lists)."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class Written:
+    """Base of the sections that feed the fingerprints: `written` names the keys the file set (None:
+    the section was absent or null). `canonical()` is those keys' typed values, which is the form the
+    training caches have always been keyed by (the keys of the written YAML, normalised)."""
+
+    written: tuple[str, ...] | None = field(default=None, kw_only=True, compare=False, repr=False)
+
+    def canonical(self) -> dict | None:
+        if self.written is None:
+            return None
+        return {k: _plain(getattr(self, k)) for k in self.written}
+
+
 @dataclass(frozen=True)
 class ModelSection:
     arch: str
-    params: dict[str, Any]  # keyword parameters of the registry entry point
+    params: dict[str, Any]  # keyword parameters of the registry entry point, as written (typed)
+    input_shape: tuple[int, int, int]  # params["input_shape"] or the entry point's default
+
+    def canonical(self) -> dict:
+        return {"arch": self.arch, **_plain(self.params)}
 
 
 @dataclass(frozen=True)
-class DataSection:
-    source: str  # "default" (scikit-learn digits, shipped with the package) or a path
-    path: Path | None  # resolved path for image folders / .npz, None for default
-    test_fraction: float  # for sources without a test split
-    max_train: int | None
-    max_test: int | None
-    validation: int  # training images held out (seeded) for model selection, e.g. `hwflow tune`
+class DataSection(Written):
+    source: str = "default"  # "default" (scikit-learn digits, shipped with the package) or a path
+    path: Path | None = None  # resolved path for image folders / .npz, None for default (not a key)
+    test_fraction: float = 0.3  # for sources without a test split
+    max_train: int | None = None
+    max_test: int | None = None
+    validation: int = 0  # training images held out (seeded) for model selection, e.g. `hwflow tune`
 
 
 @dataclass(frozen=True)
-class TrainSection:
-    epochs: int
-    qat_epochs: int
-    batch_size: int
-    learning_rate: float
-    seed: int
-    augment: bool
-    label_smoothing: float
+class TrainSection(Written):
+    epochs: int = 10
+    qat_epochs: int = 3
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    seed: int = 0
+    augment: bool = False
+    label_smoothing: float = 0.0
     init_from: Path | None = None  # another config whose trained QKeras weights start this QAT
+
+    def canonical(self, base: Path | None = None) -> dict | None:
+        """init_from as the path relative to the config's folder (`base`), as it is written."""
+        out = super().canonical()
+        if out is not None and self.init_from is not None:
+            out["init_from"] = os.path.relpath(self.init_from, Path(base or ".").resolve())
+        return out
+
+
+QuantValue = int | str  # a bit width, or a quantizer call like "quantized_relu(6,3)"
+
+
+@dataclass(frozen=True)
+class QuantDefaults(Written):
+    weight: QuantValue = 8
+    bias: QuantValue = 8
+    activation: QuantValue = 8
+    activation_integer: int | None = None  # integer bits of an activation given as a width
+
+
+@dataclass(frozen=True)
+class LayerQuantOverride:
+    """quantization.layers.<name>: the roles it overrides (None = the default's)."""
+
+    weight: QuantValue | None = None
+    bias: QuantValue | None = None
+    activation: QuantValue | None = None
+    activation_integer: int | None = None
+
+    def given(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+    def canonical(self) -> dict:
+        return self.given()
+
+
+@dataclass(frozen=True)
+class QuantizationSection(Written):
+    default: QuantDefaults = field(default_factory=QuantDefaults)
+    layers: dict[str, LayerQuantOverride] = field(default_factory=dict)
+
+    def canonical(self) -> dict | None:
+        if self.written is None:
+            return None
+        out = {"default": self.default.canonical(), "layers": {n: o.canonical() for n, o in self.layers.items()}}
+        return {k: out[k] for k in self.written}
 
 
 @dataclass(frozen=True)
 class LayerHls:
     reuse_factor: int | None = None
-    strategy: str | None = None
+    strategy: Strategy | None = None
     precision: dict[str, str] = field(default_factory=dict)
+
+
+DEFAULT_BOARD = "pynq-z2"
 
 
 @dataclass(frozen=True)
 class HlsSection:
-    backend: str
-    board: Board
-    part: str
-    clock_period_ns: float
-    io_type: str
-    strategy: str
-    reuse_factor: int
-    input_precision: str
-    layers: dict[str, LayerHls]
-    fifo_depth: str = "auto"  # FIFO_MODES; "full" for io_parallel (no FIFOs)
+    """hls: part, clock and fifo_depth default to the board's part and clock and to the io_type's
+    FIFO mode (auto for io_stream, full for io_parallel, which has no FIFOs)."""
+
+    backend: Backend = Backend.VITIS
+    board: Board = field(default_factory=lambda: get_board(DEFAULT_BOARD))
+    part: str | None = None
+    clock_period_ns: float | None = None
+    io_type: IoType = IoType.STREAM
+    strategy: Strategy = Strategy.LATENCY
+    reuse_factor: int = 1
+    input_precision: str = "ufixed<8,0,RND_CONV,SAT>"
+    layers: dict[str, LayerHls] = field(default_factory=dict)
+    fifo_depth: FifoMode | None = None
+
+    def __post_init__(self):
+        if self.part is None:
+            object.__setattr__(self, "part", self.board.part)
+        if self.clock_period_ns is None:
+            object.__setattr__(self, "clock_period_ns", float(self.board.clock_period_ns))
+        if self.fifo_depth is None:
+            object.__setattr__(self, "fifo_depth", FifoMode.AUTO if self.io_type == IoType.STREAM else FifoMode.FULL)
 
 
 @dataclass(frozen=True)
 class ParitySection:
-    images: int  # how many test images go through C-sim
-    min_argmax_agreement: float  # C-sim vs QKeras, share of images
-    max_logit_lsb: float  # C-sim vs QKeras, max |diff| in units of the output LSB
-    max_accuracy_drop: float | None  # C-sim vs float top-1, points; None = report only
+    images: int = 500  # how many test images go through C-sim
+    min_argmax_agreement: float = 0.99  # C-sim vs QKeras, share of images
+    max_logit_lsb: float = 4.0  # C-sim vs QKeras, max |diff| in units of the output LSB
+    max_accuracy_drop: float | None = None  # C-sim vs float top-1, points; None = report only
+
+
+def _hash(blob: dict, parts) -> str:
+    text = json.dumps(blob, sort_keys=True, default=str)
+    return hashlib.sha256((text + "".join(parts)).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -105,33 +238,42 @@ class FlowConfig:
     model: ModelSection
     data: DataSection
     train: TrainSection
-    quantization: dict[str, Any]  # raw, validated; see quant_plan()
+    quantization: QuantizationSection
     hls: HlsSection
     parity: ParitySection
-    raw: dict[str, Any]
+    raw: dict[str, Any]  # the file as read: the base of derived configs (tune, sweep, fit); never hashed
 
     def quant_plan(self, kernel_layers: list[str], activation_layers: list[str] | None = None) -> QuantPlan:
         """Per-layer quantizers: defaults, then per-layer overrides (the one place precision is decided)."""
         q = self.quantization
         where = f"{self.path}: quantization"
         plan = QuantPlan()
+        base = {f.name: getattr(q.default, f.name) for f in fields(LayerQuantOverride)}
         for name in kernel_layers:
-            values = dict(q["default"])
-            values.update(q["layers"].get(name, {}))
+            values = {**base, **(q.layers[name].given() if name in q.layers else {})}
             plan.layers[name] = LayerQuant(
                 weight=spec_from_value(values["weight"], role="weight", where=f"{where}.layers.{name}.weight"),
                 bias=spec_from_value(values["bias"], role="bias", where=f"{where}.layers.{name}.bias"),
                 activation=spec_from_value(values["activation"], role="activation",
                                            where=f"{where}.layers.{name}.activation",
-                                           integer=values.get("activation_integer")),
+                                           integer=values["activation_integer"]),
             )
         return plan
 
     def fingerprint(self, *parts: str) -> str:
-        """A short hash of the sections that determine the trained model (+ extra parts)."""
-        blob = json.dumps({k: self.raw.get(k) for k in ("model", "data", "train", "quantization")},
-                          sort_keys=True, default=str)
-        return hashlib.sha256((blob + "".join(parts)).encode()).hexdigest()[:16]
+        """A short hash of the sections that determine the trained model (+ extra parts): the QAT
+        cache key (hwflow.train). Built from the typed sections (their written keys, normalised)."""
+        return _hash({"model": self.model.canonical(), "data": self.data.canonical(),
+                      "train": self.train.canonical(self.path.parent),
+                      "quantization": self.quantization.canonical()}, parts)
+
+    def float_fingerprint(self, *parts: str) -> str:
+        """The float-training cache key: the sections that define the float model only (model, data,
+        train minus qat_epochs and init_from), so configs that differ only in their quantization
+        (e.g. a tuned `<model>_tuned.yaml`) share the float baseline."""
+        train = {k: v for k, v in (self.train.canonical(self.path.parent) or {}).items()
+                 if k not in ("qat_epochs", "init_from")}
+        return _hash({"model": self.model.canonical(), "data": self.data.canonical(), "train": train}, parts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,10 +300,18 @@ def check_keys(section: dict, allowed, where: str) -> dict:
     return section
 
 
-def _choice(value, choices, where: str) -> str:
-    if value not in choices:
-        raise ConfigError(f"{where}: {value!r} is not valid; valid: {', '.join(choices)}")
-    return value
+def _choice(value, choices, where: str):
+    """`value` if it is one of `choices` (a StrEnum class: the member), else a one-line ConfigError."""
+    valid = [c.value if isinstance(c, Enum) else c for c in choices]
+    if isinstance(value, (dict, list)) or value not in valid:
+        raise ConfigError(f"{where}: {value!r} is not valid; valid: {', '.join(map(str, valid))}")
+    return choices(value) if isinstance(choices, type) and issubclass(choices, Enum) else value
+
+
+def _valid_text(choices) -> str:
+    if isinstance(choices, range) and choices.step == 1:
+        return f"{choices.start}..{choices.stop - 1}"
+    return ", ".join(map(str, choices))
 
 
 def _int(value, where: str, lo: int = 0) -> int:
@@ -196,8 +346,6 @@ def check_precision(value, where: str) -> str:
 
 
 def _model(raw, where) -> ModelSection:
-    from hwflow import zoo
-
     raw = dict(_expect(raw, dict, where, "a mapping with at least 'arch'"))
     if "arch" not in raw:
         raise ConfigError(f"{where}.arch: missing; valid: {', '.join(zoo.list_models())}")
@@ -216,7 +364,7 @@ def _model(raw, where) -> ModelSection:
                                   f"per side and {MAX_CHANNELS} channels")
             raw[k] = tuple(v)
         elif k == "dropout":
-            _num(v, f"{where}.{k}", 0)
+            raw[k] = _num(v, f"{where}.{k}", 0)
             if v >= 1:
                 raise ConfigError(f"{where}.dropout: must be in [0, 1) (a share of units dropped), got {v}")
         elif isinstance(default, bool):
@@ -224,75 +372,112 @@ def _model(raw, where) -> ModelSection:
         elif isinstance(default, int):
             _int(v, f"{where}.{k}", 1)
         elif isinstance(default, float):
-            _num(v, f"{where}.{k}", 0)
+            raw[k] = _num(v, f"{where}.{k}", 0)
             if v <= 0 or (k in ("width", "alpha") and v > MAX_WIDTH_MULTIPLIER):
                 raise ConfigError(f"{where}.{k}: must be > 0" + (f" and <= {MAX_WIDTH_MULTIPLIER}" if k in ("width", "alpha")
                                   else "") + f", got {v}")
         elif isinstance(default, str):
             raw[k] = str(_expect(v, (str, int, float), f"{where}.{k}", "a string"))
-    return ModelSection(arch, raw)
+    for k, valid in zoo.choices_of(str(arch)).items():  # what the entry point would reject with ValueError
+        if k in raw and raw[k] not in valid:
+            raise ConfigError(f"{where}.{k}: {raw[k]!r} is not valid for {arch}; valid: {_valid_text(valid)}")
+    return ModelSection(arch, raw, tuple(raw.get("input_shape", params["input_shape"].default)))
+
+
+def _given(raw: dict, where: str, parse: dict) -> dict:
+    """The keys the file set, each through its parser (the dataclass fields hold the defaults)."""
+    return {k: parse[k](v, f"{where}.{k}") for k, v in raw.items()}
+
+
+def _optional(parse):
+    return lambda v, where: None if v is None else parse(v, where)
+
+
+def _bool(v, where: str) -> bool:
+    return _expect(v, bool, where, "true or false")
 
 
 def _data(raw, where, base: Path) -> DataSection:
-    raw = check_keys(raw, ["source", "test_fraction", "max_train", "max_test", "validation"], where)
-    source = raw.get("source", "default")
-    _expect(source, str, f"{where}.source", "'default' or a path to an image folder or .npz file")
-    path = None
-    if source != "default":
-        path = (base / source).resolve() if not Path(source).is_absolute() else Path(source)
+    written = None if raw is None else tuple(check_keys(raw, [f.name for f in fields(DataSection)
+                                                              if f.name not in ("path", "written")], where))
+    raw = raw or {}
+
+    def source(v, where):
+        _expect(v, str, where, "'default' or a path to an image folder or .npz file")
+        return v
+
+    kw = _given(raw, where, {
+        "source": source,
+        "test_fraction": lambda v, w: _num(v, w, 0.01, 0.99),
+        "max_train": _optional(lambda v, w: _int(v, w, 1)),
+        "max_test": _optional(lambda v, w: _int(v, w, 1)),
+        "validation": _int,
+    })
+    src = kw.get("source", DataSection.source)
+    if src != "default":
+        path = (base / src).resolve() if not Path(src).is_absolute() else Path(src)
         if not path.exists():
-            raise ConfigError(f"{where}.source: {source!r} does not exist (resolved to {path}); "
+            raise ConfigError(f"{where}.source: {src!r} does not exist (resolved to {path}); "
                               f"valid: 'default', an image folder <root>/<class>/*.jpg|png, or a .npz file")
         if path.is_file() and path.suffix != ".npz":
-            raise ConfigError(f"{where}.source: {source!r} is a file but not .npz")
-    return DataSection(
-        source=source, path=path,
-        test_fraction=_num(raw.get("test_fraction", 0.3), f"{where}.test_fraction", 0.01, 0.99),
-        max_train=None if raw.get("max_train") is None else _int(raw["max_train"], f"{where}.max_train", 1),
-        max_test=None if raw.get("max_test") is None else _int(raw["max_test"], f"{where}.max_test", 1),
-        validation=_int(raw.get("validation", 0), f"{where}.validation"),
-    )
+            raise ConfigError(f"{where}.source: {src!r} is a file but not .npz")
+        kw["path"] = path
+    return DataSection(**kw, written=written)
 
 
 def _train(raw, where, base: Path) -> TrainSection:
-    raw = check_keys(raw, ["epochs", "qat_epochs", "batch_size", "learning_rate", "seed", "augment", "label_smoothing",
-                                 "init_from"], where)
-    init_from = None
-    if raw.get("init_from") is not None:
-        src = _expect(raw["init_from"], str, f"{where}.init_from", "the path of another config file")
-        init_from = (base / src).resolve()
-        if not init_from.is_file():
-            raise ConfigError(f"{where}.init_from: {src!r} does not exist (resolved to {init_from}); "
+    written = None if raw is None else tuple(check_keys(raw, [f.name for f in fields(TrainSection)
+                                                              if f.name != "written"], where))
+
+    def init_from(src, where):
+        _expect(src, str, where, "the path of another config file")
+        path = (base / src).resolve()
+        if not path.is_file():
+            raise ConfigError(f"{where}: {src!r} does not exist (resolved to {path}); "
                               f"valid: the path of another config file, relative to this one")
-    return TrainSection(
-        init_from=init_from,
-        epochs=_int(raw.get("epochs", 10), f"{where}.epochs"),
-        qat_epochs=_int(raw.get("qat_epochs", 3), f"{where}.qat_epochs"),
-        batch_size=_int(raw.get("batch_size", 64), f"{where}.batch_size", 1),
-        learning_rate=_num(raw.get("learning_rate", 1e-3), f"{where}.learning_rate", 0, 1),
-        seed=_int(raw.get("seed", 0), f"{where}.seed"),
-        augment=_expect(raw.get("augment", False), bool, f"{where}.augment", "true or false"),
-        label_smoothing=_num(raw.get("label_smoothing", 0.0), f"{where}.label_smoothing", 0, 0.5),
+        return path
+
+    return TrainSection(**_given(raw or {}, where, {
+        "init_from": _optional(init_from),
+        "epochs": _int,
+        "qat_epochs": _int,
+        "batch_size": lambda v, w: _int(v, w, 1),
+        "learning_rate": lambda v, w: _num(v, w, 0, 1),
+        "seed": _int,
+        "augment": _bool,
+        "label_smoothing": lambda v, w: _num(v, w, 0, 0.5),
+    }), written=written)
+
+
+QUANT_KEYS = [*ROLES, "activation_integer"]
+
+
+def _quant_values(raw, where) -> dict:
+    """weight/bias/activation (bits or a quantizer string, parsed now so a bad spec fails at load
+    time) and activation_integer, as written."""
+    out = {}
+    for k, v in check_keys(raw, QUANT_KEYS, where).items():
+        if k in ROLES:
+            spec_from_value(v, role=k, where=f"{where}.{k}")
+        elif v is not None:
+            _int(v, f"{where}.{k}")
+        out[k] = v
+    return out
+
+
+def _quantization(raw, where) -> QuantizationSection:
+    written = None if raw is None else tuple(check_keys(raw, ["default", "layers"], where))
+    raw = raw or {}
+    default = raw.get("default")
+    layers = raw.get("layers") or {}
+    _expect(layers, dict, f"{where}.layers", "a mapping of layer name -> quantizers")
+    return QuantizationSection(
+        default=QuantDefaults(**_quant_values(default, f"{where}.default"),
+                              written=None if default is None else tuple(default)),
+        layers={name: LayerQuantOverride(**_quant_values(spec, f"{where}.layers.{name}"))
+                for name, spec in layers.items()},
+        written=written,
     )
-
-
-def _quantization(raw, where) -> dict:
-    raw = check_keys(raw, ["default", "layers"], where)
-    default = {"weight": 8, "bias": 8, "activation": 8}
-    default.update(check_keys(raw.get("default"), [*ROLES, "activation_integer"], f"{where}.default"))
-    layers = check_keys(raw.get("layers"), list((raw.get("layers") or {}).keys()), f"{where}.layers")
-    out_layers = {}
-    for name, spec in layers.items():
-        spec = check_keys(spec, [*ROLES, "activation_integer"], f"{where}.layers.{name}")
-        out_layers[name] = dict(spec)
-    # parse everything once now so a bad spec fails at load time
-    for role in ROLES:
-        spec_from_value(default[role], role=role, where=f"{where}.default.{role}")
-    for name, spec in out_layers.items():
-        for role, v in spec.items():
-            if role in ROLES:
-                spec_from_value(v, role=role, where=f"{where}.layers.{name}.{role}")
-    return {"default": default, "layers": out_layers}
 
 
 def _layer_hls(raw, where) -> LayerHls:
@@ -300,47 +485,41 @@ def _layer_hls(raw, where) -> LayerHls:
     prec = check_keys(raw.get("precision"), PRECISION_KEYS, f"{where}.precision")
     return LayerHls(
         reuse_factor=None if "reuse_factor" not in raw else _int(raw["reuse_factor"], f"{where}.reuse_factor", 1),
-        strategy=None if "strategy" not in raw else _choice(raw["strategy"], STRATEGIES, f"{where}.strategy"),
+        strategy=None if "strategy" not in raw else _choice(raw["strategy"], Strategy, f"{where}.strategy"),
         precision={k: check_precision(v, f"{where}.precision.{k}") for k, v in prec.items()},
     )
 
 
 def _hls(raw, where) -> HlsSection:
-    raw = check_keys(raw, ["backend", "board", "part", "clock_period_ns", "io_type", "strategy", "reuse_factor",
-                      "input_precision", "layers", "fifo_depth"], where)
-    board = get_board(_expect(raw.get("board", "pynq-z2"), str, f"{where}.board", "a board name"),
-                      where=f"{where}.board")
-    layers_raw = raw.get("layers") or {}
-    _expect(layers_raw, dict, f"{where}.layers", "a mapping of layer name -> settings")
-    io_type = _choice(raw.get("io_type", "io_stream"), IO_TYPES, f"{where}.io_type")
-    fifo = _choice(raw.get("fifo_depth", "auto" if io_type == "io_stream" else "full"), FIFO_MODES,
-                   f"{where}.fifo_depth")
-    if io_type != "io_stream" and fifo != "full":
-        raise ConfigError(f"{where}.fifo_depth: {fifo!r} needs io_type io_stream (io_parallel has no FIFOs); valid: full")
-    return HlsSection(
-        backend=_choice(raw.get("backend", "Vitis"), BACKENDS, f"{where}.backend"),
-        board=board,
-        part=check_part(raw.get("part", board.part), f"{where}.part"),
-        clock_period_ns=_num(raw.get("clock_period_ns", board.clock_period_ns), f"{where}.clock_period_ns", 0.5, 100),
-        io_type=io_type,
-        strategy=_choice(raw.get("strategy", "Latency"), STRATEGIES, f"{where}.strategy"),
-        reuse_factor=_int(raw.get("reuse_factor", 1), f"{where}.reuse_factor", 1),
-        input_precision=check_precision(raw.get("input_precision", "ufixed<8,0,RND_CONV,SAT>"),
-                                        f"{where}.input_precision"),
-        layers={name: _layer_hls(v, f"{where}.layers.{name}") for name, v in layers_raw.items()},
-        fifo_depth=fifo,
-    )
+    raw = check_keys(raw, [f.name for f in fields(HlsSection)], where)
+    layers = raw.get("layers") or {}
+    _expect(layers, dict, f"{where}.layers", "a mapping of layer name -> settings")
+    kw = _given({k: v for k, v in raw.items() if k != "layers"}, where, {
+        "board": lambda v, w: get_board(_expect(v, str, w, "a board name"), where=w),
+        "backend": lambda v, w: _choice(v, Backend, w),
+        "part": check_part,
+        "clock_period_ns": lambda v, w: _num(v, w, 0.5, 100),
+        "io_type": lambda v, w: _choice(v, IoType, w),
+        "strategy": lambda v, w: _choice(v, Strategy, w),
+        "reuse_factor": lambda v, w: _int(v, w, 1),
+        "input_precision": check_precision,
+        "fifo_depth": lambda v, w: _choice(v, FifoMode, w),
+    })
+    hls = HlsSection(**kw, layers={name: _layer_hls(v, f"{where}.layers.{name}") for name, v in layers.items()})
+    if hls.io_type != IoType.STREAM and hls.fifo_depth != FifoMode.FULL:
+        raise ConfigError(f"{where}.fifo_depth: {hls.fifo_depth.value!r} needs io_type io_stream "
+                          f"(io_parallel has no FIFOs); valid: full")
+    return hls
 
 
 def _parity(raw, where) -> ParitySection:
-    raw = check_keys(raw, ["images", "min_argmax_agreement", "max_logit_lsb", "max_accuracy_drop"], where)
-    drop = raw.get("max_accuracy_drop")
-    return ParitySection(
-        images=_int(raw.get("images", 500), f"{where}.images", 1),
-        min_argmax_agreement=_num(raw.get("min_argmax_agreement", 0.99), f"{where}.min_argmax_agreement", 0, 1),
-        max_logit_lsb=_num(raw.get("max_logit_lsb", 4), f"{where}.max_logit_lsb", 0),
-        max_accuracy_drop=None if drop is None else _num(drop, f"{where}.max_accuracy_drop", 0, 100),
-    )
+    raw = check_keys(raw, [f.name for f in fields(ParitySection)], where)
+    return ParitySection(**_given(raw, where, {
+        "images": lambda v, w: _int(v, w, 1),
+        "min_argmax_agreement": lambda v, w: _num(v, w, 0, 1),
+        "max_logit_lsb": lambda v, w: _num(v, w, 0),
+        "max_accuracy_drop": _optional(lambda v, w: _num(v, w, 0, 100)),
+    }))
 
 
 SECTIONS = ("model", "data", "train", "quantization", "hls", "parity")
@@ -377,7 +556,7 @@ def config_from_dict(raw: Any, path: Path) -> FlowConfig:
 
 def validate_layers(cfg: FlowConfig, layer_names: list[str], kernel_layers: list[str]) -> None:
     """Per-layer keys must name layers of the built model."""
-    for name in cfg.quantization["layers"]:
+    for name in cfg.quantization.layers:
         if name not in kernel_layers:
             raise ConfigError(f"{cfg.path}: quantization.layers.{name}: no such layer with weights; "
                               f"valid: {', '.join(kernel_layers)}")

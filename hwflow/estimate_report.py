@@ -117,7 +117,7 @@ def config_qmodel(cfg):
     if model_dir.is_dir() and any((p / "metrics.json").exists() for p in model_dir.iterdir() if p.is_dir()):
         from hwflow.data import load_dataset
 
-        ds = load_dataset(cfg.data, cfg.model.params.get("input_shape", (224, 224, 3)), cfg.train.seed)
+        ds = load_dataset(cfg.data, cfg.model.input_shape, cfg.train.seed)
         if (model_dir / cfg.fingerprint(ds.fingerprint) / "metrics.json").exists():
             return train(cfg, ds).qmodel, "trained (training cache)"  # a cache hit: loads, does not train
     return untrained_models(cfg)[1], "untrained (no training cache entry for this config)"

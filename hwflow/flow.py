@@ -48,7 +48,7 @@ def stage_models(cfg: FlowConfig):
     from hwflow.train import train
 
     validate_model(cfg)
-    ds = load_dataset(cfg.data, cfg.model.params.get("input_shape", (224, 224, 3)), cfg.train.seed,
+    ds = load_dataset(cfg.data, cfg.model.input_shape, cfg.train.seed,
                       classes=model_classes(cfg))
     return ds, train(cfg, ds)
 

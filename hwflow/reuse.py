@@ -29,10 +29,10 @@ import warnings
 from dataclasses import asdict, dataclass, field
 
 from hwflow.boards import BOARDS, Board
+from hwflow.config import STRATEGIES
 from hwflow.errors import HwflowError
 
 BUDGET_RESOURCES = ("DSP", "LUT", "FF", "BRAM_18K", "URAM")
-STRATEGIES = ("Latency", "Resource")
 LATENCY_MAX_MULTS = 4096  # hwflow.check too-large-latency: more parallel multipliers than this do not unroll in HLS
 
 

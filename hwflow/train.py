@@ -8,7 +8,6 @@ their seeded random initialisation.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -148,10 +147,7 @@ def float_cache_dir(cfg: FlowConfig, ds: Dataset) -> Path:
     """Where the trained float weights are cached: keyed by the sections that define the float
     model only (model, data, train minus qat_epochs), so configs that differ only in their
     quantization (e.g. a tuned `<model>_tuned.yaml`) reuse the float baseline and only rerun QAT."""
-    train_raw = {k: v for k, v in (cfg.raw.get("train") or {}).items() if k not in ("qat_epochs", "init_from")}
-    blob = json.dumps({"model": cfg.raw.get("model"), "data": cfg.raw.get("data"), "train": train_raw},
-                      sort_keys=True, default=str)
-    return build_root() / "cache" / f"float-{hashlib.sha256((blob + ds.fingerprint).encode()).hexdigest()[:16]}"
+    return build_root() / "cache" / f"float-{cfg.float_fingerprint(ds.fingerprint)}"
 
 
 def _train_float(cfg: FlowConfig, ds: Dataset, float_model) -> None:

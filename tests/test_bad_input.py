@@ -208,7 +208,8 @@ CASES = [
     Case("sweep-grid-1e9", _with(_sweep(BIG_GRID), "sweep", "--config", "{cfg}", "--space", "{file}", "--dry-run"), 2,
          ["1,000,000,000 points", "the limit is 100,000"]),
     # --- tracebacks before
-    Case("variant-9.9", CHECK, 2, ["model", "variant must be one of", "1.1"], _edit('variant: "1.1"', 'variant: "9.9"')),
+    Case("variant-9.9", CHECK, 2, ["model.variant", "'9.9' is not valid for squeezenet", "valid: 1.0, 1.1"],
+         _edit('variant: "1.1"', 'variant: "9.9"')),
     Case("dropout-1.5", CHECK, 2, ["model.dropout", "[0, 1)"], _edit("pool_size: 2", "pool_size: 2, dropout: 1.5")),
     Case("input-shape-len4", CHECK, 2, ["model.input_shape", "[height, width, channels]"], _edit("[16, 16, 3]", "[16, 16, 3, 1]")),
     Case("input-shape-len1", CHECK, 2, ["model.input_shape", "[height, width, channels]"], _edit("[16, 16, 3]", "[16]")),

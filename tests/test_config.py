@@ -64,6 +64,11 @@ CASES = [
     ("parity:\n  min_argmax_agreement: 1.5\n", ["parity.min_argmax_agreement", "must be in"]),
     ("data:\n  validation: -5\n", ["data.validation", "must be >= 0"]),
     ("train:\n  label_smoothing: 0.9\n", ["train.label_smoothing", "must be in [0, 0.5]"]),
+    # zoo parameters an entry point would reject with ValueError: caught at load time (hwflow.zoo.register choices)
+    (("pool_size: 2", "pool_size: 2\n  variant: '1.2'"), ["model.variant", "'1.2' is not valid for squeezenet", "valid: 1.0, 1.1"]),
+    (("pool_size: 2", "pool_size: 2\n  variant: [1]"), ["model.variant", "expected a string"]),
+    (("board: pynq-z2", "board: pynq-z2\n  fifo_depth: full\n  io_type: io_parallel\n  backend: vitis"),
+     ["hls.backend", "'vitis' is not valid", "Vivado, Vitis, VivadoAccelerator"]),
 ]
 
 
@@ -129,3 +134,78 @@ def test_validation_split_too_large_names_the_valid_range(tmp_path):
     cfg = load_config(write_config(tmp_path, BASE + "data:\n  validation: 100\n"))
     ds = load_dataset(cfg.data, cfg.model.params["input_shape"], cfg.train.seed)
     assert (len(ds.x_train), len(ds.x_val)) == (1158, 100) and ds.has_validation
+
+
+MOBILENET = """\
+model: {arch: mobilenet, input_shape: [16, 16, 3], classes: 10, alpha: 0.25, depth: 14}
+hls: {board: pynq-z2}
+"""
+
+
+def test_zoo_parameter_out_of_range_is_a_config_error(tmp_path, capsys):
+    """mobilenet(depth=14) raises ValueError in the entry point; validation names the key and range first."""
+    path = write_config(tmp_path, MOBILENET)
+    with pytest.raises(ConfigError, match=r"model\.depth: 14 is not valid for mobilenet; valid: 1\.\.13$") as exc:
+        load_config(path)
+    assert str(exc.value).startswith(str(path))
+    assert main(["check", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "model.depth" in err and "Traceback" not in err
+
+
+# Today's cache keys (computed on the raw-dict fingerprints before the typed config): training caches
+# (hwflow.train) are keyed by them, so the typed canonical form must reproduce them exactly.
+PINNED = {
+    "squeezenet_cifar10": ("025b424eb35e8a77", "28ed9f1076861d2f", "float-479cd3eac2e15d2d"),
+    "mobilenet_cifar10": ("ef55caedaf6da2ef", "1a3747c356d12f83", "float-582332c87872ca01"),
+    "squeezenet_cifar10_tuned": ("0fb76084da799565", "e18ed828bb522d10", "float-479cd3eac2e15d2d"),  # init_from
+    "squeezenet": ("dcde313535f1b890", "ad60400d21994245", "float-55c87efdc469ea8a"),  # quantization.layers
+    "mobilenet_imagenet": ("bdaa38200f963759", "9ac4d0333e1330a3", "float-8c9220a29484c271"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_fingerprints_pinned(name):
+    from types import SimpleNamespace
+
+    from hwflow.train import float_cache_dir
+
+    cfg = load_config(CONFIG_DIR / f"{name}.yaml")
+    plain, with_parts, float_dir = PINNED[name]
+    assert cfg.fingerprint() == plain
+    assert cfg.fingerprint("dsfp", "base") == with_parts
+    assert float_cache_dir(cfg, SimpleNamespace(fingerprint="dsfp")).name == float_dir
+
+
+def test_fingerprint_follows_the_typed_values(tmp_path):
+    """Keys come from the typed sections: key order and YAML spelling do not matter, values do."""
+    a = load_config(write_config(tmp_path, BASE + "train: {epochs: 2, seed: 1}\n"))
+    b_dir = tmp_path / "b"
+    b_dir.mkdir()
+    b = load_config(write_config(b_dir, BASE + "train:\n  seed: 1\n  epochs: 2\n"))
+    c_dir = tmp_path / "c"
+    c_dir.mkdir()
+    c = load_config(write_config(c_dir, BASE + "train: {epochs: 3, seed: 1}\n"))
+    assert a.fingerprint() == b.fingerprint() != c.fingerprint()
+    # quantization changes the QAT key but not the float-training key
+    d_dir = tmp_path / "d"
+    d_dir.mkdir()
+    d = load_config(write_config(d_dir, BASE + "train: {epochs: 2, seed: 1}\nquantization: {default: {weight: 6}}\n"))
+    assert d.fingerprint() != a.fingerprint() and d.float_fingerprint() == a.float_fingerprint()
+    assert a.quantization.default.weight == 8 and d.quantization.default.weight == 6
+
+
+def test_defaults_live_on_the_dataclasses(tmp_path):
+    from hwflow.config import Backend, FifoMode, HlsSection, IoType, Strategy, TrainSection
+
+    cfg = load_config(write_config(tmp_path, BASE))
+    assert cfg.train == TrainSection() and cfg.model.input_shape == (32, 32, 3)
+    hls = HlsSection()
+    assert (hls.backend, hls.io_type, hls.strategy, hls.fifo_depth) == (Backend.VITIS, IoType.STREAM,
+                                                                       Strategy.LATENCY, FifoMode.AUTO)
+    assert HlsSection(io_type=IoType.PARALLEL).fifo_depth == "full" and hls.part == hls.board.part
+    assert isinstance(cfg.hls.backend, Backend) and cfg.hls.backend == "Vitis"
+    # a choice that reaches a YAML writer (derived configs, hls4ml's yaml.dump) is its plain value
+    import yaml
+
+    assert yaml.safe_dump({"b": cfg.hls.backend}) == yaml.dump({"b": cfg.hls.backend}) == "b: Vitis\n"

@@ -22,7 +22,6 @@ from __future__ import annotations
 from pathlib import Path
 
 HEADER = Path(__file__).resolve().parent / "nnet_hwflow.h"
-BACKENDS = ("Vivado", "Vitis", "VivadoAccelerator")
 FLOW = "convert"  # hls4ml's backend-independent first flow; it ends with infer_precision_types
 
 _registered = False
@@ -39,6 +38,7 @@ def register() -> None:
     from hls4ml.model.layers import layer_map, register_layer
     from hls4ml.model.optimizer import get_available_passes, register_pass
 
+    from hwflow.config import BACKENDS  # not at the top: hwflow.config -> hwflow.zoo -> shufflenet -> hls_ext
     from hwflow.hls_ext import hls_layers
 
     for name, handler in hls_layers.KERAS_HANDLERS.items():

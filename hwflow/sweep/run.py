@@ -100,7 +100,7 @@ def prepare_model(cfg: FlowConfig, spec: SweepSpec, ds_cache: dict) -> ModelBlob
     from hwflow.train import train, untrained_models
 
     def dataset():
-        shape = tuple(cfg.model.params.get("input_shape", (224, 224, 3)))
+        shape = cfg.model.input_shape
         if shape not in ds_cache:
             ds_cache[shape] = load_dataset(cfg.data, shape, cfg.train.seed)
         return ds_cache[shape]

@@ -10,18 +10,22 @@ are the model's config keys (`model:` section of a YAML), validated by `params_o
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from typing import Callable, Collection
 
 from hwflow.errors import ConfigError
 
 _REGISTRY: dict[str, Callable] = {}
+_CHOICES: dict[str, dict[str, Collection]] = {}
 
 
-def register(name: str):
+def register(name: str, choices: dict[str, Collection] | None = None):
+    """`choices`: parameter -> its valid values, for parameters the entry point would reject with
+    ValueError otherwise (hwflow.config checks them at load time: a ConfigError, not a traceback)."""
     def deco(fn: Callable) -> Callable:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} registered twice")
         _REGISTRY[name] = fn
+        _CHOICES[name] = dict(choices or {})
         return fn
 
     return deco
@@ -42,6 +46,12 @@ def params_of(arch: str, *, where: str = "model.arch") -> dict[str, inspect.Para
     """The keyword parameters of an architecture's entry point (its config keys), minus `quant`."""
     sig = inspect.signature(entry(arch, where=where))
     return {k: p for k, p in sig.parameters.items() if k != "quant"}
+
+
+def choices_of(arch: str) -> dict[str, Collection]:
+    """Parameter -> valid values of an architecture (see `register`)."""
+    entry(arch)
+    return _CHOICES[arch]
 
 
 def build(arch: str, *, quant=None, **params):

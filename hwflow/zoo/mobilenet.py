@@ -37,7 +37,7 @@ def _create_mobilenet(ops: Ops, input_shape, classes: int, alpha: float, depth: 
     return keras.Model(inp, x, name="mobilenet_v1")
 
 
-@register("mobilenet")
+@register("mobilenet", choices={"depth": range(1, len(BLOCKS) + 1)})
 def mobilenet(quant=None, input_shape=(224, 224, 3), classes: int = 1000, alpha: float = 1.0, depth: int = 13,
               stem_stride: int = 2, dropout: float = 0.001):
     """MobileNet v1; `depth` < 13 keeps only the first blocks (small test variants)."""

@@ -65,7 +65,7 @@ def _create_squeezenet(ops: Ops, variant: str, input_shape, classes: int, width:
     return keras.Model(inp, x, name=f"squeezenet_{variant.replace('.', '_')}")
 
 
-@register("squeezenet")
+@register("squeezenet", choices={"variant": tuple(POOL_AFTER)})
 def squeezenet(quant=None, variant: str = "1.1", input_shape=(224, 224, 3), classes: int = 1000,
                width: float = 1.0, pool_size: int = 3, stem_stride: int = 2, batchnorm: bool = False,
                dropout: float = 0.5):
