@@ -23,7 +23,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hwflow.errors import ReportError
+from hwflow.errors import ConfigError, ReportError
+from hwflow.project import HLS4ML_CONFIG, load_hls4ml_yaml
 
 METRICS = ("DSP", "LUT", "FF", "BRAM_18K", "latency", "II")
 MODEL_FILES = ("keras_model.h5", "keras_model.keras")
@@ -191,20 +192,13 @@ def load_model(d: CnnDesign):
 
 
 def _yml_hlsconfig(d: CnnDesign) -> dict:
-    import yaml
-
-    p = d.folder / "hls4ml_config.yml"
+    p = d.folder / HLS4ML_CONFIG
     if not p.is_file():
         return {}
-
-    class _Loader(yaml.SafeLoader):  # the yml tags its model path `!keras_model`: read as a plain string
-        pass
-
-    _Loader.add_constructor("!keras_model", lambda loader, node: loader.construct_scalar(node))
     try:
-        return (yaml.load(p.read_text(), Loader=_Loader) or {}).get("HLSConfig", {}) or {}  # noqa: S506 (SafeLoader)
-    except yaml.YAMLError as exc:
-        raise ReportError(f"{p}: not valid YAML ({exc})") from None
+        return load_hls4ml_yaml(p).get("HLSConfig", {}) or {}
+    except ConfigError as exc:
+        raise ReportError(str(exc)) from None
 
 
 _WRITTEN_PREC = ("result", "weight", "bias", "accum", "table", "scale")

@@ -9,7 +9,6 @@ written into a temporary folder and moved into place only when complete.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import shutil
@@ -20,7 +19,7 @@ from pathlib import Path
 from hwflow.config import FlowConfig
 from hwflow.errors import ConfigError
 from hwflow.guard import check_project_tcl
-from hwflow.sim.csim import LAYERS_FILE  # written into every project: layer table for csim/trace/reports
+from hwflow.project import write_layer_table  # the layer table csim/trace/reports read
 
 
 @dataclass(frozen=True)
@@ -72,10 +71,10 @@ def hls_config(cfg: FlowConfig, qmodel) -> dict:
 
     hls_ext.register()  # custom layers (channel shuffle/slice, bounded ReLU) must be known before parsing
 
-    backend = cfg.hls.backend
+    backend = cfg.hls.backend.value  # plain str: hls4ml writes its config with yaml.dump
     conf = hls4ml.utils.config_from_keras_model(qmodel, granularity="name", backend=backend,
                                                 default_reuse_factor=cfg.hls.reuse_factor)
-    conf["Model"]["Strategy"] = cfg.hls.strategy
+    conf["Model"]["Strategy"] = cfg.hls.strategy.value
     conf["Model"]["ReuseFactor"] = cfg.hls.reuse_factor
     layers = conf["LayerName"]
     input_name = qmodel.layers[0].name
@@ -88,20 +87,20 @@ def hls_config(cfg: FlowConfig, qmodel) -> dict:
         if "ReuseFactor" in lc:
             lc["ReuseFactor"] = cfg.hls.reuse_factor
         if "Strategy" in lc or type(layer).__name__.startswith("Q"):
-            lc["Strategy"] = cfg.hls.strategy
+            lc["Strategy"] = cfg.hls.strategy.value
     for name, rf in resolve_reuse_factors(cfg, qmodel)[0].items():
         layers.setdefault(name, {})["ReuseFactor"] = rf
     for name, lh in cfg.hls.layers.items():
         lc = layers.setdefault(name, {})
         if lh.strategy is not None:
-            lc["Strategy"] = lh.strategy
+            lc["Strategy"] = lh.strategy.value
         if lh.precision:
             lc.setdefault("Precision", {}).update(lh.precision)
     return conf
 
 
 def _backend_kwargs(cfg: FlowConfig) -> dict:
-    kw = {"backend": cfg.hls.backend, "clock_period": cfg.hls.clock_period_ns, "io_type": cfg.hls.io_type}
+    kw = {"backend": cfg.hls.backend.value, "clock_period": cfg.hls.clock_period_ns, "io_type": cfg.hls.io_type.value}
     if cfg.hls.backend == "VivadoAccelerator":
         if not cfg.hls.board.accelerator_board:
             raise ConfigError(f"{cfg.path}: hls.backend: VivadoAccelerator has no board support for "
@@ -235,12 +234,10 @@ def convert(cfg: FlowConfig, qmodel, hls_dir: Path) -> ConvertResult:
         fifo_report = _fifo_report(cfg, hls_model, tmp)
         check_project_tcl(tmp / "project.tcl")  # what the tools will source: plain words only
         layers = layer_table(hls_model)
-        (tmp / LAYERS_FILE).write_text(json.dumps({
-            "project": "myproject", "io_type": cfg.hls.io_type, "backend": cfg.hls.backend,
-            "input_size": int(hls_model.get_input_variables()[0].size()),
-            "output_size": int(hls_model.get_output_variables()[0].size()),
-            "layers": [vars(l) for l in layers], "config_index": config_index(tmp),
-        }, indent=1))
+        write_layer_table(tmp, io_type=cfg.hls.io_type.value, backend=cfg.hls.backend.value,
+                          input_size=hls_model.get_input_variables()[0].size(),
+                          output_size=hls_model.get_output_variables()[0].size(),
+                          layers=[vars(l) for l in layers], config_index=config_index(tmp))
         old = hls_dir.with_name(hls_dir.name + ".old")
         if hls_dir.exists():
             hls_dir.rename(old)

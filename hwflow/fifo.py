@@ -35,6 +35,7 @@ import numpy as np
 
 from hwflow.config import FIFO_MODES
 from hwflow.errors import ConfigError, ToolError
+from hwflow.project import HlsProject
 
 MARGIN = 1  # words above the peak occupancy (hls4ml's fifo_depth_optimization adds 1 as well)
 PROFILING_DEPTH = 100_000  # what hls4ml's pass sets every FIFO to before co-simulating
@@ -556,7 +557,7 @@ def cosim(hls_model, hls_dir: Path, report: FifoReport, *, timeout_s: float = 6 
         if _is_stream(v) and v not in (hls_model.get_input_variables()[0], hls_model.get_output_variables()[0]):
             v.pragma = (v.pragma[0], PROFILING_DEPTH)
     hls_model.write()
-    project = synth.HlsProject.load(hls_dir)
+    project = HlsProject.load(hls_dir)
     opts = synth.BuildOptions(csim=backend != "Vitis", synth=True, cosim=True, fifo_opt=True)
     plan = synth.plan_synth(project, opts, vitis_tool=cosim_tool(backend))
     synth._run_in_copy(plan, project.root, {plan.steps[0].tool: tool}, timeout_s=timeout_s, echo=None)

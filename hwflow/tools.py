@@ -1,10 +1,14 @@
-"""Xilinx tool discovery and the ONE function that runs an external command.
+"""Xilinx tool discovery and the one module that starts external programs.
 
-Every external program hwflow starts (vitis_hls, vitis-run, vivado_hls, vivado, v++) is
+Every Xilinx program hwflow starts (vitis_hls, vitis-run, vivado_hls, vivado, v++) is
 described by a `Command` (argv as a list, cwd, log file) and run by `run()`: no shell, the
 log streamed line by line with elapsed time, a time limit, the exit status checked. A tool
 that is not installed is a `ToolNotFoundError` raised by `require()` *before* any work starts,
 naming the tool, where it would come from and what can be run instead.
+
+Programs whose output hwflow reads (g++ through build_lib.sh, the C-simulation workers) go
+through `capture()` / `run_parallel()`: no shell, own process group, one time limit that stops
+them all (`ToolTimeoutError`). No other module imports subprocess (tests/test_boundaries.py checks).
 """
 
 from __future__ import annotations
@@ -254,10 +258,7 @@ def run(
     """
     from tqdm import tqdm
 
-    if not (isinstance(timeout_s, (int, float)) and timeout_s == timeout_s and 0 < timeout_s < float("inf")):
-        from hwflow.errors import ConfigError
-
-        raise ConfigError(f"{cmd.label}: time limit {timeout_s!r} s; valid: a finite number of seconds > 0")
+    _check_limit(timeout_s, cmd.label)
     cmd.log.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ if cmd.env is None else cmd.env)
     tail: deque[str] = deque(maxlen=tail_lines)
@@ -329,6 +330,106 @@ def run(
     if rc != 0:
         raise ToolError(f"{label} failed with exit status {rc} after {elapsed:.1f} s; log: {cmd.log}\n{_tail(tail)}")
     return RunResult(cmd, rc, elapsed, n, cmd.log)
+
+
+# --------------------------------------------------------------------------------------------
+# Child processes whose output hwflow reads (compilers, C-simulation workers)
+# --------------------------------------------------------------------------------------------
+
+
+class ToolTimeoutError(ToolError):
+    """A child process ran past its time limit and was stopped, with everything it started."""
+
+
+@dataclass(frozen=True)
+class Captured:
+    """One finished child process: exit status (negative: killed by that signal) and its output."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    elapsed_s: float
+
+
+def _check_limit(timeout_s, label: str) -> None:
+    if not (isinstance(timeout_s, (int, float)) and timeout_s == timeout_s and 0 < timeout_s < float("inf")):
+        from hwflow.errors import ConfigError
+
+        raise ConfigError(f"{label}: time limit {timeout_s!r} s; valid: a finite number of seconds > 0")
+
+
+def run_parallel(
+    argvs: list[tuple[str, ...] | list[str]],
+    *,
+    cwd: Path,
+    timeout_s: float,
+    label: str,
+    env: Mapping[str, str] | None = None,
+    on_line: Callable[[int, str], None] | None = None,
+) -> list[Captured]:
+    """Start every argv at once (no shell, each in its own process group, stdin closed), collect
+    stdout and stderr, and wait for all of them within ONE time limit.
+
+    `on_line(i, line)` sees each stdout line of process i as it arrives (from a reader thread:
+    progress bars). The exit status is not checked: callers read `returncode` (a crash is data,
+    e.g. for C-simulation's layer finder). The time limit stops every process group and raises
+    ToolTimeoutError; KeyboardInterrupt stops them too and is re-raised.
+    """
+    _check_limit(timeout_s, label)
+    full_env = dict(os.environ if env is None else env)
+    start = time.monotonic()
+    procs: list[subprocess.Popen] = []
+    try:
+        for argv in argvs:
+            try:
+                procs.append(subprocess.Popen(list(argv), cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
+                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                              errors="replace", start_new_session=True))
+            except FileNotFoundError:
+                raise ToolNotFoundError(f"{label}: `{argv[0]}` could not be started (not found)") from None
+        outs: list[list[str]] = [[] for _ in procs]
+        errs: list[list[str]] = [[] for _ in procs]
+
+        def pump(i: int, stream, sink: list[str], callback) -> None:
+            for line in stream:
+                sink.append(line)
+                if callback is not None:
+                    callback(i, line)
+
+        readers = []
+        for i, p in enumerate(procs):
+            readers.append(threading.Thread(target=pump, args=(i, p.stdout, outs[i], on_line), daemon=True))
+            readers.append(threading.Thread(target=pump, args=(i, p.stderr, errs[i], None), daemon=True))
+        for t in readers:
+            t.start()
+        for p in procs:
+            try:
+                p.wait(timeout=max(0.001, start + timeout_s - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                for q in procs:
+                    _kill_group(q, grace_s=1.0)
+                raise ToolTimeoutError(f"{label} did not finish within {timeout_s:g} s ({len(procs)} process(es); "
+                                       f"stopped)") from None
+        for t in readers:
+            t.join()
+    except KeyboardInterrupt:
+        for q in procs:
+            _kill_group(q, grace_s=1.0)
+        raise
+    finally:
+        for q in procs:
+            if q.poll() is None:
+                _kill_group(q, grace_s=1.0)
+    elapsed = time.monotonic() - start
+    return [Captured(tuple(map(str, a)), p.returncode, "".join(o), "".join(e), elapsed)
+            for a, p, o, e in zip(argvs, procs, outs, errs)]
+
+
+def capture(argv: tuple[str, ...] | list[str], *, cwd: Path, timeout_s: float, label: str,
+            env: Mapping[str, str] | None = None) -> Captured:
+    """One child process whose output is read (a compiler, a re-run): `run_parallel` of one."""
+    return run_parallel([argv], cwd=cwd, timeout_s=timeout_s, label=label, env=env)[0]
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hwflow.boards import BOARDS, Board, board_for_part, get_board
 from hwflow.errors import ConfigError, ReportError
+from hwflow.project import HLS4ML_CONFIG, load_hls4ml_yaml
 from hwflow.reports.csynth import (
     InstanceRow,
     aggregate_hierarchy,
@@ -140,26 +141,14 @@ def config_reuse(hls_dir: Path) -> tuple[int | None, dict[str, int]]:
     Read with the bounded safe loader; hls4ml's own tags (`!keras_model 'x.h5'`) load as plain text.
     A file that is present but unreadable is a ReportError naming it, never skipped silently.
     """
-    import yaml
-
-    from hwflow.guard import BoundedSafeLoader, load_yaml_text, read_text_file
-
-    p = hls_dir / "hls4ml_config.yml"
+    p = hls_dir / HLS4ML_CONFIG
     if not p.is_file():
         return None, {}
-
-    class _Loader(BoundedSafeLoader):
-        pass
-
-    def _tag_as_text(loader, suffix, node):
-        return loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode) else None
-
-    _Loader.add_multi_constructor("!", _tag_as_text)
     try:
-        cfg = load_yaml_text(read_text_file(p, "hls4ml config"), str(p), loader=_Loader)
+        cfg = load_hls4ml_yaml(p)
     except ConfigError as exc:
         raise ReportError(str(exc)) from None
-    hls = cfg.get("HLSConfig") if isinstance(cfg, dict) else None
+    hls = cfg.get("HLSConfig")
     if not isinstance(hls, dict):
         return None, {}
 

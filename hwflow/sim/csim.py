@@ -7,6 +7,8 @@
   per core by default. A crash or C++ assert in the firmware kills a worker, and comes back as
   a CsimError naming the layer whose code failed (from the assert's `configN`), never a dead
   Python.
+Every child process (build_lib.sh, the workers, a crash re-run) goes through hwflow.tools with a
+time limit; the project's layer table is read through hwflow.project.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,9 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from hwflow.errors import CsimError
+from hwflow import tools
+from hwflow.errors import CsimError, ToolError
+from hwflow.project import LAYERS_FILE, read_layer_table  # noqa: F401 (LAYERS_FILE: tests and callers use csim's)
 
-LAYERS_FILE = "hwflow_layers.json"  # the layer table hwflow.convert writes into every project
+project_info = read_layer_table  # the layer table (flow, sweep)
+PACKAGE_PARENT = Path(__file__).resolve().parents[2]  # the folder holding `hwflow`: cwd of `python -m hwflow.sim._worker`
 
 
 @dataclass(frozen=True)
@@ -50,13 +54,6 @@ class CsimRun:
     @property
     def images_per_s(self) -> float:
         return len(self.outputs) / self.seconds if self.seconds else float("nan")
-
-
-def project_info(hls_dir: Path) -> dict:
-    path = Path(hls_dir) / LAYERS_FILE
-    if not path.exists():
-        raise CsimError(f"{hls_dir}: not an hwflow HLS project ({LAYERS_FILE} missing); run `hwflow hls` first")
-    return json.loads(path.read_text())
 
 
 def source_hash(hls_dir: Path) -> str:
@@ -84,7 +81,12 @@ def compile_project(hls_dir: Path, cache_dir: Path) -> CsimLib:
     if shutil.which("g++") is None:
         raise CsimError("g++ is not on PATH: C-simulation needs a C++ compiler (apt-get install g++)")
     t0 = time.perf_counter()
-    proc = subprocess.run(["bash", "build_lib.sh"], cwd=hls_dir, capture_output=True, text=True)
+    limit = _limit("HWFLOW_CSIM_COMPILE_TIMEOUT_S", 3600.0)
+    try:
+        proc = tools.capture(["bash", "build_lib.sh"], cwd=hls_dir, timeout_s=limit,
+                             label=f"{hls_dir}: compiling the C-simulation library")
+    except ToolError as exc:
+        raise CsimError(f"{exc}; set HWFLOW_CSIM_COMPILE_TIMEOUT_S to allow longer") from None
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise CsimError(f"{hls_dir}: compiling the C-simulation library failed (exit {proc.returncode}):\n{tail}")
@@ -147,9 +149,9 @@ def locate_crash(hls_dir: Path, lib: CsimLib, info: dict, image: np.ndarray, tmp
             "cwd": str(work), "trace": [], "trace_files": True}
     (work / "spec.json").write_text(json.dumps(spec))
     try:
-        proc = subprocess.run([sys.executable, "-m", "hwflow.sim._worker", str(work / "spec.json")], capture_output=True,
-                              text=True, cwd=Path(__file__).resolve().parent.parent, timeout=600)
-    except subprocess.TimeoutExpired:
+        proc = tools.capture([sys.executable, "-m", "hwflow.sim._worker", str(work / "spec.json")], cwd=PACKAGE_PARENT,
+                             timeout_s=600, label="C-simulation trace re-run")
+    except ToolError:
         return None
     if proc.returncode >= 0:
         return None  # did not crash again (or no trace switch in this library): nothing to say
@@ -176,6 +178,15 @@ def _clean_dead_tmp() -> None:
             continue
 
 
+def _limit(var: str, default: float) -> float:
+    """A time limit in seconds from the environment (unset, unparsable or not > 0: `default`)."""
+    try:
+        limit = float(os.environ.get(var, "0"))
+    except ValueError:
+        limit = 0.0
+    return limit if 0 < limit < float("inf") else default
+
+
 def run(hls_dir: Path, lib: CsimLib, x: np.ndarray, *, trace: bool = False, workers: int | None = None,
         progress: bool = True, desc: str = "C-sim") -> CsimRun:
     """Run the library on `x` (N x input shape) in `workers` child processes."""
@@ -192,65 +203,39 @@ def run(hls_dir: Path, lib: CsimLib, x: np.ndarray, *, trace: bool = False, work
     bar = tqdm(total=n, desc=desc, unit="img", disable=None if progress else True)
     lock = threading.Lock()
     t0 = time.perf_counter()
-    procs = []
     try:
+        argvs = []
         for w, idx in enumerate(chunks):
             np.save(tmp / f"in{w}.npy", np.ascontiguousarray(x[idx], dtype=np.float64))
             spec = {"lib": str(lib.path), "project": info["project"], "input": str(tmp / f"in{w}.npy"),
                     "output": str(tmp / f"out{w}.npz"), "input_size": info["input_size"],
                     "output_size": info["output_size"], "cwd": str(hls_dir / "firmware"), "trace": trace_layers}
             (tmp / f"spec{w}.json").write_text(json.dumps(spec))
-            p = subprocess.Popen([sys.executable, "-m", "hwflow.sim._worker", str(tmp / f"spec{w}.json")],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                 cwd=Path(__file__).resolve().parent.parent)
-            procs.append(p)
+            argvs.append([sys.executable, "-m", "hwflow.sim._worker", str(tmp / f"spec{w}.json")])
 
-        def pump(p, sink):
-            for line in p.stdout:
-                if line.startswith("done "):
-                    with lock:
-                        bar.update(1)
-                sink.append(line)  # "done <k>" kept: it tells which image a crashed worker was on
+        def progress_line(_worker: int, line: str) -> None:
+            if line.startswith("done "):
+                with lock:
+                    bar.update(1)
 
         # a C-sim that never returns (a stream that never fills) is stopped: generous, per image
+        limit = _limit("HWFLOW_CSIM_TIMEOUT_S", 600.0 + 60.0 * n / workers)
         try:
-            limit = float(os.environ.get("HWFLOW_CSIM_TIMEOUT_S", "0"))
-        except ValueError:
-            limit = 0.0
-        if not (0 < limit < float("inf")):
-            limit = 600.0 + 60.0 * n / workers
-        timed_out = threading.Event()
-
-        def stop():
-            timed_out.set()
-            for p in procs:
-                if p.poll() is None:
-                    p.kill()
-
-        timer = threading.Timer(limit, stop)
-        timer.daemon = True
-        timer.start()
-        logs = [[] for _ in procs]
-        threads = [threading.Thread(target=pump, args=(p, logs[i]), daemon=True) for i, p in enumerate(procs)]
-        for t in threads:
-            t.start()
-        errs = [p.stderr.read() for p in procs]
-        for p, t in zip(procs, threads):
-            p.wait()
-            t.join()
-        timer.cancel()
-        if timed_out.is_set():
+            finished = tools.run_parallel(argvs, cwd=PACKAGE_PARENT, timeout_s=limit, label=f"C-simulation of {hls_dir}",
+                                          on_line=progress_line)
+        except tools.ToolTimeoutError:
             raise CsimError(f"C-simulation of {hls_dir} did not finish within {limit:.0f} s ({n} images, {workers} "
-                            f"processes; stopped); set HWFLOW_CSIM_TIMEOUT_S to allow longer")
-        for p, err, log, idx in zip(procs, errs, logs, chunks):
-            if p.returncode != 0:
-                text = "".join(l for l in log if not l.startswith("done ")) + err
+                            f"processes; stopped); set HWFLOW_CSIM_TIMEOUT_S to allow longer") from None
+        for r, idx in zip(finished, chunks):
+            if r.returncode != 0:
+                log = r.stdout.splitlines(keepends=True)  # "done <k>" lines tell which image a crashed worker was on
+                text = "".join(l for l in log if not l.startswith("done ")) + r.stderr
                 located = ""
                 if not _CONFIG.search(text):  # no assert naming the layer (a segfault): find it by re-running
                     k = _crashed_image(log, idx)
                     found = locate_crash(hls_dir, lib, info, x[k], tmp) if k is not None else None
                     located = f"{found} on image {k}" if found else ""
-                raise CsimError(_crash_message(hls_dir, info, p.returncode, text, located))
+                raise CsimError(_crash_message(hls_dir, info, r.returncode, text, located))
         outs, traces = [], {name: [] for name, _ in trace_layers}
         for w in range(workers):
             z = np.load(tmp / f"out{w}.npz")
@@ -261,9 +246,6 @@ def run(hls_dir: Path, lib: CsimLib, x: np.ndarray, *, trace: bool = False, work
         return CsimRun(np.concatenate(outs), {k: np.concatenate(v) for k, v in traces.items()}, elapsed, workers)
     finally:
         bar.close()
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
