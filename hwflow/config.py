@@ -135,12 +135,13 @@ class TrainSection(Written):
     augment: bool = False
     label_smoothing: float = 0.0
     init_from: Path | None = None  # another config whose trained QKeras weights start this QAT
+    init_from_key: str | None = field(default=None, compare=False, repr=False)  # relative to this config's folder
 
-    def canonical(self, base: Path | None = None) -> dict | None:
-        """init_from as the path relative to the config's folder (`base`), as it is written."""
+    def canonical(self) -> dict | None:
+        """init_from as the path relative to the config's folder, as it is written."""
         out = super().canonical()
         if out is not None and self.init_from is not None:
-            out["init_from"] = os.path.relpath(self.init_from, Path(base or ".").resolve())
+            out["init_from"] = self.init_from_key
         return out
 
 
@@ -167,8 +168,7 @@ class LayerQuantOverride:
     def given(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
 
-    def canonical(self) -> dict:
-        return self.given()
+    canonical = given
 
 
 @dataclass(frozen=True)
@@ -264,14 +264,14 @@ class FlowConfig:
         """A short hash of the sections that determine the trained model (+ extra parts): the QAT
         cache key (hwflow.train). Built from the typed sections (their written keys, normalised)."""
         return _hash({"model": self.model.canonical(), "data": self.data.canonical(),
-                      "train": self.train.canonical(self.path.parent),
+                      "train": self.train.canonical(),
                       "quantization": self.quantization.canonical()}, parts)
 
     def float_fingerprint(self, *parts: str) -> str:
         """The float-training cache key: the sections that define the float model only (model, data,
         train minus qat_epochs and init_from), so configs that differ only in their quantization
         (e.g. a tuned `<model>_tuned.yaml`) share the float baseline."""
-        train = {k: v for k, v in (self.train.canonical(self.path.parent) or {}).items()
+        train = {k: v for k, v in (self.train.canonical() or {}).items()
                  if k not in ("qat_epochs", "init_from")}
         return _hash({"model": self.model.canonical(), "data": self.data.canonical(), "train": train}, parts)
 
@@ -427,7 +427,7 @@ def _data(raw, where, base: Path) -> DataSection:
 
 def _train(raw, where, base: Path) -> TrainSection:
     written = None if raw is None else tuple(check_keys(raw, [f.name for f in fields(TrainSection)
-                                                              if f.name != "written"], where))
+                                                              if f.name not in ("written", "init_from_key")], where))
 
     def init_from(src, where):
         _expect(src, str, where, "the path of another config file")
@@ -437,7 +437,7 @@ def _train(raw, where, base: Path) -> TrainSection:
                               f"valid: the path of another config file, relative to this one")
         return path
 
-    return TrainSection(**_given(raw or {}, where, {
+    kw = _given(raw or {}, where, {
         "init_from": _optional(init_from),
         "epochs": _int,
         "qat_epochs": _int,
@@ -446,7 +446,10 @@ def _train(raw, where, base: Path) -> TrainSection:
         "seed": _int,
         "augment": _bool,
         "label_smoothing": lambda v, w: _num(v, w, 0, 0.5),
-    }), written=written)
+    })
+    if kw.get("init_from") is not None:
+        kw["init_from_key"] = os.path.relpath(kw["init_from"], base.resolve())
+    return TrainSection(**kw, written=written)
 
 
 QUANT_KEYS = [*ROLES, "activation_integer"]

@@ -165,7 +165,7 @@ PINNED = {
 
 
 @pytest.mark.parametrize("name", sorted(PINNED))
-def test_fingerprints_pinned(name):
+def test_fingerprints_pinned(name, monkeypatch):
     from types import SimpleNamespace
 
     from hwflow.train import float_cache_dir
@@ -175,6 +175,10 @@ def test_fingerprints_pinned(name):
     assert cfg.fingerprint() == plain
     assert cfg.fingerprint("dsfp", "base") == with_parts
     assert float_cache_dir(cfg, SimpleNamespace(fingerprint="dsfp")).name == float_dir
+    # the same file named relative to another working folder: the same keys
+    monkeypatch.chdir(CONFIG_DIR.parent)
+    rel = load_config(f"{CONFIG_DIR.name}/{name}.yaml")
+    assert (rel.fingerprint(), rel.float_fingerprint("dsfp")) == (plain, float_dir[len("float-"):])
 
 
 def test_fingerprint_follows_the_typed_values(tmp_path):
