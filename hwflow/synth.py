@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from hwflow.boards import Board, Deploy, get_board
+from hwflow.boards import Board, Deploy
 from hwflow.errors import ConfigError, ToolError
-from hwflow.guard import check_part, check_project_tcl, cli_float
+from hwflow.guard import check_part, check_project_tcl
 from hwflow.tools import Command, RunResult, find_tool, require, run
 
 BACKENDS = ("Vivado", "Vitis", "VivadoAccelerator")
@@ -637,7 +637,7 @@ def _collect_deploy(plan: Plan, hls_dir: Path, deploy_dir: Path, deploy_name: st
 
 def bitstream(
     hls_dir: Path,
-    board: Board | str,
+    board: Board,
     *,
     deploy_dir: Path | None = None,
     deploy_name: str | None = None,
@@ -651,7 +651,6 @@ def bitstream(
 
     Deliverables land in `deploy_dir` (default <hls_dir>/../deploy), replaced only on success.
     """
-    board = get_board(board, where="--board") if isinstance(board, str) else board
     project = HlsProject.load(Path(hls_dir))
     work = _work_dir(project.root)
     plan = plan_bitstream(project, board, platform=platform, vitis_tool=_pick_vitis_tool(), run_root=work)
@@ -664,95 +663,3 @@ def bitstream(
     files = _collect_deploy(plan, project.root, deploy_dir, deploy_name or project.name, board)
     reports = _publish_reports(project.root, reports_dir or project.root.parent / "reports", board)
     return BitstreamResult(project.root, board, plan, False, text, deploy_dir, files, runs, reports, elapsed)
-
-
-# --------------------------------------------------------------------------------------------
-# CLI
-# --------------------------------------------------------------------------------------------
-
-
-def _resolve_target(args) -> tuple[Path, str | None, Board | None, Path | None, Path | None, str | None]:
-    """(hls_dir, backend, board, reports_dir, deploy_dir, model name) from --config or --hls-dir."""
-    if args.config:
-        from hwflow.config import load_config  # lazy: owned by the config stage
-        from hwflow.paths import ModelPaths
-
-        cfg = load_config(Path(args.config))
-        paths = ModelPaths.for_model(cfg.name)
-        if not paths.hls.is_dir():
-            raise ConfigError(
-                f"{args.config}: no hls4ml project at {paths.hls}; run `make hls MODEL={cfg.name}` first"
-            )
-        return paths.hls, cfg.hls.backend, cfg.hls.board, paths.reports, paths.deploy, cfg.name
-    return Path(args.hls_dir), None, None, None, None, None
-
-
-def _cmd_synth(args) -> int:
-    hls_dir, backend, board, reports_dir, _, _ = _resolve_target(args)
-    res = synth_project(
-        hls_dir, args.backend or backend, csim=args.csim, synth=not args.no_synth, cosim=args.cosim,
-        export=args.export, vsynth=args.vsynth, reset=args.reset, timeout_s=args.timeout, dry_run=args.dry_run,
-        reports_dir=args.reports_dir or reports_dir, board=board,
-    )
-    if res.dry_run:
-        return _print_dry_run(res)
-    print(f"synthesized {res.hls_dir} ({res.backend}) in {res.elapsed_s:.1f} s; logs in {res.hls_dir / 'hwflow_logs'}")
-    for name, path in res.reports.items():
-        print(f"  {name}: {path}")
-    return 0
-
-
-def _print_dry_run(res) -> int:
-    print(res.text, end="")
-    missing = [t for t in res.plan.tools if find_tool(t) is None]
-    if missing:
-        print(f"# not installed here: {', '.join(missing)} (see `hwflow doctor`)")
-    return 0
-
-
-def _cmd_bitstream(args) -> int:
-    hls_dir, _, cfg_board, reports_dir, deploy_dir, name = _resolve_target(args)
-    board_name = args.board or (cfg_board.name if cfg_board else None)
-    if board_name is None:
-        raise ConfigError("bitstream: --board is required with --hls-dir (e.g. --board pynq-z2)")
-    res = bitstream(
-        hls_dir, board_name, deploy_dir=args.deploy_dir or deploy_dir, deploy_name=name, platform=args.platform,
-        timeout_s=args.timeout, dry_run=args.dry_run, reports_dir=args.reports_dir or reports_dir,
-    )
-    if res.dry_run:
-        return _print_dry_run(res)
-    print(f"{res.plan.kind} for {res.board.name} in {res.elapsed_s:.1f} s -> {res.deploy_dir}")
-    for fname in res.files:
-        print(f"  {fname}")
-    return 0
-
-
-def _add_target(p) -> None:
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--config", help="hls_configs/<model>.yaml (project: build/<model>/hls)")
-    g.add_argument("--hls-dir", help="an hls4ml project folder written elsewhere")
-    p.add_argument("--dry-run", action="store_true", help="print the exact commands and scripts; touch nothing")
-    p.add_argument("--reports-dir", type=Path, help="where report.md/json go (default: <hls-dir>/../reports)")
-
-
-def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("synth", help="C synthesis with vitis_hls / vivado_hls (when installed)")
-    _add_target(p)
-    p.add_argument("--backend", choices=BACKENDS, help="must match the project's backend (default: the project's)")
-    p.add_argument("--csim", action="store_true", help="also run the tool's C simulation")
-    p.add_argument("--cosim", action="store_true", help="also run C/RTL co-simulation")
-    p.add_argument("--export", action="store_true", help="also export the IP (export_design)")
-    p.add_argument("--vsynth", action="store_true", help="also run Vivado logic synthesis (needs vivado)")
-    p.add_argument("--no-synth", action="store_true", help="skip csynth (e.g. --csim alone)")
-    p.add_argument("--reset", action="store_true", help="reset the HLS project/solution first")
-    p.add_argument("--timeout", type=cli_float(0), default=DEFAULT_SYNTH_TIMEOUT_S, metavar="S", help="time limit (s)")
-    p.set_defaults(func=_cmd_synth)
-
-    b = subparsers.add_parser("bitstream", help="bitstream / xclbin / IP for --board (when Vivado is installed)")
-    _add_target(b)
-    b.add_argument("--board", help="a board of the board table (default: the config's hls.board)")
-    b.add_argument("--deploy-dir", type=Path, help="where the deliverables go (default: <hls-dir>/../deploy)")
-    b.add_argument("--platform", help="Alveo platform for v++ (default: the project's AcceleratorConfig.Platform)")
-    b.add_argument("--timeout", type=cli_float(0), default=DEFAULT_BITSTREAM_TIMEOUT_S, metavar="S",
-                   help="time limit (s)")
-    b.set_defaults(func=_cmd_bitstream)
