@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from hwflow.config import HlsSection
-from hwflow.reuse import _tuple2, mult_size, valid_reuse_factors  # noqa: F401  (the reuse planner owns the rule)
+from hwflow.reuse import ReusePlan, _tuple2, mult_size, plan_reuse
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Finding:
 @dataclass
 class Ctx:
     hls: HlsSection
-    backend: object  # an hls4ml backend (for its reuse-factor rule)
+    reuse: ReusePlan  # the build's reuse plan (hwflow.reuse): the rule is not run again here
 
     def layer_hls(self, name: str):
         return self.hls.layers.get(name)
@@ -126,18 +126,12 @@ def reshape_5d(layer, ctx: Ctx):
 
 
 def reuse_factor(layer, ctx: Ctx):
-    size = mult_size(layer)
-    if size is None:
+    lr = ctx.reuse.layers.get(layer.name)
+    if lr is None or lr.ok:
         return None
-    user = ctx.layer_hls(layer.name)
-    explicit = user is not None and user.reuse_factor is not None
-    rf = user.reuse_factor if explicit else ctx.hls.reuse_factor
-    valid = valid_reuse_factors(ctx.backend, *size)
-    if rf in valid:
-        return None
-    closest = ctx.backend.get_closest_reuse_factor(valid, rf)
+    size, rf, closest, valid = (lr.n_in, lr.n_out), lr.requested, lr.closest, lr.valid
     shown = ", ".join(map(str, valid[:24])) + (", ..." if len(valid) > 24 else "")
-    if explicit:
+    if lr.explicit:
         return Finding(layer.name, "reuse-factor", True,
                        f"reuse_factor {rf} is invalid for n_in={size[0]}, n_out={size[1]}; hls4ml would silently use "
                        f"{closest}.", f"set hls.layers.{layer.name}.reuse_factor to one of: {shown}.")
@@ -173,11 +167,10 @@ RULES: list[Callable] = [overlapping_pool_stream, global_avg_accumulator, bounde
                          reshape_5d, reuse_factor, too_large, ignored_relu_bound]
 
 
-def check_model(model, hls: HlsSection) -> list[Finding]:
-    """All findings for a Keras/QKeras model under the given HLS settings."""
-    from hls4ml.backends import get_backend
-
-    ctx = Ctx(hls, get_backend("Vivado" if hls.backend == "VivadoAccelerator" else hls.backend))
+def check_model(model, hls: HlsSection, reuse: ReusePlan | None = None) -> list[Finding]:
+    """All findings for a Keras/QKeras model under the given HLS settings; `reuse`: the build's
+    reuse plan (computed here only when called on its own)."""
+    ctx = Ctx(hls, reuse or plan_reuse(hls, model))
     findings = []
     for layer in model.layers:
         for rule in RULES:

@@ -20,6 +20,7 @@ from hwflow.config import FlowConfig
 from hwflow.errors import ConfigError
 from hwflow.guard import check_project_tcl
 from hwflow.project import write_layer_table  # the layer table csim/trace/reports read
+from hwflow.reuse import ReusePlan, fast_reuse_rule, plan_reuse
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,9 @@ def _gap_precisions(qmodel, layer) -> dict[str, str]:
             "result": f"{t}<{bits + lg},{integer + (1 if signed else 0)}>"}
 
 
-def hls_config(cfg: FlowConfig, qmodel) -> dict:
-    """The hls4ml config dict (Model + LayerName) for this flow config."""
+def hls_config(cfg: FlowConfig, qmodel, plan: ReusePlan | None = None) -> dict:
+    """The hls4ml config dict (Model + LayerName) for this flow config; ReuseFactor from `plan`
+    (the build's reuse plan; computed here only when called on its own)."""
     import hls4ml
 
     from hwflow import hls_ext
@@ -72,10 +74,8 @@ def hls_config(cfg: FlowConfig, qmodel) -> dict:
     hls_ext.register()  # custom layers (channel shuffle/slice, bounded ReLU) must be known before parsing
 
     backend = cfg.hls.backend.value  # plain str: hls4ml writes its config with yaml.dump
-    conf = hls4ml.utils.config_from_keras_model(qmodel, granularity="name", backend=backend,
-                                                default_reuse_factor=cfg.hls.reuse_factor)
+    conf = hls4ml.utils.config_from_keras_model(qmodel, granularity="name", backend=backend)
     conf["Model"]["Strategy"] = cfg.hls.strategy.value
-    conf["Model"]["ReuseFactor"] = cfg.hls.reuse_factor
     layers = conf["LayerName"]
     input_name = qmodel.layers[0].name
     layers[input_name]["Precision"]["result"] = cfg.hls.input_precision
@@ -84,12 +84,9 @@ def hls_config(cfg: FlowConfig, qmodel) -> dict:
         lc["Trace"] = True  # trace hooks are compiled out in synthesis (__SYNTHESIS__)
         if type(layer).__name__ == "GlobalAveragePooling2D":
             lc.setdefault("Precision", {}).update(_gap_precisions(qmodel, layer))
-        if "ReuseFactor" in lc:
-            lc["ReuseFactor"] = cfg.hls.reuse_factor
         if "Strategy" in lc or type(layer).__name__.startswith("Q"):
             lc["Strategy"] = cfg.hls.strategy.value
-    for name, rf in resolve_reuse_factors(cfg, qmodel)[0].items():
-        layers.setdefault(name, {})["ReuseFactor"] = rf
+    (plan or plan_reuse(cfg.hls, qmodel)).apply(conf)  # the only place ReuseFactor is written
     for name, lh in cfg.hls.layers.items():
         lc = layers.setdefault(name, {})
         if lh.strategy is not None:
@@ -113,37 +110,20 @@ def _backend_kwargs(cfg: FlowConfig) -> dict:
     return kw
 
 
-def use_fast_reuse_rule() -> None:
-    """Make hls4ml's own `get_valid_reuse_factors` fast for every conversion in this process.
+def to_hls_model(cfg: FlowConfig, qmodel, output_dir: Path | None = None, plan: ReusePlan | None = None):
+    """A converted (not yet written) hls4ml ModelGraph; the estimate stage and `hwflow fit` use this directly.
 
-    hls4ml 1.3.0 tries every rf in 1..n_in*n_out (a million calls for a 1024x1024 layer; 85% of a
-    MobileNet conversion). `hwflow.reuse.valid_reuse_factors` gives the same list from the divisors
-    only (tested equal in tests/test_check.py), so it is swapped in; callers get a fresh list
-    (hls4ml's set_closest_reuse_factor pops from it).
-    """
-    from hls4ml.backends.fpga.fpga_backend import FPGABackend
-
-    from hwflow.reuse import valid_reuse_factors
-
-    if getattr(FPGABackend.get_valid_reuse_factors, "hwflow_fast", False):
-        return
-
-    def get_valid_reuse_factors(self, n_in, n_out):
-        return valid_reuse_factors(self, int(n_in), int(n_out))
-
-    get_valid_reuse_factors.hwflow_fast = True
-    FPGABackend.get_valid_reuse_factors = get_valid_reuse_factors
-
-
-def to_hls_model(cfg: FlowConfig, qmodel, output_dir: Path | None = None):
-    """A converted (not yet written) hls4ml ModelGraph; estimator and sweeps use this directly."""
+    `plan`: the build's reuse plan (hwflow.flow carries it); computed here when not given."""
     import hls4ml
 
-    use_fast_reuse_rule()
+    plan = plan or plan_reuse(cfg.hls, qmodel)
     # hls4ml creates output_dir only on write(); an unwritten model needs no folder of its own
     out = str(output_dir) if output_dir else str(Path(tempfile.gettempdir()) / "hwflow-unwritten")
-    hls_model = hls4ml.converters.convert_from_keras_model(qmodel, hls_config=hls_config(cfg, qmodel), output_dir=out,
-                                                           project_name="myproject", **_backend_kwargs(cfg))
+    with fast_reuse_rule():
+        hls_model = hls4ml.converters.convert_from_keras_model(
+            qmodel, hls_config=hls_config(cfg, qmodel, plan), output_dir=out, project_name="myproject",
+            **_backend_kwargs(cfg))
+    plan.verify(hls_model)
     # Trace hooks let hwflow.sim.csim localise a parity failure (what hls4ml's own trace() switches on);
     # the writer guards them with #ifndef __SYNTHESIS__, so they cost nothing in hardware.
     hls_model.config.trace_output = True
@@ -155,49 +135,6 @@ def to_hls_model(cfg: FlowConfig, qmodel, output_dir: Path | None = None):
         except ConfigError as exc:  # a layer the FIFO model does not know: name the file, offer `full`
             raise ConfigError(f"{cfg.path}: {exc}") from None
     return hls_model
-
-
-def resolve_reuse_factors(cfg: FlowConfig, qmodel) -> tuple[dict[str, int], list[str]]:
-    """The reuse factor of every layer with multipliers, valid by hls4ml's own rule.
-
-    hls4ml replaces an invalid reuse factor silently for some layer classes and not at all for
-    others (a PointwiseConv2D keeps it and the C++ asserts in C-simulation). So: a per-layer
-    value from the config that is invalid is an error listing the valid ones; where the global
-    default is invalid for a layer, that layer gets the closest valid value and a note says so.
-    """
-    from hls4ml.backends import get_backend
-
-    from hwflow.reuse import mult_size, valid_reuse_factors
-
-    backend = get_backend("Vivado" if cfg.hls.backend == "VivadoAccelerator" else cfg.hls.backend)
-    rfs, notes = {}, []
-    for layer in qmodel.layers:
-        size = mult_size(layer)
-        if size is None:
-            continue
-        valid = valid_reuse_factors(backend, *size)
-        user = cfg.hls.layers.get(layer.name)
-        if user and user.reuse_factor:
-            if user.reuse_factor not in valid:
-                raise ConfigError(f"{cfg.path}: hls.layers.{layer.name}.reuse_factor: {user.reuse_factor} is invalid for "
-                                  f"n_in={size[0]}, n_out={size[1]} (hls4ml would silently change it or fail in "
-                                  f"C-sim); valid: {', '.join(map(str, valid))}")
-            rfs[layer.name] = user.reuse_factor
-            continue
-        rf = cfg.hls.reuse_factor
-        if rf not in valid:
-            rf = backend.get_closest_reuse_factor(valid, rf)
-            notes.append(f"{layer.name}: reuse_factor {cfg.hls.reuse_factor} -> {rf} "
-                         f"(closest valid for n_in={size[0]}, n_out={size[1]})")
-        rfs[layer.name] = rf
-    return rfs, notes
-
-
-def _verify_reuse(hls_model, planned: dict[str, int]) -> None:
-    for layer in hls_model.get_layers():
-        if layer.name in planned and layer.get_attr("reuse_factor") not in (None, planned[layer.name]):
-            raise ConfigError(f"layer {layer.name}: hls4ml changed reuse_factor {planned[layer.name]} -> "
-                              f"{layer.get_attr('reuse_factor')}; set it per layer to a valid value")
 
 
 def _precision(var) -> str | None:
@@ -221,16 +158,18 @@ def layer_table(hls_model) -> list[LayerInfo]:
     return rows
 
 
-def convert(cfg: FlowConfig, qmodel, hls_dir: Path) -> ConvertResult:
-    """Convert and write the project to `hls_dir` (built in a temporary folder, then moved)."""
+def convert(cfg: FlowConfig, qmodel, hls_dir: Path, plan: ReusePlan | None = None) -> ConvertResult:
+    """Convert and write the project to `hls_dir` (built in a temporary folder, then moved).
+
+    `plan`: the build's reuse plan (hwflow.flow carries it); computed here when not given."""
+    plan = plan or plan_reuse(cfg.hls, qmodel)
     hls_dir = Path(hls_dir)
     hls_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".hls-", dir=hls_dir.parent))
     try:
-        planned, notes = resolve_reuse_factors(cfg, qmodel)
-        hls_model = to_hls_model(cfg, qmodel, tmp)
-        _verify_reuse(hls_model, planned)
-        hls_model.write()
+        hls_model = to_hls_model(cfg, qmodel, tmp, plan)
+        with fast_reuse_rule():  # write() runs hls4ml's writer passes, which query the rule again
+            hls_model.write()
         fifo_report = _fifo_report(cfg, hls_model, tmp)
         check_project_tcl(tmp / "project.tcl")  # what the tools will source: plain words only
         layers = layer_table(hls_model)
@@ -247,7 +186,7 @@ def convert(cfg: FlowConfig, qmodel, hls_dir: Path) -> ConvertResult:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     hls_model.config.config["OutputDir"] = str(hls_dir)
-    return ConvertResult(hls_dir, hls_model, layers, notes, fifo_report)
+    return ConvertResult(hls_dir, hls_model, layers, plan.notes, fifo_report)
 
 
 def _fifo_report(cfg: FlowConfig, hls_model, project: Path):

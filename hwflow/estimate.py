@@ -670,17 +670,3 @@ def _roofline(layers, board: Board, clock: float, ii: int, utilisation: dict, ca
     attainable = ips / max(1.0, worst) if all(math.isfinite(v) for v in utilisation.values()) else 0.0
     raw = attainable * macs / peak if peak else 0.0
     return Roofline(macs, peak, ips, attainable, attainable * macs, min(raw, 1.0), raw > 1.0)
-
-
-def add_parser(subparsers) -> None:
-    """Registers `hwflow estimate` (defined in hwflow.estimate_report, imported here for hwflow.cli)."""
-    from hwflow.estimate_report import add_parser as _add_parser
-
-    _add_parser(subparsers)
-
-
-def write_reports(est: Estimate, out_dir: Path, title: str, note: str = "") -> dict[str, Path]:
-    """estimate.md / estimate.json / estimate.png in out_dir (see hwflow.estimate_report)."""
-    from hwflow.estimate_report import write_reports as _write
-
-    return _write(est, out_dir, title, note)

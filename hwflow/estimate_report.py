@@ -1,12 +1,12 @@
-"""Outputs and CLI of hwflow.estimate: estimate.md / estimate.json / estimate.png and
-`hwflow estimate (--config X.yaml | --keras model.h5) [--board NAME] [--out DIR]`."""
+"""Outputs of hwflow.estimate: estimate.md / estimate.json / estimate.png, the console summary, and
+the models `hwflow estimate` estimates (a config's cached or untrained QKeras model, a saved Keras file)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from hwflow.boards import Board, get_board
-from hwflow.estimate import RESOURCES, Estimate, estimate
+from hwflow.boards import Board
+from hwflow.estimate import RESOURCES, Estimate
 from hwflow.paths import write_report_files
 
 
@@ -82,25 +82,30 @@ def write_reports(est: Estimate, out_dir: Path, title: str, note: str = "") -> d
                               lambda p: plot_layers(est, p))
 
 
-# --- CLI ---------------------------------------------------------------------------------
+# --- models ------------------------------------------------------------------------------
 
 
-def _from_keras(path: Path, board: Board | None, args):
-    """Convert a saved Keras/QKeras model with hls4ml's own config helper (no config file)."""
+def from_keras(path: Path, board: Board, *, backend: str = "Vitis", io_type: str = "io_stream", reuse_factor: int = 1,
+               strategy: str = "Latency"):
+    """Convert a saved Keras/QKeras model with hls4ml's own config helper (no flow config: one
+    model-wide reuse factor, no reuse plan)."""
+    import tempfile
+
     from hwflow.guard import load_model_file
+    from hwflow.reuse import fast_reuse_rule
 
     model = load_model_file(path)
     import hls4ml
 
-    board = board or get_board("zcu102")
-    hcfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=args.backend)
-    hcfg["Model"]["ReuseFactor"] = args.reuse_factor
-    hcfg["Model"]["Strategy"] = args.strategy
+    hcfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend)
+    hcfg["Model"]["ReuseFactor"] = reuse_factor
+    hcfg["Model"]["Strategy"] = strategy
     for lcfg in hcfg.get("LayerName", {}).values():
         lcfg.pop("ReuseFactor", None)
-    return hls4ml.converters.convert_from_keras_model(
-        model, hls_config=hcfg, io_type=args.io_type, backend=args.backend, part=board.part,
-        clock_period=board.clock_period_ns, output_dir=str(Path(args.out or ".") / "hls4ml_prj_unwritten"))
+    with fast_reuse_rule():  # hls4ml creates output_dir only on write(): this model is never written
+        return hls4ml.converters.convert_from_keras_model(
+            model, hls_config=hcfg, io_type=io_type, backend=backend, part=board.part,
+            clock_period=board.clock_period_ns, output_dir=str(Path(tempfile.gettempdir()) / "hwflow-unwritten"))
 
 
 def config_qmodel(cfg):
@@ -123,22 +128,6 @@ def config_qmodel(cfg):
     return untrained_models(cfg)[1], "untrained (no training cache entry for this config)"
 
 
-def quiet():
-    """No TensorFlow/hls4ml noise: TF's C++ and Python loggers, warnings, and the layer list
-    hls4ml prints while converting (its stdout), unless --verbose."""
-    import contextlib
-    import io
-    import logging
-    import os
-    import warnings
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    warnings.filterwarnings("ignore")
-    for name in ("tensorflow", "absl", "hls4ml", "h5py"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    return contextlib.redirect_stdout(io.StringIO())
-
-
 def summary_lines(est: Estimate, name: str) -> list[str]:
     """One line per resource (used, percent of the board when there is one), then the binding one."""
     t = est.totals
@@ -152,62 +141,3 @@ def summary_lines(est: Estimate, name: str) -> list[str]:
         lines.append(f"  binding: {est.binding_resource} at {est.utilisation[est.binding_resource]:.1f}% "
                      f"({'fits' if est.fits else 'does NOT fit'})")
     return lines
-
-
-def _run(args) -> int:
-    import contextlib
-
-    from hwflow.paths import ModelPaths
-
-    from hwflow.guard import out_dir
-
-    out_dir(args.out)
-    board = get_board(args.board, where="--board") if args.board else None
-    source = None
-    with (contextlib.nullcontext() if args.verbose else quiet()):
-        hls_model, board, name, clock, source = _model(args, board)
-    est = estimate(hls_model, board=board, clock_period_ns=clock, tool=args.tool)
-    out = Path(args.out) if args.out else ModelPaths.for_model(name).reports
-    paths = write_reports(est, out, name, f"Model: {source}." if source else "")
-    print("\n".join(summary_lines(est, name)))
-    print(f"  -> {paths['md']}" + (f" (model {source})" if source else ""))
-    if est.unknown_layers:
-        print(f"{name}: not estimated (unknown layer types): {', '.join(est.unknown_layers)}")
-    return 0
-
-
-def _model(args, board):
-    source = None
-    if args.config:
-        from hwflow import convert
-        from hwflow.config import load_config
-
-        cfg = load_config(args.config)
-        qmodel, source = config_qmodel(cfg)
-        hls_model = convert.to_hls_model(cfg, qmodel)
-        board = board or cfg.hls.board
-        name, clock = cfg.name, cfg.hls.clock_period_ns
-    else:
-        path = Path(args.keras)
-        hls_model = _from_keras(path, board, args)
-        name, clock = path.stem, None
-    return hls_model, board, name, clock, source
-
-
-def add_parser(subparsers) -> None:
-    from hwflow.guard import cli_int
-
-    p = subparsers.add_parser("estimate", help="resources and latency per layer without synthesis")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--config", help="hls_configs/<model>.yaml")
-    src.add_argument("--keras", help="a saved Keras/QKeras model (.h5/.keras), converted with defaults")
-    p.add_argument("--board", help="board from hwflow.boards (default: the config's board)")
-    p.add_argument("--out", help="output folder (default build/<name>/reports/)")
-    p.add_argument("--io-type", default="io_stream", choices=("io_stream", "io_parallel"), help="with --keras")
-    p.add_argument("--backend", default="Vitis", choices=("Vitis", "Vivado"), help="with --keras")
-    p.add_argument("--reuse-factor", type=cli_int(1), default=1, help="with --keras (>= 1)")
-    p.add_argument("--strategy", default="Latency", choices=("Latency", "Resource"), help="with --keras")
-    p.add_argument("--tool", help="HLS tool that will synthesize it, e.g. 'Vivado HLS 2020.1' or 'Vitis HLS 2023.1' "
-                                  "(io_stream schedules differ; default: the backend's tool)")
-    p.add_argument("--verbose", action="store_true", help="show TensorFlow/hls4ml output")
-    p.set_defaults(func=_run)

@@ -10,19 +10,15 @@ Exit status 9 (FitError) when nothing fits, 2 for bad input.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 from pathlib import Path
 
 import yaml
 
-from hwflow.boards import Board, Deploy, get_board
+from hwflow.boards import Board, Deploy
 from hwflow.config import FlowConfig, config_from_dict, load_config
-from hwflow.errors import ConfigError
-from hwflow.estimate_report import quiet
-from hwflow.guard import cli_float
-from hwflow.paths import CONFIG_DIR, ModelPaths, write_report_files, write_text_atomic
+from hwflow.paths import ModelPaths, write_report_files, write_text_atomic
 from hwflow.reuse import FitResult
 
 SHOWN = ("DSP", "LUT", "FF", "BRAM_18K")
@@ -175,56 +171,10 @@ def run_fit(cfg: FlowConfig, board: Board, out: Path, *, target_fps: float | Non
                     max_dsp_util=max_dsp_util, name=cfg.name)
     raw = fitted_raw(cfg, board, out, res.choices)
     fitted = config_from_dict(raw, out)  # validated like any config file
-    convert.resolve_reuse_factors(fitted, qmodel)  # every reuse factor kept by hls4ml's rule
+    reuse.plan_reuse(fitted.hls, qmodel).raise_invalid(out)  # every reuse factor kept by hls4ml's rule
     report_dir = Path(report_dir or ModelPaths.for_model(out.stem).reports)
     write_text_atomic(out, header(res, cfg.path, command, report_dir / "fit.md")
                   + yaml.safe_dump(raw, sort_keys=False, width=120, default_flow_style=None))
     load_config(out)
     reports = write_reports(res, report_dir, out.stem, source)
     return res, out, reports
-
-
-def _fraction(text: str) -> float:
-    v = float(text)
-    if v > 1.5:  # given in percent
-        v /= 100.0
-    if not 0 < v <= 1.5:
-        raise ConfigError(f"--max-util: {text!r} is not valid; valid: a fraction in (0, 1.5] or a percent")
-    return v
-
-
-def _run(args) -> int:
-    cfg = load_config(args.config)
-    board = get_board(args.board, where="--board")
-    if args.target_fps is not None and args.target_fps <= 0:
-        raise ConfigError(f"--target-fps: must be > 0, got {args.target_fps:g}")
-    out = Path(args.out) if args.out else CONFIG_DIR / f"{cfg.name}_{board.name}.yaml"
-    cmd = f"hwflow fit --config {args.config} --board {board.name}" + (
-        f" --target-fps {args.target_fps:g}" if args.target_fps else "") + (
-        f" --max-util {args.max_util}" if args.max_util != "0.8" else "")
-    # quiet unless --verbose: hls4ml's conversion warns per layer (strategy overrides) and prints its layer list
-    with (contextlib.nullcontext() if args.verbose else quiet()):
-        res, path, reports = run_fit(cfg, board, out, target_fps=args.target_fps, max_util=_fraction(args.max_util),
-                                     max_dsp_util=_fraction(args.max_dsp_util), command=cmd,
-                                     report_dir=Path(args.report_dir) if args.report_dir else None)
-    a, u = res.after, res.after["utilisation"]
-    print(f"{cfg.name} on {board.name}: {a['images_per_s']:,.1f} images/s, latency {a['latency_us']:,.1f} us, "
-          f"DSP {_pct(u['DSP'])} LUT {_pct(u['LUT'])} FF {_pct(u['FF'])} BRAM_18K {_pct(u['BRAM_18K'])}, "
-          f"binding {a['binding']}, DSP roofline {100 * (a['roofline_share'] or 0):.1f}% (estimated; was "
-          f"{res.before['images_per_s']:,.1f} images/s at {_pct(res.before['utilisation'][res.before['binding']])} "
-          f"{res.before['binding']}) in {res.search['seconds']} s -> {path}, {reports['md']}")
-    return 0
-
-
-def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("fit", help="per-layer reuse factors and strategies that fit a board (balanced folding)")
-    p.add_argument("--config", required=True, help="hls_configs/<model>.yaml")
-    p.add_argument("--board", required=True, help="board from hwflow.boards")
-    p.add_argument("--target-fps", type=cli_float(0.0), help="meet this many images/s with the least resources "
-                   "(default: the most images/s that fit)")
-    p.add_argument("--max-util", default="0.8", help="LUT/FF/BRAM/URAM budget, fraction of the board (default 0.8)")
-    p.add_argument("--max-dsp-util", default="1.0", help="DSP budget, fraction of the board (default 1.0)")
-    p.add_argument("--out", help="the fitted config (default hls_configs/<name>_<board>.yaml)")
-    p.add_argument("--report-dir", help="where fit.md/json/png go (default build/<out name>/reports/)")
-    p.add_argument("--verbose", action="store_true", help="show TensorFlow/hls4ml output")
-    p.set_defaults(func=_run)

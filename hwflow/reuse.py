@@ -1,7 +1,10 @@
 """The reuse planner: which reuse factors hls4ml keeps for a layer, and balanced folding for a board.
 
-- `mult_size` / `valid_reuse_factors`: hls4ml's own rule (FPGABackend._validate_reuse_factor), fast.
-  `hwflow.check` and `hwflow.convert` (resolve_reuse_factors, use_fast_reuse_rule) use these.
+- `mult_size` / `valid_reuse_factors`: hls4ml's own rule (FPGABackend._validate_reuse_factor), fast;
+  `fast_reuse_rule()` swaps it into hls4ml for the duration of one conversion (scoped, not process-wide).
+- `plan_reuse(hls, model)` -> `ReusePlan`: every layer's reuse factor, computed ONCE per build by the
+  flow's models stage and carried in `hwflow.flow.Build`; `hwflow.check` reads it and
+  `hwflow.convert` writes `ReuseFactor` from it (nowhere else).
 - `fit(hls_model, kernel_sizes, board, ...)`: per layer a reuse factor from that list and a
   strategy (Latency / Resource) so every layer's cycles per image are about equal, under the
   board's DSP / LUT / FF / BRAM with a margin. io_stream designs are dataflow pipelines: the slowest
@@ -26,11 +29,13 @@ from __future__ import annotations
 
 import math
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from hwflow.boards import BOARDS, Board
 from hwflow.config import STRATEGIES
-from hwflow.errors import HwflowError
+from hwflow.errors import ConfigError, HwflowError
 
 BUDGET_RESOURCES = ("DSP", "LUT", "FF", "BRAM_18K", "URAM")
 LATENCY_MAX_MULTS = 4096  # hwflow.check too-large-latency: more parallel multipliers than this do not unroll in HLS
@@ -94,6 +99,124 @@ def hls4ml_backend(name: str):
 def kernel_sizes(qmodel) -> dict[str, tuple[int, int]]:
     """(n_in, n_out) of every layer with a reuse factor, by layer name."""
     return {l.name: s for l in qmodel.layers if (s := mult_size(l)) is not None}
+
+
+@contextmanager
+def fast_reuse_rule():
+    """hls4ml's own `get_valid_reuse_factors` made fast while the block runs (re-entrant).
+
+    hls4ml 1.3.0 tries every rf in 1..n_in*n_out (a million calls for a 1024x1024 layer; 85% of a
+    MobileNet conversion). `valid_reuse_factors` gives the same list from the divisors only
+    (tested equal in tests/test_check.py); callers get a fresh list (hls4ml's
+    set_closest_reuse_factor pops from it). The original is restored on exit.
+    """
+    from hls4ml.backends.fpga.fpga_backend import FPGABackend
+
+    original = FPGABackend.get_valid_reuse_factors
+    if getattr(original, "hwflow_fast", False):  # an outer block holds it
+        yield
+        return
+
+    def get_valid_reuse_factors(self, n_in, n_out):
+        return valid_reuse_factors(self, int(n_in), int(n_out))
+
+    get_valid_reuse_factors.hwflow_fast = True
+    FPGABackend.get_valid_reuse_factors = get_valid_reuse_factors
+    try:
+        yield
+    finally:
+        FPGABackend.get_valid_reuse_factors = original
+
+
+@dataclass(frozen=True)
+class LayerReuse:
+    """One layer with multipliers: what the config asks, what hls4ml keeps, what the flow uses."""
+
+    name: str
+    n_in: int
+    n_out: int
+    valid: tuple[int, ...]  # hls4ml's valid reuse factors for (n_in, n_out)
+    requested: int  # the per-layer value of the config, else the global hls.reuse_factor
+    explicit: bool  # requested per layer (hls.layers.<name>.reuse_factor)
+    closest: int  # hls4ml's closest valid value to `requested` (= requested when valid)
+
+    @property
+    def ok(self) -> bool:
+        return self.requested in self.valid
+
+    @property
+    def reuse_factor(self) -> int:
+        """What the project gets: the request when valid, else the closest valid value."""
+        return self.requested if self.ok else self.closest
+
+
+@dataclass(frozen=True)
+class ReusePlan:
+    """Every layer's reuse factor for one build (`plan_reuse`)."""
+
+    default: int  # hls.reuse_factor (Model.ReuseFactor: layers without multipliers)
+    layers: dict[str, LayerReuse]
+
+    @property
+    def factors(self) -> dict[str, int]:
+        return {n: lr.reuse_factor for n, lr in self.layers.items()}
+
+    @property
+    def notes(self) -> list[str]:
+        """The global default adjusted per layer (a summary line each)."""
+        return [f"{lr.name}: reuse_factor {lr.requested} -> {lr.closest} (closest valid for n_in={lr.n_in}, "
+                f"n_out={lr.n_out})" for lr in self.layers.values() if not lr.ok and not lr.explicit]
+
+    def raise_invalid(self, where: Path | str) -> None:
+        """ConfigError for the first per-layer value hls4ml would silently change (or fail on in C-sim)."""
+        for lr in self.layers.values():
+            if lr.explicit and not lr.ok:
+                raise ConfigError(f"{where}: hls.layers.{lr.name}.reuse_factor: {lr.requested} is invalid for "
+                                  f"n_in={lr.n_in}, n_out={lr.n_out} (hls4ml would silently change it or fail in "
+                                  f"C-sim); valid: {', '.join(map(str, lr.valid))}")
+
+    def apply(self, conf: dict) -> None:
+        """Write ReuseFactor into an hls4ml config dict (Model + LayerName): the only place it is written."""
+        conf["Model"]["ReuseFactor"] = self.default
+        layers = conf.setdefault("LayerName", {})
+        for name, lc in layers.items():
+            if "ReuseFactor" in lc:
+                lc["ReuseFactor"] = self.default
+        for name, rf in self.factors.items():
+            layers.setdefault(name, {})["ReuseFactor"] = rf
+
+    def verify(self, hls_model) -> None:
+        """After conversion: hls4ml kept every planned value (else ConfigError naming the layer)."""
+        for layer in hls_model.get_layers():
+            planned = self.factors.get(layer.name)
+            got = layer.get_attr("reuse_factor")
+            if planned is not None and got not in (None, planned):
+                raise ConfigError(f"layer {layer.name}: hls4ml changed reuse_factor {planned} -> {got}; "
+                                  "set it per layer to a valid value")
+
+
+def plan_reuse(hls, model) -> ReusePlan:
+    """The reuse plan of `model` (Keras or QKeras: the layer shapes are what count) under `hls`
+    (a hwflow.config.HlsSection), by hls4ml's own rule for its backend.
+
+    hls4ml replaces an invalid reuse factor silently for some layer classes and not at all for
+    others (a PointwiseConv2D keeps it and the C++ asserts in C-simulation). So a per-layer value
+    that is invalid is an error (`raise_invalid`, `hwflow.check`'s fatal finding); where the global
+    default is invalid for a layer, that layer gets the closest valid value and a note says so.
+    """
+    backend = hls4ml_backend(hls.backend)
+    layers = {}
+    for layer in model.layers:
+        size = mult_size(layer)
+        if size is None:
+            continue
+        valid = valid_reuse_factors(backend, *size)
+        user = hls.layers.get(layer.name)
+        explicit = bool(user and user.reuse_factor)
+        rf = user.reuse_factor if explicit else hls.reuse_factor
+        closest = rf if rf in valid else backend.get_closest_reuse_factor(list(valid), rf)
+        layers[layer.name] = LayerReuse(layer.name, size[0], size[1], tuple(valid), rf, explicit, closest)
+    return ReusePlan(hls.reuse_factor, layers)
 
 
 # --- folding -------------------------------------------------------------------------------

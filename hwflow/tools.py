@@ -456,14 +456,3 @@ def doctor_text(infos: Mapping[str, ToolInfo]) -> str:
                      "hwflow report --hls-dir DIR (results synthesized elsewhere), and any synth/bitstream "
                      "command with --dry-run.")
     return "\n".join(lines) + "\n"
-
-
-def _cmd_doctor(args) -> int:
-    print(doctor_text(discover(versions=not args.no_versions)), end="")
-    return 0
-
-
-def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("doctor", help="which Xilinx tools are installed and what each missing one blocks")
-    p.add_argument("--no-versions", action="store_true", help="do not run `<tool> -version` (faster)")
-    p.set_defaults(func=_cmd_doctor)

@@ -113,7 +113,7 @@ def test_cli_check_fatal_exit_status(tmp_path, capsys, build_dir):
 def test_fast_valid_reuse_factors_equal_hls4ml(n_in, n_out):
     from hls4ml.backends import get_backend
 
-    from hwflow.check import valid_reuse_factors
+    from hwflow.reuse import valid_reuse_factors
 
     backend = get_backend("Vitis")
     assert valid_reuse_factors(backend, n_in, n_out) == backend.get_valid_reuse_factors(n_in, n_out)

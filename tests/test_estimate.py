@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from hwflow.errors import ConfigError
-from hwflow.estimate import CALIBRATION_PATH, Calibration, dsp_share, estimate, write_reports
+from hwflow.estimate import CALIBRATION_PATH, Calibration, dsp_share, estimate
+from hwflow.estimate_report import write_reports
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Every nonzero 16-bit weight needs a DSP (threshold 0, wide weight distribution), depth 1 cycle

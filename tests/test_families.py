@@ -253,5 +253,5 @@ def test_small_shufflenet_end_to_end(build_dir):
     res = run_hls(config_from_dict(raw, path))
     p = res.parity
     assert p.n_images == 60 and p.argmax_agreement == 1.0 and p.bit_exact_share == 1.0
-    classes = {l.class_name for l in res.convert.layers}
+    classes = {l.class_name for l in res.project.layers}
     assert {"ChannelShuffle", "ChannelSlice"} <= classes

@@ -11,7 +11,7 @@ from hwflow.boards import get_board
 from hwflow.config import load_config
 from hwflow.estimate import estimate
 from hwflow.fit import run_fit
-from hwflow.reuse import FitError, valid_reuse_factors, hls4ml_backend, kernel_sizes
+from hwflow.reuse import FitError, hls4ml_backend, kernel_sizes, plan_reuse, valid_reuse_factors
 from tests.conftest import write_config
 
 SMALL = """
@@ -81,7 +81,7 @@ def test_reuse_factors_are_hls4ml_valid_and_config_is_deployable(small):
         lh = cfg.hls.layers[name]
         assert lh.reuse_factor in valid_reuse_factors(backend, n_in, n_out)
         assert lh.strategy in ("Latency", "Resource")
-    convert.resolve_reuse_factors(cfg, qmodel)  # raises on a value hls4ml would change
+    plan_reuse(cfg.hls, qmodel).raise_invalid(cfg.path)  # raises on a value hls4ml would change
     text = path.read_text()
     assert text.startswith("# Written by `hwflow fit") and "Estimated" in text
     md = reports["md"].read_text()
@@ -130,5 +130,5 @@ def test_fitted_config_parity_and_bitstream_plan(small, build_dir):
     cfg = load_config(path)
     result = run_hls(cfg)
     assert result.parity.passed and result.parity.bit_exact_share == 1.0
-    plan = bitstream(ModelPaths.for_model(cfg.name).hls, "pynq-z2", dry_run=True)
+    plan = bitstream(ModelPaths.for_model(cfg.name).hls, get_board("pynq-z2"), dry_run=True)
     assert "design_1_wrapper.bit" in plan.text and "vivado" in plan.text

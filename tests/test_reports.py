@@ -7,7 +7,6 @@ report text. Bad files are made in tmp_path from real ones.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import shutil
@@ -472,12 +471,10 @@ def test_render_report(tmp_path):
 
 
 def _run_cli(argv: list[str]) -> int:
-    """The `hwflow report` subcommand through its own parser (the CLI edge: error -> exit code)."""
-    from hwflow.reports import add_parser
+    """The `hwflow report` subcommand through hwflow.cli's parser (error -> exit code, message on stdout)."""
+    from hwflow.cli import build_parser
 
-    parser = argparse.ArgumentParser(prog="hwflow")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except HwflowError as exc:

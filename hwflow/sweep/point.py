@@ -58,13 +58,6 @@ class PointTask:
     out_dir: str  # this point's own folder
 
 
-def memoize_reuse_factors() -> None:
-    """hls4ml's reuse-factor rule made fast (see hwflow.convert.use_fast_reuse_rule)."""
-    from hwflow.convert import use_fast_reuse_rule
-
-    use_fast_reuse_rule()
-
-
 _MODELS: dict[str, Any] = {}  # per worker process: blob key -> QKeras model (the last few)
 
 
@@ -92,10 +85,7 @@ def _estimate_columns(est) -> dict:
             "binding": est.binding_resource, "fits": est.fits}
 
 
-def _estimate(cfg, hls_model, out: Path) -> dict:
-    from hwflow.estimate import estimate
-
-    est = estimate(hls_model, board=cfg.hls.board, clock_period_ns=cfg.hls.clock_period_ns)
+def _estimate(est, out: Path) -> dict:
     (out / "estimate.json").write_text(json.dumps(est.to_dict(), indent=1, default=str))
     return _estimate_columns(est)
 
@@ -118,12 +108,12 @@ def _csim(cfg, conv, blob: ModelBlob, out: Path) -> dict:
             "max_diff_lsb": res.max_diff_lsb, "bit_exact_share": res.bit_exact_share, "parity_passed": res.passed}
 
 
-def _synth(cfg, conv, out: Path) -> dict:
+def _synth(build) -> dict:
+    from hwflow import flow
     from hwflow.reports import parse_project
-    from hwflow.synth import synth_project
 
-    synth_project(conv.hls_dir, reports_dir=out / "reports", board=cfg.hls.board)
-    top = parse_project(conv.hls_dir).top
+    flow.run(build.cfg, start="synth", stop="synth", build=build)  # reports in <point>/reports
+    top = parse_project(build.project.hls_dir).top
     if top is None:
         return {}
     r = top.resources
@@ -132,27 +122,24 @@ def _synth(cfg, conv, out: Path) -> dict:
 
 
 def _evaluate(task: PointTask, blob: ModelBlob, out: Path, row: dict) -> None:
-    """Fill `row` stage by stage (a later stage's failure keeps the earlier numbers, e.g. synth's estimate)."""
-    from hwflow.check import check_model
-    from hwflow.config import config_from_dict, validate_layers
-    from hwflow.convert import convert, resolve_reuse_factors, to_hls_model
-    from hwflow.errors import CheckError
-    from hwflow.zoo.layers import kernel_layer_names
+    """Fill `row` stage by stage through hwflow.flow.run (models -> check -> convert -> estimate, then
+    C-sim or synth); a later stage's failure keeps the earlier numbers, e.g. synth's estimate."""
+    from hwflow import flow
+    from hwflow.config import config_from_dict
+    from hwflow.paths import ModelPaths
+    from hwflow.train import TrainedModels
 
     cfg = config_from_dict(apply_overrides(task.base_raw, task.point), Path(task.base_path))
-    qmodel = _qmodel(cfg, blob)
-    validate_layers(cfg, [l.name for l in qmodel.layers], kernel_layer_names(qmodel))
-    fatal = [f for f in check_model(qmodel, cfg.hls) if f.fatal]
-    if fatal:
-        raise CheckError(f"{len(fatal)} fatal finding(s); first: {fatal[0].layer}: {fatal[0].problem}")
-    row.update(float_accuracy=blob.float_accuracy, qkeras_accuracy=blob.qkeras_accuracy)
-    row["rf_adjusted"] = len(resolve_reuse_factors(cfg, qmodel)[1])
+    qmodel = _qmodel(cfg, blob)  # the driver's trained model: the models stage only validates and plans
+    models = TrainedModels(None, qmodel, blob.plan, blob.float_accuracy, blob.qkeras_accuracy, Path(), True)
+    opts = flow.Options(write_project=task.depth != "estimate", write_reports=False, lock=False)
+    build = flow.run(cfg, stop="estimate", options=opts, paths=ModelPaths(out), models=models)
+    row.update(float_accuracy=blob.float_accuracy, qkeras_accuracy=blob.qkeras_accuracy,
+               rf_adjusted=len(build.reuse.notes))
+    row.update(_estimate(build.estimate, out))
     if task.depth == "estimate":
-        row.update(_estimate(cfg, to_hls_model(cfg, qmodel, out / "hls"), out))
         return
-    conv = convert(cfg, qmodel, out / "hls")
-    row.update(_estimate(cfg, conv.hls_model, out))
-    row.update(_csim(cfg, conv, blob, out) if task.depth == "csim" else _synth(cfg, conv, out))
+    row.update(_csim(cfg, build.project, blob, out) if task.depth == "csim" else _synth(build))
 
 
 def _one_line(exc: BaseException) -> str:
@@ -173,7 +160,6 @@ def run_point(task: PointTask, blob: ModelBlob) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     worker = f"{socket.gethostname()}:{os.getpid()}"
     (out / "point.json").write_text(json.dumps({"key": task.key, "depth": task.depth, "point": task.point}, indent=1))
-    memoize_reuse_factors()
     row: dict[str, Any] = {}
     try:
         # hls4ml prints the whole model while converting: keep it with the point, off the driver's console

@@ -20,7 +20,7 @@ from pathlib import Path
 from hwflow.config import FlowConfig, config_from_dict, validate_layers
 from hwflow.errors import ConfigError
 from hwflow.paths import ModelPaths
-from hwflow.sweep.point import FAILED, ModelBlob, PointTask, failed_row, memoize_reuse_factors, run_point
+from hwflow.sweep.point import FAILED, ModelBlob, PointTask, failed_row, run_point
 from hwflow.sweep.results import ResultTable, export_best, pick_best, plot_pareto, write_summary
 from hwflow.sweep.spec import SweepSpec, apply_overrides, check_layers, point_key
 
@@ -132,7 +132,6 @@ def _warm_up() -> str:
     import qkeras  # noqa: F401
     import tensorflow  # noqa: F401
 
-    memoize_reuse_factors()
     return "ready"
 
 

@@ -6,7 +6,7 @@
       v
     hls_configs/<model>_tuned.yaml  (quantization.layers overrides; a normal flow config)
       |  hwflow.train on the tuned config: cached float baseline -> fold -> QAT at the new widths
-      |  optional: hwflow.flow.run_hls (convert + C-sim parity on parity.images test images)
+      |  optional: hwflow.flow.run (models..parity: convert + C-sim parity on parity.images test images)
       v
     build/<model>/reports/tune.md, tune.json, tune_sensitivity.{png,json}, tune_pareto.png
 """
@@ -196,19 +196,23 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
         within = 100.0 * (tm.float_accuracy - ttm.qkeras_accuracy) <= budget + 1e-9
         if estimate_resources:
             estimates = [_estimate(cfg, tm.qmodel, "baseline (8-bit)"), _estimate(tuned_cfg, ttm.qmodel, "tuned")]
-    parity_error = None
-    if hls:
+    parity_error, confirmed = None, None
+    if hls:  # the tuned config through the flow: models -> check -> convert -> estimate -> parity
+        from hwflow import flow
         from hwflow.errors import ParityError
-        from hwflow.flow import run_hls
 
+        build = flow.run(tuned_cfg, stop="parity", options=flow.Options(fail_on_parity=False, command="tune"))
+        confirmed = build.parity
         try:
-            run_hls(tuned_cfg)
+            flow._fail_on_parity(tuned_cfg, confirmed)
         except ParityError as exc:  # still write the report (it shows the C-sim numbers), then re-raise
             parity_error = exc
+    if confirmed is not None and qat:
+        rows[-1]["csim"], rows[-1]["csim_images"] = confirmed.csim_accuracy, confirmed.n_images
     for row, name, since in ((rows[0], cfg.name, tm.weights_dir.stat().st_mtime),
-                             (rows[-1] if qat else None, tuned_cfg.name, out.stat().st_mtime)):
+                             (rows[-1] if qat and confirmed is None else None, tuned_cfg.name, out.stat().st_mtime)):
         parity_json = ModelPaths.for_model(name).reports / "parity.json"
-        # C-sim from `hwflow hls` (earlier, or just above), if not older than the model it describes
+        # C-sim of an earlier `hwflow hls` of that config, if not older than the model it describes
         if row is not None and parity_json.exists() and parity_json.stat().st_mtime >= since:
             p = json.loads(parity_json.read_text())
             row["csim"], row["csim_images"] = p.get("csim_accuracy"), p.get("n_images")
