@@ -413,8 +413,9 @@ def _weight_bram(w_prec, n_weights, rf, strategy):
         return 0
     block = math.ceil(n_weights / rf)
     width = block * _bits(w_prec)
-    depth_blocks = math.ceil(rf / 512)
-    return math.ceil(width / 36) * depth_blocks if rf > 1 else 0
+    # RF words of block*bits: the BRAM18 aspect ratio that fits RF words (a deep, narrow ROM packs
+    # into 1Kx18 ... 16Kx1 instead of stacking 512x36 blocks)
+    return _bram18(rf, width) if rf > 1 else 0
 
 
 def _attr(layer, key, default=1) -> int:

@@ -349,3 +349,16 @@ def test_fifo_tables_of_the_fixtures(tmp_path):
 
     check = ce.fifo_check([D("poker_5", "vivado_hls", rows)], Calibration.load(CALIBRATION_PATH))
     assert check["poker_5"]["bram_estimate"] == 40 and check["poker_5"]["fifos_wrong"] == 0
+
+
+def test_deep_weight_rom_packs_into_bram18_aspect_ratios():
+    """A Resource-strategy ROM is RF words of block_factor*bits: deep and narrow at a large RF it
+    takes one 4Kx4 BRAM_18K, not eight stacked 512x36 ones; shallow and wide it is ceil(bits/36)
+    (autoencoder_1's 9 x 238-bit ROM: 7 BRAM_18K)."""
+    from types import SimpleNamespace as P
+
+    from hwflow.estimate import _weight_bram
+
+    assert _weight_bram(P(width=4), 4096, 4096, "resource") == 1
+    assert _weight_bram(P(width=17), 9 * 14, 9, "resource") == 7
+    assert _weight_bram(P(width=8), 4096, 1, "resource") == 0 and _weight_bram(P(width=8), 64, 4, "latency") == 0
