@@ -326,9 +326,7 @@ def fit(data: Data, fit_set: list[Design], base):
     grid = [replace(best, softmax_depth_ns=sm, parallel_call_overhead=po)
             for sm, po in itertools.product((5.0, 10.0, 15.0, 20.0, 25.0), (0.0, 0.25, 0.5, 0.75, 1.0))]
     best = min(grid, key=lambda c: layer_loss(c, ("latency",)))
-    best = min((replace(best, fifo_bram_min_bits=b) for b in (1024, 2048, 4096, 8192, 16384)),
-               key=lambda c: sum(_log2(metrics(data.est(d, c))["BRAM_18K"], data.reports[d.name]["BRAM_18K"])
-                                 for d in fit_set))
+    best = fit_fifo(best, fit_set)
     rows, targets = [], {"LUT": [], "FF": []}
     for d in fit_set:
         by_name = {le.name: le for le in data.est(d, best).layers}
@@ -361,6 +359,73 @@ def fit(data: Data, fit_set: list[Design], base):
             coefs[key][tool] = {k: round(float(v), 4) for k, v in zip(LUT_FEATURES, x)}
     coefs = {key: table["all"] for key, table in coefs.items()}
     return replace(best, **coefs)
+
+
+FIFO_TOOLS = ("vivado_hls", "vitis")
+
+
+FIFO_MIN_GROUPS = 2  # networks whose FIFO tables must agree before a tool's FIFO rule replaces the prior
+FIFO_MIN_RIGHT = 0.95  # share of a tool's FIFOs the rule must size exactly
+
+
+def fit_fifo(base, fit_set):
+    """The FIFO constants per tool from the FIFO tables of the fit designs' core reports (each row:
+    depth, bits, BRAM_18K as built): split per element when most of the tool's rows carry the
+    per-element names, then the SRL thresholds and BRAM width that make each design's FIFO BRAM
+    total closest (log error; ties: the larger SRL threshold, then the narrower BRAM). The rule
+    replaces the tool's prior only when the tables of at least FIFO_MIN_GROUPS networks are there
+    and it sizes FIFO_MIN_RIGHT of their FIFOs exactly: where the tool builds the same FIFOs
+    differently in different designs (Vitis HLS: pixel_1 vs pixel_4, same network, other part and
+    clock) no rule is supported and the prior stays."""
+    from hwflow.estimate import _fifo_bram
+
+    best = base
+    for tool in FIFO_TOOLS:
+        designs = [d for d in fit_set if getattr(d, "fifos", None) and getattr(d, "tool", None) == tool]
+        rows = [r for d in designs for r in d.fifos]
+        if len({d.group or d.name for d in designs}) < FIFO_MIN_GROUPS:
+            continue
+        split = sum(r.per_element for r in rows) * 2 > len(rows)
+
+        def loss(cal):
+            return sum(_log2(sum(_fifo_bram(r.depth, r.bits, cal, tool) for r in d.fifos),
+                             sum(r.bram_18k for r in d.fifos)) for d in designs)
+
+        cands = [replace(best, fifo_per_element={**best.fifo_per_element, tool: split},
+                         fifo_bram_min_bits={**best.fifo_bram_min_bits, tool: b},
+                         fifo_srl_depth={**best.fifo_srl_depth, tool: sd},
+                         fifo_bram_width={**best.fifo_bram_width, tool: w})
+                 for b, sd, w in itertools.product((8192, 4096, 2048, 1024, 512, 256), (1, 2, 16, 48), (18, 36))]
+        cand = min(cands, key=loss)
+        right = sum(_fifo_bram(r.depth, r.bits, cand, tool) == r.bram_18k for r in rows)
+        if right >= FIFO_MIN_RIGHT * len(rows):
+            best = cand
+    return best
+
+
+def fifo_check(cnn, cal) -> dict:
+    """Per design: the FIFO BRAM of its report's FIFO table vs the estimator's rule on the same rows,
+    and how many FIFOs the rule puts on the wrong side (SRL vs BRAM) or sizes wrong."""
+    from hwflow.estimate import _fifo_bram
+
+    out = {}
+    for d in cnn:
+        if not d.fifos:
+            continue
+        est = [_fifo_bram(r.depth, r.bits, cal, d.tool) for r in d.fifos]
+        out[d.name] = {"tool": d.tool, "fifos": len(d.fifos), "per_element": sum(r.per_element for r in d.fifos),
+                       "bram_report": sum(r.bram_18k for r in d.fifos), "bram_estimate": sum(est),
+                       "fifos_wrong": sum(e != r.bram_18k for e, r in zip(est, d.fifos))}
+    return out
+
+
+def fifo_md(check: dict) -> list[str]:
+    lines = ["| design | tool | FIFOs (split per element) | FIFO BRAM_18K report | rule | FIFOs sized wrong |",
+             "|---|---|---|---|---|---|"]
+    for n, c in check.items():
+        lines.append(f"| {n} | {c['tool']} | {c['fifos']} ({c['per_element']}) | {c['bram_report']} | "
+                     f"{c['bram_estimate']} | {c['fifos_wrong']} |")
+    return lines
 
 
 def layer_rows(data: Data, d: Design, cal) -> list[dict]:
@@ -439,7 +504,9 @@ def _layer_cmp(d, est) -> list[dict]:
                         "note": "not in the 1.3.0 graph"})
             continue
         out.append({"layer": name, "kind": le.kind, "report": rep,
-                    "estimate": {"DSP": le.dsp, "LUT": le.lut, "FF": le.ff, "BRAM_18K": le.bram_18k,
+                    # a layer module's report holds no FIFO (they are in the top level)
+                    "estimate": {"DSP": le.dsp, "LUT": le.lut, "FF": le.ff,
+                                 "BRAM_18K": le.bram_18k - getattr(le, "fifo_bram_18k", 0),
                                  "latency": le.latency, "II": le.ii}})
     return out
 
@@ -527,11 +594,12 @@ def run_no_fit(args, cnn) -> int:
     summ = error_summary(rows)
     out = {"mode": "no-fit", "calibration": str(args.calibration), "fixtures": str(args.fixtures), **_versions(),
            "synthetic_designs": [n for n, r in rows.items() if r["synthetic"]], "failed_designs": args.failed,
-           "summary": summ, "designs": rows}
+           "summary": summ, "fifo_tables": fifo_check(cnn, cal), "designs": rows}
     if args.json:
         write_text_atomic(args.json, json.dumps(out, indent=1, default=float) + "\n")
     md = [f"# hwflow.estimate vs csynth on {args.fixtures.name} (constants of {args.calibration.name}, no fit)", "",
-          *summary_md(summ), "", *rows_md(rows), ""]
+          *summary_md(summ), "", *rows_md(rows), "",
+          "## FIFO tables of the core reports vs the estimator's FIFO rule", "", *fifo_md(out["fifo_tables"]), ""]
     if args.md:
         write_text_atomic(args.md, "\n".join(md))
     print("\n".join(summary_md(summ)))
@@ -571,7 +639,7 @@ def run_fit(args, cnn) -> int:
     }, indent=1, default=float) + "\n")
     out = {"mode": "fit", "fixtures": str(args.fixtures), "mlp_fixtures": str(FIXTURES), **_versions(),
            "groups": group, "summary": summ, "designs": cnn_rows, "mlp_designs": mlp_rows,
-           "constants": asdict(final), "synthetic_designs": [n for n, r in cnn_rows.items() if r["synthetic"]],
+           "constants": asdict(final), "fifo_tables": fifo_check(cnn, final), "synthetic_designs": [n for n, r in cnn_rows.items() if r["synthetic"]],
            "failed_designs": args.failed}
     json_path = args.json or RESULTS_DIR / "estimator_calibration.json"
     write_text_atomic(json_path, json.dumps(out, indent=1, default=float) + "\n")
@@ -590,6 +658,7 @@ def run_fit(args, cnn) -> int:
           "## MLP designs (leave-one-design-out)", "", *summary_md(summ["mlp"]), "", *rows_md(mlp_rows), "",
           "## CNN designs with the shipped constants (fit on all designs, in-sample)", "",
           *summary_md(summ["cnn_in_sample"]), "",
+          "## FIFO tables of the core reports vs the fitted FIFO rule (in-sample)", "", *fifo_md(out["fifo_tables"]), "",
           "## Notes per CNN design (where hls4ml 1.3.0 differs from the written project)", ""]
     md += [f"- {n}: " + ("; ".join(r["notes"]) or "none") for n, r in cnn_rows.items()]
     md += ["", "## Per layer (CNN, leave-one-design-out)", "",

@@ -48,6 +48,7 @@ class CnnDesign:
     hls_model: object = None
     report: dict = field(default_factory=dict)  # METRICS -> reported number (the core, not an AXI wrapper)
     layers: dict = field(default_factory=dict)  # hls4ml layer name -> per-layer report (METRICS)
+    fifos: list = field(default_factory=list)  # FifoRow per FIFO of the core's csynth.rpt FIFO table
     role: str = "cnn"
     error: str | None = None  # why this design could not be rebuilt or read (it is then left out)
 
@@ -324,6 +325,51 @@ def _metrics(rep) -> dict:
             "latency": rep.latency_worst_cycles or 0, "II": rep.interval_max_cycles or 0}
 
 
+@dataclass(frozen=True)
+class FifoRow:
+    """One row of the `* FIFO:` table of a csynth .rpt: how the tool built one FIFO."""
+
+    name: str
+    depth: int
+    bits: int
+    bram_18k: int
+
+    @property
+    def per_element(self) -> bool:
+        """Vivado HLS names the FIFOs of a split nnet::array stream `<var>_V_data_<i>[_V]_U`."""
+        return re.search(r"_data_\d+(_V)?(_U)?$", self.name) is not None
+
+
+def read_fifo_table(path: Path) -> list[FifoRow]:
+    """The `* FIFO:` table of a csynth .rpt (Name, BRAM_18K, ..., Depth, Bits). By hand: hwflow.reports
+    reads the Instance tables only. A table without those columns is a ReportError."""
+    from hwflow.reports.textutil import ascii_tables
+
+    lines = path.read_text(errors="replace").splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == "* FIFO:"), None)
+    if start is None:
+        return []
+    tables = ascii_tables(lines, start + 1)
+    if not tables or tables[0][0] > start + 2:
+        return []
+    blocks = tables[0][1]
+    header = [h.strip() for h in blocks[0][-1]]
+    if not {"Name", "BRAM_18K", "Depth", "Bits"} <= set(header):
+        raise ReportError(f"{path}: FIFO table has columns {header}, expected Name, BRAM_18K, Depth, Bits")
+    col = {h: header.index(h) for h in ("Name", "BRAM_18K", "Depth", "Bits")}
+    rows = []
+    for row in (r for b in blocks[1:] for r in b):
+        if row[0].strip() == "Total" or len(row) < len(header):
+            continue
+        try:
+            bram = row[col["BRAM_18K"]].strip()
+            rows.append(FifoRow(row[col["Name"]].strip(), int(row[col["Depth"]]), int(row[col["Bits"]]),
+                                0 if bram in ("-", "") else int(bram)))
+        except ValueError as exc:
+            raise ReportError(f"{path}: FIFO row {row[0].strip()!r}: {exc}") from None
+    return rows
+
+
 def read_reports(d: CnnDesign) -> None:
     """Core totals (`top_function`, not the AXI wrapper) and per layer (outermost module of each
     config index) via hwflow.reports."""
@@ -338,6 +384,8 @@ def read_reports(d: CnnDesign) -> None:
     if not path.is_file():
         raise ReportError(f"{path}: missing (the core's csynth report named by design.json top_function)")
     d.report = _metrics(parse_csynth_xml(path))
+    rpt = rdir / f"{top}_csynth.rpt"
+    d.fifos = read_fifo_table(rpt) if rpt.is_file() else []
     proj = parse_project(d.folder)
     by_index = {row.config_index: row for row in proj.layers if row.is_layer and row.config_index is not None}
     for layer in d.info["layers"]:

@@ -28,9 +28,13 @@ the nnet_utils templates implement it:
 - io_stream convolutions take cycles per input pixel by tool (`tool`: Vivado HLS or Vitis HLS,
   an input of `estimate`): Latency strategy at least `stream_pixel_min[tool]`, Resource RF +
   `stream_resource_extra[tool]` (`stream_resource_rf1[tool]` at RF 1).
-- BRAM_18K: weights of Resource-strategy layers (ROM `block_factor` wide, RF deep), softmax
-  and other lookup tables, and io_stream FIFOs of the depth on hls4ml's output variable
-  (`var.pragma = ('stream', depth)`), none for in-place streams and the output port.
+- BRAM_18K: weights of Resource-strategy layers at RF > 1 (ROM `block_factor` wide, RF deep:
+  nnet_dense_resource.h binds them `RESOURCE core=ROM_nP_BRAM`, and the fixtures' Memory tables
+  show even 9-word ROMs in BRAM, e.g. 9 x 238 bits = 7 BRAM_18K), softmax and other lookup tables,
+  and io_stream FIFOs of the depth on hls4ml's output variable (`var.pragma = ('stream', depth)`),
+  none for in-place streams and the output port. FIFOs per tool (`Calibration.fifo_*`, fitted on
+  the FIFO tables of real reports): Vivado HLS splits a stream into one FIFO per element, SRL up to
+  512 bits, BRAM above; Vitis HLS keeps one wide FIFO. Line buffers (ap_shift_reg) are SRL.
 - LUT/FF: linear in a few per-layer features (LUT products x bits, adder bits, DSPs, reuse
   muxes, elementwise bits, a per-layer constant); coefficients fitted (non-negative least
   squares, relative error) on per-layer numbers of real reports.
@@ -79,7 +83,18 @@ class Calibration:
     stream_pixel_min: dict = field(default_factory=lambda: {"vivado_hls": 1, "vitis": 1})
     stream_resource_extra: dict = field(default_factory=lambda: {"vivado_hls": 0, "vitis": 0})
     stream_resource_rf1: dict = field(default_factory=lambda: {"vivado_hls": 1, "vitis": 1})
-    fifo_bram_min_bits: int = 4096
+    # io_stream FIFOs, per tool, read off the FIFO tables of the fixtures' top-level csynth reports
+    # (benchmarks/calibrate_estimator.py `fifo_rows`): Vivado HLS splits the stream of an
+    # nnet::array<T, N> into N FIFOs of T's width (`layerK_out_V_data_i_V`), SRL up to 512 bits,
+    # BRAM above (even 32 deep x 24 bits), 18 bits wide per BRAM_18K; Vitis HLS keeps one FIFO of
+    # N*T bits. A FIFO is SRL when depth*width <= `fifo_bram_min_bits` or depth <= `fifo_srl_depth`.
+    fifo_bram_min_bits: dict = field(default_factory=lambda: {"vivado_hls": 4096, "vitis": 4096})
+    fifo_srl_depth: dict = field(default_factory=lambda: {"vivado_hls": 2, "vitis": 2})
+    fifo_per_element: dict = field(default_factory=lambda: {"vivado_hls": False, "vitis": False})
+    fifo_bram_width: dict = field(default_factory=lambda: {"vivado_hls": 36, "vitis": 36})
+    # line buffers (ap_shift_reg, one per channel and kernel row): SRL up to this many bits (the
+    # fixtures' line buffers, up to 34 x 32 bits, are all SRL; none larger is in them)
+    shift_reg_bram_min_bits: int = 4096
     # LUT/FF = sum(coef[k] * feature[k]) per layer (features: LUT_FEATURES); either one table or
     # one per tool ({"vivado_hls": {...}, "vitis": {...}}: the tools differ in logic per feature)
     lut_coef: dict = field(default_factory=lambda: dict(zip(LUT_FEATURES, (1.0, 1.0, 5.0, 0.5, 1.5, 50.0, 0.5, 0.1, 1.0))))
@@ -93,7 +108,7 @@ class Calibration:
             raise ReportError(f"{path}: cannot read the estimator calibration ({exc})") from None
         known = {f.name for f in fields(cls)}
         consts = {k: v for k, v in raw.get("constants", {}).items() if k in known}
-        for k in ("stream_pixel_min", "stream_resource_extra", "stream_resource_rf1"):
+        for k in ("stream_pixel_min", "stream_resource_extra", "stream_resource_rf1", "fifo_bram_min_bits"):
             if k in consts and not isinstance(consts[k], dict):  # files before the per-tool tables
                 consts[k] = {"vivado_hls": consts[k], "vitis": consts[k]}
         return cls(**consts)
@@ -121,7 +136,8 @@ class LayerEstimate:
     dsp: int = 0
     lut: int = 0
     ff: int = 0
-    bram_18k: int = 0
+    bram_18k: int = 0  # everything, including fifo_bram_18k
+    fifo_bram_18k: int = 0  # io_stream: of the layer's output FIFOs (in the top level in a report)
     uram: int = 0
     latency: int = 0  # cycles for one image through this layer
     ii: int = 1  # cycles before this layer accepts the next image
@@ -231,15 +247,37 @@ def _dsp_per_product(a: int, b: int, family7: bool) -> int:
     return math.ceil(big / port_a) * math.ceil(small / 18)
 
 
-def _fifo_bram(depth: int, width: int, cal: Calibration) -> int:
-    """BRAM_18K of one FIFO; small ones become SRL/LUTRAM (HLS's own choice, threshold calibrated)."""
-    if depth * width <= cal.fifo_bram_min_bits or depth <= 2:
-        return 0
-    # BRAM18 aspect ratios: 16Kx1, 8Kx2, 4Kx4, 2Kx9, 1Kx18, 512x36
-    for d, w in ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)):
-        if depth <= d:
+# BRAM18 aspect ratios: 512x36, 1Kx18, 2Kx9, 4Kx4, 8Kx2, 16Kx1
+_BRAM18_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
+
+
+def _bram18(depth: int, width: int, max_width: int = 36) -> int:
+    """BRAM_18K blocks of one depth x width memory, the widest aspect ratio up to `max_width`."""
+    for d, w in _BRAM18_SHAPES:
+        if w <= max_width and depth <= d:
             return math.ceil(width / w)
     return math.ceil(width / 1) * math.ceil(depth / 16384)
+
+
+def _fifo_bram(depth: int, width: int, cal: Calibration, tool: str) -> int:
+    """BRAM_18K of one FIFO `depth` x `width` bits; small ones are SRL (the tool's own choice, see
+    Calibration.fifo_*)."""
+    if depth * width <= cal.per_tool("fifo_bram_min_bits", tool) or depth <= cal.per_tool("fifo_srl_depth", tool):
+        return 0
+    return _bram18(depth, width, int(cal.per_tool("fifo_bram_width", tool)))
+
+
+def stream_fifo_bram(depth: int, n_elems: int, elem_bits: int, cal: Calibration, tool: str) -> int:
+    """BRAM_18K of one io_stream FIFO of `depth` words of nnet::array<T, n_elems>: n_elems FIFOs of
+    T's width (Vivado HLS) or one of n_elems*T bits (Vitis HLS)."""
+    if cal.per_tool("fifo_per_element", tool):
+        return n_elems * _fifo_bram(depth, elem_bits, cal, tool)
+    return _fifo_bram(depth, n_elems * elem_bits, cal, tool)
+
+
+def _shift_reg_bram(depth: int, width: int, cal: Calibration) -> int:
+    """BRAM_18K of one line-buffer ap_shift_reg; SRL up to `shift_reg_bram_min_bits`."""
+    return 0 if depth * width <= cal.shift_reg_bram_min_bits or depth <= 2 else _bram18(depth, width)
 
 
 # --- per-layer models --------------------------------------------------------------------
@@ -375,8 +413,9 @@ def _weight_bram(w_prec, n_weights, rf, strategy):
         return 0
     block = math.ceil(n_weights / rf)
     width = block * _bits(w_prec)
-    depth_blocks = math.ceil(rf / 512)
-    return math.ceil(width / 36) * depth_blocks if rf > 1 else 0
+    # RF words of block*bits: the BRAM18 aspect ratio that fits RF words (a deep, narrow ROM packs
+    # into 1Kx18 ... 16Kx1 instead of stacking 512x36 blocks)
+    return _bram18(rf, width) if rf > 1 else 0
 
 
 def _attr(layer, key, default=1) -> int:
@@ -388,8 +427,8 @@ def _nzeros(w) -> int:
     return max(int(n), 0) if n is not None else 0
 
 
-def _out_fifos(layer, ctx: _Ctx) -> list[tuple[int, int]]:
-    """(depth, width in bits) of each output stream of a layer. The depth is the one on hls4ml's
+def _out_fifos(layer, ctx: _Ctx) -> list[tuple[int, int, int]]:
+    """(depth, elements per word, bits per element) of each output stream of a layer. The depth is the one on hls4ml's
     output variable (`var.pragma = ('stream', depth)`: H*W by default, fpga_types.py
     StreamVariableConverter, or whatever a FIFO-depth pass set); in-place streams (pragma None:
     reshape/flatten) and the model's output ports are no FIFO."""
@@ -405,7 +444,7 @@ def _out_fifos(layer, ctx: _Ctx) -> list[tuple[int, int]]:
         if not (isinstance(pragma, (tuple, list)) and len(pragma) >= 2 and pragma[0] == "stream"):
             continue
         shape = [int(x) for x in var.shape]
-        out.append((int(pragma[1]), (shape[-1] if shape else 1) * _bits(var.type.precision)))
+        out.append((int(pragma[1]), shape[-1] if shape else 1, _bits(var.type.precision)))
     return out
 
 
@@ -510,7 +549,7 @@ def _layer(layer, ctx: _Ctx) -> LayerEstimate:
             le.tail = k_lat + 1
             f["elem"] = in_shape[-1] * a_bits * max(1, fh) / 16.0
             # line buffer: ap_shift_reg<in_width> x (filt_height-1) x channels, SRL unless large
-            le.bram_18k += sum(_fifo_bram(in_w, a_bits, cal) for _ in range(max(fh - 1, 0) * in_shape[-1]))
+            le.bram_18k += max(fh - 1, 0) * in_shape[-1] * _shift_reg_bram(in_w, a_bits, cal)
             f["lbuf"] = max(fh - 1, 0) * in_w * in_shape[-1] * a_bits / 16.0
         elif stream:  # dense on a stream: read the input pixels, then one kernel call
             f["inbuf"] = int(np.prod(in_shape)) * a_bits / 16.0  # the input vector held in registers
@@ -565,7 +604,8 @@ def _layer(layer, ctx: _Ctx) -> LayerEstimate:
         else:
             le.latency, le.ii = depth, 1
     if stream and kind != "free":
-        le.bram_18k += sum(_fifo_bram(depth, width, cal) for depth, width in _out_fifos(layer, ctx))
+        le.fifo_bram_18k = sum(stream_fifo_bram(depth, n, bits, cal, ctx.tool) for depth, n, bits in _out_fifos(layer, ctx))
+        le.bram_18k += le.fifo_bram_18k
     le.features = f
     for res, coef in (("lut", cal.coefs("lut_coef", ctx.tool)), ("ff", cal.coefs("ff_coef", ctx.tool))):
         value = sum(coef.get(k, 0.0) * v for k, v in f.items()) * (ff_density(ctx.clock) if res == "ff" else 1.0)

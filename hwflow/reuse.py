@@ -411,6 +411,9 @@ def nothing_fits_message(least: dict, limits: dict, frac: dict, board: Board, na
         else:
             fix.append(f"narrower activations or fewer channels (the weights, {wbits / 1e6:.2f} Mbit, already fit "
                        f"the BRAM: the rest is FIFOs, line buffers and tables by the estimate)")
+    elif r in ("LUT", "FF"):
+        fix.append("a smaller member of the family (fewer layers or channels) or narrower activations (every "
+                   "layer's line buffers, stream control and registers cost LUT/FF at any reuse factor)")
     big = smallest_board(least, frac)
     fix.append(f"a larger board ({big.name})" if big else "a smaller network (no board in the table takes it)")
     others = ", ".join(f"{x} {least[x]:,}" for x in ("DSP", "LUT", "FF", "BRAM_18K") if x != r)

@@ -132,3 +132,18 @@ def test_fitted_config_parity_and_bitstream_plan(small, build_dir):
     assert result.parity.passed and result.parity.bit_exact_share == 1.0
     plan = bitstream(ModelPaths.for_model(cfg.name).hls, get_board("pynq-z2"), dry_run=True)
     assert "design_1_wrapper.bit" in plan.text and "vivado" in plan.text
+
+
+@pytest.mark.parametrize("name", ["mobilenet_tiny_pynq-z2", "squeezenet_tiny_pynq-z2"])
+def test_shipped_pynq_z2_configs_are_within_the_board(name):
+    """The shipped fitted configs for pynq-z2 (written by benchmarks/fit_shipped.py) are within the
+    board by the current estimator (untrained twins: the estimate depends on the weights only
+    through the DSP share of constant products) and reach a bitstream (VivadoAccelerator)."""
+    from hwflow.paths import CONFIG_DIR
+    from hwflow.train import untrained_models
+
+    cfg = load_config(CONFIG_DIR / f"{name}.yaml")
+    assert cfg.hls.board.name == "pynq-z2" and cfg.hls.backend == "VivadoAccelerator"
+    est = estimate(convert.to_hls_model(cfg, untrained_models(cfg)[1]), board=BOARD)
+    for r, frac in (("DSP", 1.0), ("LUT", 0.8), ("FF", 0.8), ("BRAM_18K", 0.8)):
+        assert est.totals[r] <= frac * BOARD.resources[r] * 1.02, (name, r, est.totals[r])

@@ -39,11 +39,13 @@ def _fire(ops: Ops, x, idx: int, squeeze: int, expand: int, bn: bool):
 
 
 def _create_squeezenet(ops: Ops, variant: str, input_shape, classes: int, width: float, pool_size: int,
-                       stem_stride: int, batchnorm: bool, dropout: float):
+                       stem_stride: int, batchnorm: bool, dropout: float, depth: int = len(FIRES)):
     from tensorflow import keras
 
     if variant not in POOL_AFTER:
         raise ValueError(f"variant must be one of {sorted(POOL_AFTER)}")
+    if not 1 <= int(depth) <= len(FIRES):
+        raise ValueError(f"depth (fire modules) must be 1..{len(FIRES)}")
     stem_filters, stem_kernel = STEM[variant]
     inp = keras.Input(tuple(input_shape), name="image")
     x = ops.relu(ops.conv(inp, "conv1", _ch(stem_filters, width), stem_kernel, strides=stem_stride,
@@ -53,7 +55,7 @@ def _create_squeezenet(ops: Ops, variant: str, input_shape, classes: int, width:
         return keras.layers.MaxPooling2D(pool_size, strides=2, padding="valid", name=f"pool{n}")(x)
 
     x = pool(x, 1)
-    for i, (sq, ex) in enumerate(FIRES):
+    for i, (sq, ex) in enumerate(FIRES[:int(depth)]):
         idx = i + 2
         x = _fire(ops, x, idx, _ch(sq, width), _ch(ex, width), batchnorm)
         if idx in POOL_AFTER[variant]:
@@ -68,7 +70,8 @@ def _create_squeezenet(ops: Ops, variant: str, input_shape, classes: int, width:
 @register("squeezenet", choices={"variant": tuple(POOL_AFTER)})
 def squeezenet(quant=None, variant: str = "1.1", input_shape=(224, 224, 3), classes: int = 1000,
                width: float = 1.0, pool_size: int = 3, stem_stride: int = 2, batchnorm: bool = False,
-               dropout: float = 0.5):
-    """SqueezeNet; `quant` (QuantPlan) selects the QKeras twin. Output: logits (no softmax)."""
+               dropout: float = 0.5, depth: int = len(FIRES)):
+    """SqueezeNet; `quant` (QuantPlan) selects the QKeras twin. Output: logits (no softmax).
+    `depth`: the first `depth` fire modules (fire2..), for small members of the family."""
     return _create_squeezenet(Ops(quant), str(variant), input_shape, classes, width, pool_size, stem_stride,
-                              batchnorm, dropout)
+                              batchnorm, dropout, depth)
