@@ -28,7 +28,7 @@ from hwflow.estimate_report import from_keras, summary_lines, write_reports
 from hwflow.fit import _pct, run_fit
 from hwflow.guard import cli_float, cli_int, out_dir
 from hwflow.paths import CONFIG_DIR, ModelPaths
-from hwflow.sweep import load_spec, point_key, run_sweep
+from hwflow import sweep
 from hwflow.synth import BACKENDS, DEFAULT_BITSTREAM_TIMEOUT_S, DEFAULT_SYNTH_TIMEOUT_S
 from hwflow.tools import discover, doctor_text, find_tool
 from hwflow.tune.run import DEFAULT_ACT_BITS, DEFAULT_WEIGHT_BITS, ENGINES as TUNE_ENGINES, tune
@@ -265,17 +265,17 @@ def _cmd_tune(args) -> int:
 
 def _cmd_sweep(args) -> int:
     cfg = _need_config(args)
-    spec = load_spec(args.space)
+    spec = sweep.load_spec(args.space)
     if args.dry_run:
         points = spec.points()
         print(f"{spec.path}: {len(points)} points ({spec.sampling}, grid of {spec.grid_size}), depth {spec.depth}")
         for p in points[:10]:
-            print(f"  {point_key(p)}  {p}")
+            print(f"  {sweep.point_key(p)}  {p}")
         if len(points) > 10:
             print(f"  ... {len(points) - 10} more")
         return 0
     out_dir(args.out)
-    res = run_sweep(cfg, spec, out_dir=args.out, scheduler=args.scheduler, workers=args.workers,
+    res = sweep.run_sweep(cfg, spec, out_dir=args.out, scheduler=args.scheduler, workers=args.workers,
                     retry_failed=args.retry_failed)
     print(f"{res.total} points: {res.ran} run now, {res.skipped} from earlier runs, {res.failed} failed"
           + (f"; {res.points_per_s:.2f} points/s on {res.workers} workers" if res.ran else ""))
