@@ -23,11 +23,15 @@ from hwflow import flow
 from hwflow.boards import get_board
 from hwflow.config import FIFO_MODES, FlowConfig, config_from_dict, load_config
 from hwflow.errors import ConfigError, HwflowError
+from hwflow.estimate import estimate
+from hwflow.estimate_report import from_keras, summary_lines, write_reports
+from hwflow.fit import _pct, run_fit
 from hwflow.guard import cli_float, cli_int, out_dir
-from hwflow.paths import CONFIG_DIR
+from hwflow.paths import CONFIG_DIR, ModelPaths
+from hwflow import sweep
 from hwflow.synth import BACKENDS, DEFAULT_BITSTREAM_TIMEOUT_S, DEFAULT_SYNTH_TIMEOUT_S
 from hwflow.tools import discover, doctor_text, find_tool
-from hwflow.tune.run import DEFAULT_ACT_BITS, DEFAULT_WEIGHT_BITS, ENGINES as TUNE_ENGINES
+from hwflow.tune.run import DEFAULT_ACT_BITS, DEFAULT_WEIGHT_BITS, ENGINES as TUNE_ENGINES, tune
 
 # ---------------------------------------------------------------------------------- quiet
 
@@ -111,10 +115,6 @@ def _cmd_csim(args) -> int:
 
 
 def _cmd_estimate(args) -> int:
-    from hwflow.estimate import estimate
-    from hwflow.estimate_report import from_keras, summary_lines, write_reports
-    from hwflow.paths import ModelPaths
-
     out_dir(args.out)
     board = _board(args)
     if args.keras:
@@ -149,11 +149,7 @@ def _fraction(text: str) -> float:
 
 
 def _cmd_fit(args) -> int:
-    from hwflow.fit import _pct, run_fit
-
     cfg = _need_config(args)
-    if not args.board:
-        raise ConfigError("fit: --board is required (e.g. --board pynq-z2)")
     board = get_board(args.board, where="--board")
     if args.target_fps is not None and args.target_fps <= 0:
         raise ConfigError(f"--target-fps: must be > 0, got {args.target_fps:g}")
@@ -250,8 +246,6 @@ def _bits(text: str) -> list[int]:
 
 
 def _cmd_tune(args) -> int:
-    from hwflow.tune.run import tune
-
     cfg = _need_config(args)
     r = tune(cfg, args.budget, slice_images=args.slice, weight_bits=args.weight_bits, act_bits=args.act_bits,
              slack=args.slack, out=args.out, qat=not args.no_qat, hls=args.hls, engine=args.engine)
@@ -270,20 +264,18 @@ def _cmd_tune(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from hwflow.sweep import load_spec, point_key, run_sweep
-
     cfg = _need_config(args)
-    spec = load_spec(args.space)
+    spec = sweep.load_spec(args.space)
     if args.dry_run:
         points = spec.points()
         print(f"{spec.path}: {len(points)} points ({spec.sampling}, grid of {spec.grid_size}), depth {spec.depth}")
         for p in points[:10]:
-            print(f"  {point_key(p)}  {p}")
+            print(f"  {sweep.point_key(p)}  {p}")
         if len(points) > 10:
             print(f"  ... {len(points) - 10} more")
         return 0
     out_dir(args.out)
-    res = run_sweep(cfg, spec, out_dir=args.out, scheduler=args.scheduler, workers=args.workers,
+    res = sweep.run_sweep(cfg, spec, out_dir=args.out, scheduler=args.scheduler, workers=args.workers,
                     retry_failed=args.retry_failed)
     print(f"{res.total} points: {res.ran} run now, {res.skipped} from earlier runs, {res.failed} failed"
           + (f"; {res.points_per_s:.2f} points/s on {res.workers} workers" if res.ran else ""))
@@ -390,7 +382,7 @@ def _add_estimate_commands(sub) -> None:
 
     p = sub.add_parser("fit", help="per-layer reuse factors and strategies that fit a board (balanced folding)")
     _target(p)
-    p.add_argument("--board", help="board from hwflow.boards (required)")
+    p.add_argument("--board", required=True, help="board from hwflow.boards")
     p.add_argument("--target-fps", type=cli_float(0.0), help="meet this many images/s with the least resources "
                    "(default: the most images/s that fit)")
     p.add_argument("--max-util", default="0.8", help="LUT/FF/BRAM/URAM budget, fraction of the board (default 0.8)")

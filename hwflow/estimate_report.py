@@ -87,21 +87,19 @@ def write_reports(est: Estimate, out_dir: Path, title: str, note: str = "") -> d
 
 def from_keras(path: Path, board: Board, *, backend: str = "Vitis", io_type: str = "io_stream", reuse_factor: int = 1,
                strategy: str = "Latency"):
-    """Convert a saved Keras/QKeras model with hls4ml's own config helper (no flow config: one
-    model-wide reuse factor, no reuse plan)."""
+    """Convert a saved Keras/QKeras model with hls4ml's own config helper (no flow config: a reuse
+    plan of one model-wide value)."""
     import tempfile
 
     from hwflow.guard import load_model_file
-    from hwflow.reuse import fast_reuse_rule
+    from hwflow.reuse import ReusePlan, fast_reuse_rule
 
     model = load_model_file(path)
     import hls4ml
 
     hcfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend)
-    hcfg["Model"]["ReuseFactor"] = reuse_factor
     hcfg["Model"]["Strategy"] = strategy
-    for lcfg in hcfg.get("LayerName", {}).values():
-        lcfg.pop("ReuseFactor", None)
+    ReusePlan(reuse_factor, {}).apply(hcfg)  # one model-wide value (hls4ml picks the closest valid per layer)
     with fast_reuse_rule():  # hls4ml creates output_dir only on write(): this model is never written
         return hls4ml.converters.convert_from_keras_model(
             model, hls_config=hcfg, io_type=io_type, backend=backend, part=board.part,
