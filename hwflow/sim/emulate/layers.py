@@ -15,14 +15,15 @@ import numpy as np
 
 from hwflow.sim.emulate.fixed import (
     FixedType, UnsupportedLayerError, cast_codes, cast_raw, div_trunc, float_dtype, from_float, from_float32_codes,
-    mult_type,
+    mult_type, to_object,
 )
 
 
 @dataclass
 class Tensor:
     """Codes of a fixed-point tensor: int64, or (for the convolution/activation chain, where it
-    saves conversions around the float kernels) float32/float64 holding exact integers."""
+    saves conversions around the float kernels) float32/float64 holding exact integers, or (in
+    layers whose widths exceed int64, see graph.wide_reason) object arrays of Python ints."""
 
     raw: np.ndarray
     type: FixedType
@@ -46,7 +47,13 @@ class Tensor:
         return Tensor(cast_codes(x.raw, x.type.frac, t, x.type.width), t)
 
     def ints(self) -> "Tensor":
-        return self if self.raw.dtype == np.int64 else Tensor(self.raw.astype(np.int64), self.type, self.pad)
+        if self.raw.dtype == np.int64 or self.raw.dtype == object:
+            return self
+        return Tensor(self.raw.astype(np.int64), self.type, self.pad)
+
+    def objects(self) -> "Tensor":
+        """The codes as Python ints (exact at any width)."""
+        return Tensor(to_object(self.raw), self.type, self.pad)
 
     def padded(self) -> "Tensor":
         """The tensor with its pending zero padding materialised."""
@@ -152,10 +159,12 @@ def _abs_max(raw: np.ndarray) -> float:
 def _int_matmul(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
     """Exact x @ w for integer codes (M, K) x (K, J) and a bound on |result|: float32/float64 BLAS
     when exact (see _exact_float_dtype), else int64 (wraps mod 2**64: still exact mod any
-    accum_t width; the bound is then inf)."""
+    accum_t width; the bound is then inf); object codes (wide layers) multiply as Python ints."""
     bound = _abs_max(x) * float(np.abs(w).sum(axis=0).max(initial=0))
     dt = _exact_float_dtype(bound)
     if dt is None:
+        if x.dtype == object or w.dtype == object:
+            return to_object(x) @ to_object(w), float("inf")
         return x.astype(np.int64, copy=False) @ w, float("inf")
     return x.astype(dt, copy=False) @ w.astype(dt), bound
 
@@ -190,10 +199,10 @@ def _accumulate_exact(products: np.ndarray, bound: float, p_type: FixedType, bia
     total = bound * 2.0 ** k + (_abs_max(bias) if bias is not None else 0.0)
     bits = int(total).bit_length() if np.isfinite(total) else 64
     dt = float_dtype(bits) if products.dtype != np.int64 else None
-    if dt is None:  # int64: shifts and the wrap are exact modulo 2**64
-        s = products.astype(np.int64)
+    if dt is None:  # int64: shifts and the wrap are exact modulo 2**64; a wider accum_t takes Python ints
+        s = to_object(products) if acc.wide or products.dtype == object else products.astype(np.int64)
         if k:
-            s <<= np.int64(k)
+            s <<= k
         if bias is not None:
             s += bias
         return cast_raw(s, acc.frac, acc)
@@ -225,8 +234,9 @@ def _matmul_accumulate(x: Tensor, w: Tensor, b: Tensor | None, acc: FixedType, n
             bound += float(np.abs(bias).max(initial=0))
         if bound <= acc.raw_max and -bound >= acc.raw_min:
             # cannot overflow: the order of the saturating adds does not matter
-            s = _int_matmul(x.raw, w.raw)[0].astype(np.int64)
-            s = (s << np.int64(acc.frac - p_type.frac)) + (bias if bias is not None else 0)
+            s = _int_matmul(x.raw, w.raw)[0]
+            s = s.astype(np.int64) if s.dtype.kind == "f" else s
+            s = (s << (acc.frac - p_type.frac)) + (bias if bias is not None else 0)
             return s
         raise UnsupportedLayerError(
             f"layer {name!r}: accum_t {acc} saturates and may overflow; the firmware's "
@@ -400,11 +410,11 @@ def depthwise_conv2d(layer, inputs, ctx) -> Tensor:
         sh, sw = int(layer.get_attr("stride_height")), int(layer.get_attr("stride_width"))
         products = _int_conv(x.raw, wr[..., None], (sh, sw), (oh, ow), depthwise=True, pads=_pending_pads(x, layer))
         if products is None:
-            win = _windows(_pad(x.padded().raw, layer), layer, kh, kw)
-            s = np.zeros(win.shape[:4], np.int64)  # (N,OH,OW,C)
+            win = _windows(_pad(x.padded().ints().raw, layer), layer, kh, kw)
+            s = np.zeros(win.shape[:4], win.dtype)  # (N,OH,OW,C); int64 wraps exactly, objects do not wrap
             for i in range(kh):
                 for j in range(kw):
-                    s += win[..., i, j].astype(np.int64) * wr[i, j]
+                    s += win[..., i, j] * wr[i, j]
             products = (s, float("inf"))
         s = _accumulate_exact(*products, p_type, bias, acc)
         res = _type(layer, "result_t")
@@ -680,7 +690,9 @@ def batchnorm(layer, inputs, ctx) -> Tensor:
         total += (br * 2.0 ** (f - b.type.frac)).astype(dt)
         return Tensor(cast_codes(total, f, res, bits), res)
     p = x.ints().raw * sr
-    total = (p << np.int64(f - p_type.frac)) + (br << np.int64(f - b.type.frac))
+    if p.dtype == object:
+        br = to_object(br)
+    total = (p << (f - p_type.frac)) + (br << (f - b.type.frac))
     return Tensor(cast_raw(total, f, res), res)
 
 
@@ -749,7 +761,7 @@ def pooling2d(layer, inputs, ctx) -> Tensor:
         pad_raw = x.type.raw_min if x.type.signed else 1 << (x.type.width - 1)
         xr = _pad(x.raw, layer, pad_raw)
         if ctx.io_type == "io_stream" and not acc.holds(x.type):  # a cast that is not monotonic first
-            m = cast_raw(_windows(x.ints().raw if xr is x.raw else xr.astype(np.int64), layer, kh, kw),
+            m = cast_raw(_windows(xr.astype(np.int64) if xr.dtype.kind == "f" else xr, layer, kh, kw),
                          x.type.frac, acc).max(axis=(-2, -1))
             return Tensor(cast_raw(m, acc.frac, res), res)
         # io_parallel: max on data_T, then cast; io_stream: the cast is an exact shift, so it commutes
@@ -820,7 +832,9 @@ def concatenate(layer, inputs, ctx) -> Tensor:
     axis = _concat_axis(layer, inputs[0].raw.ndim - 1)
     parts = [t.to(res).raw for t in inputs]
     kinds = {p.dtype for p in parts}
-    if len(kinds) > 1:  # mixed: float64 holds every float32 code exactly; int64 next to floats stays int
+    if np.dtype(object) in kinds:
+        parts = [to_object(p) for p in parts]
+    elif len(kinds) > 1:  # mixed: float64 holds every float32 code exactly; int64 next to floats stays int
         common = np.int64 if np.dtype(np.int64) in kinds else np.float64
         parts = [p.astype(common, copy=False) for p in parts]
     return Tensor(np.concatenate(parts, axis=axis), res)
@@ -900,6 +914,12 @@ def bounded_relu(layer, inputs, ctx) -> Tensor:
     return Tensor(cast_codes(clipped, x.type.frac, res, x.type.width), res)
 
 
+# layers whose handlers also compute exactly on object codes (Python ints), for widths beyond int64
+# (graph.wide_reason); Activation only for the functions in WIDE_ACTIVATIONS
+WIDE_OK = {"Dense", "Conv2D", "Conv2DBatchnorm", "PointwiseConv2D", "DepthwiseConv2D", "Activation", "BatchNormalization",
+           "Pooling2D", "GlobalPooling2D", "ZeroPadding2D", "Concatenate", "Merge", "Reshape", "Clone", "Repack",
+           "ChannelShuffle", "ChannelSlice", "BoundedReLU"}
+WIDE_ACTIVATIONS = {"linear", "relu", "relu6"}
 # layers whose handlers take float-held codes (see Tensor); the others get int64 codes
 FLOAT_CODES = {"Conv2D", "Conv2DBatchnorm", "PointwiseConv2D", "DepthwiseConv2D", "Activation", "ZeroPadding2D", "Clone", "Repack",
                "BoundedReLU", "Concatenate", "BatchNormalization", "Pooling2D", "Dense", "Reshape"}
