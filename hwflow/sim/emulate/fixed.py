@@ -277,28 +277,46 @@ def cast_codes(codes: np.ndarray, frac: int, t: FixedType, bits: int) -> np.ndar
     if dt is None:
         return cast_raw(np.asarray(codes).astype(np.int64), frac, t)
     y = codes.astype(dt) if codes.dtype != dt else codes
-    if shift != 0:
-        y = y * dt(2.0 ** -shift)  # a new array: the caller's stays untouched
-        if shift > 0:
-            _round_float(y, t.rounding)
-        return _overflow(y, t, owned=True)
-    return _overflow(y, t)
+    if shift == 0:
+        return y if _cannot_overflow(t, bits) else _overflow(y, t)
+    y = y * dt(2.0 ** -shift)  # a new array: the caller's stays untouched
+    return fit_scaled(y, t, bits - shift, rounded=shift > 0)
 
 
-def _round_float(y: np.ndarray, mode: str) -> None:
-    """Round scaled codes in place to integers with an ap_fixed rounding mode."""
+def _cannot_overflow(t: FixedType, bits: int) -> bool:
+    """Codes of magnitude at most 2**bits always fit signed `t` (no range check needed)."""
+    return t.signed and bits <= t.width - 2
+
+
+def fit_scaled(y: np.ndarray, t: FixedType, bits: int, *, rounded: bool) -> np.ndarray:
+    """The second half of a float cast to `t`: `y` (float codes already scaled to t's fractional
+    bits, |y| < 2**bits, owned by the caller) rounded with t's mode when `rounded`, then fitted into
+    t's range. The rounding writes into a float32 array when that holds every rounded code exactly
+    (half the memory for the layers after it, at no extra pass); the range check is skipped when
+    `bits` proves it cannot overflow."""
+    if rounded:
+        narrow = float_dtype(max(bits, t.width))
+        out = np.empty(y.shape, narrow) if narrow is not None and np.dtype(narrow).itemsize < y.itemsize else None
+        y = _round_float(y, t.rounding, out)
+    return y if _cannot_overflow(t, bits) else _overflow(y, t, owned=True)
+
+
+def _round_float(y: np.ndarray, mode: str, out: np.ndarray | None = None) -> np.ndarray:
+    """Round scaled codes to integers with an ap_fixed rounding mode: in place, or with the last
+    step written into `out` (an array of another float dtype that holds the results exactly)."""
+    o = y if out is None else out
     if mode == "TRN":
-        np.floor(y, out=y)
+        np.floor(y, out=o)
     elif mode == "RND_CONV":
-        np.rint(y, out=y)  # IEEE round half to even
+        np.rint(y, out=o)  # IEEE round half to even
     elif mode == "RND":
         y += 0.5
-        np.floor(y, out=y)
+        np.floor(y, out=o)
     elif mode == "RND_MIN_INF":
         y -= 0.5
-        np.ceil(y, out=y)
+        np.ceil(y, out=o)
     elif mode == "TRN_ZERO":
-        np.trunc(y, out=y)
+        np.trunc(y, out=o)
     else:  # RND_ZERO (ties toward zero) / RND_INF (ties away from zero) on |y|, sign restored
         sign = np.sign(y)
         np.abs(y, out=y)
@@ -308,7 +326,8 @@ def _round_float(y: np.ndarray, mode: str) -> None:
         else:
             y += 0.5
             np.floor(y, out=y)
-        y *= sign
+        np.multiply(y, sign, out=o)
+    return o
 
 
 def from_float(x: np.ndarray, t: FixedType) -> np.ndarray:

@@ -14,8 +14,8 @@ from typing import Callable
 import numpy as np
 
 from hwflow.sim.emulate.fixed import (
-    FixedType, UnsupportedLayerError, cast_codes, cast_raw, div_trunc, float_dtype, from_float, from_float32_codes,
-    mult_type, to_object,
+    FixedType, UnsupportedLayerError, cast_codes, cast_raw, div_trunc, fit_scaled, float_dtype, from_float,
+    from_float32_codes, mult_type, to_object,
 )
 
 
@@ -85,6 +85,16 @@ def fixed_type(precision, where: str) -> FixedType:
 
 
 def _type(layer, name: str) -> FixedType:
+    memo = getattr(layer, "memo", None)  # graph.LayerView: once per emulate() call
+    if memo is None:
+        return _read_type(layer, name)
+    key = ("type", name)
+    if key not in memo:
+        memo[key] = _read_type(layer, name)
+    return memo[key]
+
+
+def _read_type(layer, name: str) -> FixedType:
     if name == "result_t":
         return fixed_type(layer.get_output_variable().type.precision, f"layer {layer.name!r} result_t")
     if name not in layer.types:
@@ -324,11 +334,12 @@ def _window_max(raw: np.ndarray, layer, kh: int, kw: int) -> np.ndarray:
     over strided slices (several times faster than reducing a sliding-window view)."""
     sh, sw = int(layer.get_attr("stride_height")), int(layer.get_attr("stride_width"))
     oh, ow = int(layer.get_attr("out_height")), int(layer.get_attr("out_width"))
-    m = None
-    for i in range(kh):
-        for j in range(kw):
-            v = raw[:, i: i + (oh - 1) * sh + 1: sh, j: j + (ow - 1) * sw + 1: sw]
-            m = v.copy() if m is None else np.maximum(m, v, out=m)
+    taps = [raw[:, i: i + (oh - 1) * sh + 1: sh, j: j + (ow - 1) * sw + 1: sw] for i in range(kh) for j in range(kw)]
+    if len(taps) == 1:
+        return taps[0].copy()
+    m = np.maximum(taps[0], taps[1])  # the first tap pair makes the output: no copy pass
+    for v in taps[2:]:
+        np.maximum(m, v, out=m)
     return m
 
 
@@ -640,7 +651,10 @@ def softmax(layer, inputs, ctx) -> Tensor:
 
     (x,) = inputs
     res = _type(layer, "result_t")
-    impl, sizes, types, scale = _softmax_config(layer)
+    memo = getattr(layer, "memo", {})
+    if "softmax" not in memo:
+        memo["softmax"] = _softmax_config(getattr(layer, "layer", layer))
+    impl, sizes, types, scale = memo["softmax"]
     if sizes.get("n_inner", 1) != 1:
         raise UnsupportedLayerError(f"layer {layer.name!r}: softmax over an axis other than the last is not emulated")
     if impl == "argmax":  # res[i] = 0; res[first index of the maximum] = 1
@@ -683,12 +697,15 @@ def batchnorm(layer, inputs, ctx) -> Tensor:
     xmax = max(abs(x.type.raw_min), x.type.raw_max)
     bound = xmax * _abs_max(sr) * 2.0 ** (f - p_type.frac) + _abs_max(br) * 2.0 ** (f - b.type.frac)
     bits = int(bound).bit_length()
-    dt = float_dtype(bits)
-    if dt is not None:
+    shift = f - res.frac
+    dt = float_dtype(bits + max(0, -shift), res.width)
+    if dt is not None and x.raw.dtype != object:
+        # the cast's power-of-two scaling folded into scale and bias: y = total * 2**-shift exactly
+        # (the same mantissas as the exact integer sum), then rounded and fitted (fixed.fit_scaled)
         xs = x.raw.astype(dt, copy=False)
-        total = xs * (sr * 2.0 ** (f - p_type.frac)).astype(dt)
-        total += (br * 2.0 ** (f - b.type.frac)).astype(dt)
-        return Tensor(cast_codes(total, f, res, bits), res)
+        y = xs * (sr * 2.0 ** (f - p_type.frac - shift)).astype(dt)
+        y += (br * 2.0 ** (f - b.type.frac - shift)).astype(dt)
+        return Tensor(fit_scaled(y, res, bits - shift, rounded=shift > 0), res)
     p = x.ints().raw * sr
     if p.dtype == object:
         br = to_object(br)
