@@ -166,11 +166,21 @@ def _abs_max(raw: np.ndarray) -> float:
     return float(max(-raw.min(), raw.max())) if raw.size else 0.0
 
 
-def _int_matmul(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
+def _input_bound(raw: np.ndarray, t: FixedType | None, taps: float) -> float:
+    """max |code| * taps: from the input's type when that already allows float32 (no pass over
+    the data), else from the data (a tighter bound that may still allow a float type)."""
+    if t is not None:
+        by_type = max(-t.raw_min, t.raw_max) * taps
+        if _exact_float_dtype(by_type) is np.float32:
+            return by_type
+    return _abs_max(raw) * taps
+
+
+def _int_matmul(x: np.ndarray, w: np.ndarray, t: FixedType | None = None) -> tuple[np.ndarray, float]:
     """Exact x @ w for integer codes (M, K) x (K, J) and a bound on |result|: float32/float64 BLAS
     when exact (see _exact_float_dtype), else int64 (wraps mod 2**64: still exact mod any
     accum_t width; the bound is then inf); object codes (wide layers) multiply as Python ints."""
-    bound = _abs_max(x) * float(np.abs(w).sum(axis=0).max(initial=0))
+    bound = _input_bound(x, t, float(np.abs(w).sum(axis=0).max(initial=0)))
     dt = _exact_float_dtype(bound)
     if dt is None:
         if x.dtype == object or w.dtype == object:
@@ -180,14 +190,15 @@ def _int_matmul(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def _int_conv(xr: np.ndarray, w: np.ndarray, strides: tuple[int, int], out_hw: tuple[int, int],
-              depthwise: bool, pads: tuple[int, int, int, int] = (0, 0, 0, 0)) -> tuple[np.ndarray, float] | None:
+              depthwise: bool, pads: tuple[int, int, int, int] = (0, 0, 0, 0),
+              t: FixedType | None = None) -> tuple[np.ndarray, float] | None:
     """Exact integer convolution of codes xr (N,H,W,C), zero-padded by `pads` (top, bottom, left,
     right), with kernel codes w (kh,kw,C,F) (or (kh,kw,C,1) depthwise), by TensorFlow's float
     kernels, and a bound on |result|; None when no float type is exact for these values."""
     import tensorflow as tf
 
     taps = np.abs(w).sum(axis=(0, 1, 2) if not depthwise else (0, 1)).max(initial=0)
-    bound = _abs_max(xr) * float(taps)
+    bound = _input_bound(xr, t, float(taps))
     dt = _exact_float_dtype(bound)
     if dt is None:
         return None
@@ -235,7 +246,7 @@ def _matmul_accumulate(x: Tensor, w: Tensor, b: Tensor | None, acc: FixedType, n
     k = x.raw.shape[-1]
     if acc.holds(p_type) and acc.saturation == "WRAP":
         # Exact integer dot products; the wrap to accum_t commutes with the sum.
-        return _accumulate_exact(*_int_matmul(x.raw, w.raw), p_type, bias, acc)
+        return _accumulate_exact(*_int_matmul(x.raw, w.raw, x.type), p_type, bias, acc)
     x = x.ints()
     if acc.saturation != "WRAP" and acc.holds(p_type):
         xmax = max(abs(x.type.raw_min), x.type.raw_max)
@@ -373,7 +384,7 @@ def conv2d(layer, inputs, ctx) -> Tensor:
     p_type = mult_type(x.type, w.type)
     if (kh, kw) != (1, 1) and acc.saturation == "WRAP" and acc.holds(p_type):
         # exact products summed by TensorFlow's convolution (no im2col or padding copy), one wrap
-        products = _int_conv(x.raw, wr, (sh, sw), (oh, ow), depthwise=False, pads=_pending_pads(x, layer))
+        products = _int_conv(x.raw, wr, (sh, sw), (oh, ow), depthwise=False, pads=_pending_pads(x, layer), t=x.type)
         if products is not None:
             bias = cast_raw(b.raw, b.type.frac, acc) if b is not None else None
             s = _accumulate_exact(*products, p_type, bias, acc)
@@ -419,7 +430,8 @@ def depthwise_conv2d(layer, inputs, ctx) -> Tensor:
     if acc.saturation == "WRAP" and acc.holds(p_type):
         # every product fits accum_t exactly and the wrap commutes with the sum
         sh, sw = int(layer.get_attr("stride_height")), int(layer.get_attr("stride_width"))
-        products = _int_conv(x.raw, wr[..., None], (sh, sw), (oh, ow), depthwise=True, pads=_pending_pads(x, layer))
+        products = _int_conv(x.raw, wr[..., None], (sh, sw), (oh, ow), depthwise=True, pads=_pending_pads(x, layer),
+                             t=x.type)
         if products is None:
             win = _windows(_pad(x.padded().ints().raw, layer), layer, kh, kw)
             s = np.zeros(win.shape[:4], win.dtype)  # (N,OH,OW,C); int64 wraps exactly, objects do not wrap
