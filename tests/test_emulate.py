@@ -100,8 +100,8 @@ def test_div_trunc_truncates_toward_zero():
 
 
 def test_invalid_type_is_a_typed_error():
-    with pytest.raises(UnsupportedLayerError, match="width 80"):
-        FixedType(80, 10)
+    with pytest.raises(UnsupportedLayerError, match="width 2000 is outside 1..1024"):
+        FixedType(2000, 10)
     with pytest.raises(UnsupportedLayerError, match="rounding mode 'RND_X'"):
         FixedType(8, 3, True, "RND_X")
 
@@ -530,3 +530,148 @@ def test_softmax_tables_equal_csim(tmp_path, io_type, impl, custom):
     got = emulate(hls_model, x_in).reshape(expected.shape)
     assert np.unique(expected).size >= (2 if impl == "argmax" else 12)
     assert int(np.sum(got != expected)) == 0
+
+
+# ------------------------------------------- issue 18: accumulators wider than int64 (Python ints)
+
+def _wide_auto(io_type):
+    """hls4ml's `auto` types on chained layers without quantized activations grow past 64 bits:
+    3 x conv 3x3 -> conv 1x1 -> Add of the last two -> max pool -> Flatten -> dense (accum > 100 bits, its
+    result cast to a rounding, saturating 18-bit type), a wide dense next to a relu'd one, Concatenate
+    of the two, dense (auto, > 100 bits)."""
+    import tensorflow as tf
+    from qkeras import QActivation, QConv2D, QDense, quantized_bits, quantized_relu
+
+    L = tf.keras.layers
+    q = quantized_bits(16, 6, alpha=1)
+    i = L.Input((6, 6, 2), name="input_1")
+    x = QConv2D(3, 3, padding="same", kernel_quantizer=q, bias_quantizer=q, name="c1")(i)
+    x = QConv2D(3, 3, padding="same", kernel_quantizer=q, bias_quantizer=q, name="c2")(x)
+    a = QConv2D(3, 3, padding="same", kernel_quantizer=q, bias_quantizer=q, name="c3")(x)
+    b = QConv2D(3, 1, kernel_quantizer=q, bias_quantizer=q, name="c4")(a)
+    x = L.Add(name="add")([a, b])
+    x = L.MaxPooling2D(2, name="pool")(x)
+    x = L.Flatten(name="flat")(x)
+    d = QDense(12, kernel_quantizer=q, bias_quantizer=q, name="d1")(x)
+    r = QActivation(quantized_relu(10, 4), name="r1")(QDense(8, kernel_quantizer=q, bias_quantizer=q, name="d2")(d))
+    w = QDense(8, kernel_quantizer=q, bias_quantizer=q, name="d3")(x)
+    x = L.Concatenate(name="cat")([r, w])
+    x = QDense(5, kernel_quantizer=q, bias_quantizer=q, name="fc")(x)
+    return tf.keras.Model(i, x), io_type
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("io_type", ["io_parallel", "io_stream"])
+def test_accumulators_wider_than_int64_equal_csim(io_type, tmp_path):
+    """Bit-exact against C-sim (double and float outputs) on a model whose `auto` types reach
+    70-140 bits; those layers run on Python ints, the narrow ones stay int64/float."""
+    import hls4ml
+
+    from hwflow.sim.emulate import emulate
+    from hwflow.sim.emulate.graph import wide_reason  # noqa: F401  (the rule under test)
+
+    model, io_type = _wide_auto(io_type)
+    rng = np.random.default_rng(5)
+    model.set_weights([rng.normal(0, 1.5, w.shape).astype(np.float32) for w in model.get_weights()])
+    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis")
+    cfg["LayerName"]["input_1"]["Precision"]["result"] = "fixed<16,6>"
+    cfg["LayerName"]["d1"]["Precision"]["result"] = "fixed<18,8,RND_CONV,SAT>"
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        model, hls_config=cfg, backend="Vitis", io_type=io_type, output_dir=str(tmp_path / "prj"))
+    widths = {layer.name: layer.get_output_variable().type.precision.width for layer in hls_model.get_layers()}
+    assert widths["c3"] > 64 and widths["add"] > 100 and widths["cat"] > 100 and widths["d1"] == 18, widths
+    hls_model.compile()
+    x = rng.normal(0, 8, (64, 6, 6, 2))
+    expected = hls_model.predict(x)  # double in, to_double out
+    got = emulate(hls_model, x).reshape(expected.shape)
+    assert np.unique(expected).size > 200
+    assert int(np.sum(got != expected)) == 0, f"{int(np.sum(got != expected))} of {expected.size} outputs differ"
+    x32 = x.astype(np.float32)
+    expected32 = hls_model.predict(x32)  # float in, to_float out
+    assert np.array_equal(emulate(hls_model, x32).reshape(expected32.shape).astype(np.float32), expected32)
+    layer = hls_model.graph["c3"]  # a one-code change of a wide layer's bias shows
+    layer.weights["bias"].data = layer.weights["bias"].data + 2 ** -9
+    assert not np.array_equal(emulate(hls_model, x).reshape(expected.shape), expected)
+
+
+def test_wide_casts_equal_int64_casts_and_are_exact():
+    """The Python-int path (object codes) gives the int64 path's codes wherever both apply, and
+    exact codes beyond int64 (checked against hand-computed big values)."""
+    from hwflow.sim.emulate.fixed import ROUNDING_MODES, SATURATION_MODES
+
+    rng = np.random.default_rng(2)
+    raws = rng.integers(-(1 << 40), 1 << 40, 3000)
+    for mode in ROUNDING_MODES:
+        for sat in SATURATION_MODES:
+            for shift in (7, 0, -5):
+                t = FixedType(30, 10, True, mode, sat)
+                narrow = cast_raw(raws, t.frac + shift, t)
+                wide = cast_raw(raws.astype(object), t.frac + shift, t)
+                assert wide.dtype == np.int64 and np.array_equal(narrow, wide), (mode, sat, shift)
+    big = np.array([(1 << 100) + 3, -(1 << 90) - 1, 5], dtype=object)
+    t = FixedType(96, 40, True, "RND", "WRAP")  # drop 2 fractional bits, then wrap at 96 bits
+    got = cast_raw(big, t.frac + 2, t)
+    assert got.dtype == object
+    assert got.tolist() == [((1 << 98) + 1) % (1 << 96), -(1 << 88), 1]
+    assert cast_raw(big, 0, FixedType(70, 70, True, "TRN", "SAT")).tolist() == [(1 << 69) - 1, -(1 << 69), 5]
+    # a left shift past int64 into a saturating narrow type saturates (no silent int64 wrap)
+    assert cast_raw(np.array([3, -3]), 0, FixedType(20, 0, True, "TRN", "SAT")).tolist() == [(1 << 19) - 1, -(1 << 19)]
+    assert from_float(np.array([2.0 ** 70 + 2.0 ** 20, -1.5]), FixedType(100, 80)).tolist() == \
+        [(1 << 90) + (1 << 40), -(3 << 19)]
+
+
+def test_wide_layer_without_python_int_kernel_is_refused_by_name():
+    from hwflow.sim.emulate.graph import _wide_inputs, wide_reason
+    from hwflow.sim.emulate.layers import Tensor
+
+    class Layer(_FakeLayer):
+        types, weights = {}, {}
+
+    t = Tensor(np.zeros((2, 4), np.int64), FixedType(80, 40))
+    sm = Layer("probs", {})
+    sm.class_name = "Softmax"
+    reason = wide_reason(sm, [t])
+    assert reason == "fixed<80,40,TRN,WRAP> is wider than 62 bits"
+    with pytest.raises(UnsupportedLayerError, match=r"layer 'probs' \(Softmax\): fixed<80,40,TRN,WRAP> is wider "
+                                                    r"than 62 bits; arbitrary-width emulation covers"):
+        _wide_inputs(sm, [t], reason)
+    act = Layer("act", {"activation": "sigmoid"})
+    act.class_name = "Activation"
+    with pytest.raises(UnsupportedLayerError, match=r"layer 'act' \(Activation\(sigmoid\)\)"):
+        _wide_inputs(act, [t], reason)
+    relu = Layer("r", {"activation": "relu"})
+    relu.class_name = "Activation"
+    assert _wide_inputs(relu, [t], reason)[0].raw.dtype == object
+    assert wide_reason(relu, [Tensor(np.zeros((2, 4)), FixedType(16, 6))]) is None
+
+
+@pytest.mark.slow
+def test_refusals_name_the_layer(tmp_path):
+    """On a converted model (no compile needed): a sigmoid table on a 100-bit input is refused
+    naming it; a saturating accumulator the emulator cannot order names its dense layer."""
+    import hls4ml
+    import tensorflow as tf
+    from qkeras import QDense, quantized_bits
+
+    from hwflow.sim.emulate import emulate
+
+    L, q = tf.keras.layers, quantized_bits(16, 6, alpha=1)
+    i = L.Input((8,), name="inp")
+    x = QDense(8, kernel_quantizer=q, bias_quantizer=q, name="d1")(i)
+    x = QDense(8, kernel_quantizer=q, bias_quantizer=q, name="d2")(x)
+    x = QDense(8, kernel_quantizer=q, bias_quantizer=q, name="d3")(x)
+    x = L.Activation("sigmoid", name="sig")(x)
+    model = tf.keras.Model(i, L.Activation("softmax", name="sm")(x))
+    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis")
+    cfg["LayerName"]["inp"]["Precision"]["result"] = "fixed<16,6>"
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        model, hls_config=cfg, backend="Vitis", output_dir=str(tmp_path / "prj"))
+    assert hls_model.graph["d3"].get_output_variable().type.precision.width > 64
+    with pytest.raises(UnsupportedLayerError, match=r"layer 'sig' \(Activation\(sigmoid\)\): fixed<\d+,\d+,TRN,WRAP> is "
+                                                    r"wider than 62 bits"):
+        emulate(hls_model, np.zeros((2, 8)))
+    cfg["LayerName"]["d2"]["Precision"]["accum"] = "fixed<20,8,TRN,SAT>"
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        model, hls_config=cfg, backend="Vitis", output_dir=str(tmp_path / "prj2"))
+    with pytest.raises(UnsupportedLayerError, match=r"layer 'd2': accum_t fixed<20,8,TRN,SAT> .*not emulated"):
+        emulate(hls_model, np.zeros((2, 8)))

@@ -14,15 +14,16 @@ from typing import Callable
 import numpy as np
 
 from hwflow.sim.emulate.fixed import (
-    FixedType, UnsupportedLayerError, cast_codes, cast_raw, div_trunc, float_dtype, from_float, from_float32_codes,
-    mult_type,
+    FixedType, UnsupportedLayerError, cast_codes, cast_raw, div_trunc, fit_scaled, float_dtype, from_float,
+    from_float32_codes, mult_type, to_object,
 )
 
 
 @dataclass
 class Tensor:
     """Codes of a fixed-point tensor: int64, or (for the convolution/activation chain, where it
-    saves conversions around the float kernels) float32/float64 holding exact integers."""
+    saves conversions around the float kernels) float32/float64 holding exact integers, or (in
+    layers whose widths exceed int64, see graph.wide_reason) object arrays of Python ints."""
 
     raw: np.ndarray
     type: FixedType
@@ -46,7 +47,13 @@ class Tensor:
         return Tensor(cast_codes(x.raw, x.type.frac, t, x.type.width), t)
 
     def ints(self) -> "Tensor":
-        return self if self.raw.dtype == np.int64 else Tensor(self.raw.astype(np.int64), self.type, self.pad)
+        if self.raw.dtype == np.int64 or self.raw.dtype == object:
+            return self
+        return Tensor(self.raw.astype(np.int64), self.type, self.pad)
+
+    def objects(self) -> "Tensor":
+        """The codes as Python ints (exact at any width)."""
+        return Tensor(to_object(self.raw), self.type, self.pad)
 
     def padded(self) -> "Tensor":
         """The tensor with its pending zero padding materialised."""
@@ -78,6 +85,16 @@ def fixed_type(precision, where: str) -> FixedType:
 
 
 def _type(layer, name: str) -> FixedType:
+    memo = getattr(layer, "memo", None)  # graph.LayerView: once per emulate() call
+    if memo is None:
+        return _read_type(layer, name)
+    key = ("type", name)
+    if key not in memo:
+        memo[key] = _read_type(layer, name)
+    return memo[key]
+
+
+def _read_type(layer, name: str) -> FixedType:
     if name == "result_t":
         return fixed_type(layer.get_output_variable().type.precision, f"layer {layer.name!r} result_t")
     if name not in layer.types:
@@ -149,26 +166,39 @@ def _abs_max(raw: np.ndarray) -> float:
     return float(max(-raw.min(), raw.max())) if raw.size else 0.0
 
 
-def _int_matmul(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
+def _input_bound(raw: np.ndarray, t: FixedType | None, taps: float) -> float:
+    """max |code| * taps: from the input's type when that already allows float32 (no pass over
+    the data), else from the data (a tighter bound that may still allow a float type)."""
+    if t is not None:
+        by_type = max(-t.raw_min, t.raw_max) * taps
+        if _exact_float_dtype(by_type) is np.float32:
+            return by_type
+    return _abs_max(raw) * taps
+
+
+def _int_matmul(x: np.ndarray, w: np.ndarray, t: FixedType | None = None) -> tuple[np.ndarray, float]:
     """Exact x @ w for integer codes (M, K) x (K, J) and a bound on |result|: float32/float64 BLAS
     when exact (see _exact_float_dtype), else int64 (wraps mod 2**64: still exact mod any
-    accum_t width; the bound is then inf)."""
-    bound = _abs_max(x) * float(np.abs(w).sum(axis=0).max(initial=0))
+    accum_t width; the bound is then inf); object codes (wide layers) multiply as Python ints."""
+    bound = _input_bound(x, t, float(np.abs(w).sum(axis=0).max(initial=0)))
     dt = _exact_float_dtype(bound)
     if dt is None:
+        if x.dtype == object or w.dtype == object:
+            return to_object(x) @ to_object(w), float("inf")
         return x.astype(np.int64, copy=False) @ w, float("inf")
     return x.astype(dt, copy=False) @ w.astype(dt), bound
 
 
 def _int_conv(xr: np.ndarray, w: np.ndarray, strides: tuple[int, int], out_hw: tuple[int, int],
-              depthwise: bool, pads: tuple[int, int, int, int] = (0, 0, 0, 0)) -> tuple[np.ndarray, float] | None:
+              depthwise: bool, pads: tuple[int, int, int, int] = (0, 0, 0, 0),
+              t: FixedType | None = None) -> tuple[np.ndarray, float] | None:
     """Exact integer convolution of codes xr (N,H,W,C), zero-padded by `pads` (top, bottom, left,
     right), with kernel codes w (kh,kw,C,F) (or (kh,kw,C,1) depthwise), by TensorFlow's float
     kernels, and a bound on |result|; None when no float type is exact for these values."""
     import tensorflow as tf
 
     taps = np.abs(w).sum(axis=(0, 1, 2) if not depthwise else (0, 1)).max(initial=0)
-    bound = _abs_max(xr) * float(taps)
+    bound = _input_bound(xr, t, float(taps))
     dt = _exact_float_dtype(bound)
     if dt is None:
         return None
@@ -190,10 +220,10 @@ def _accumulate_exact(products: np.ndarray, bound: float, p_type: FixedType, bia
     total = bound * 2.0 ** k + (_abs_max(bias) if bias is not None else 0.0)
     bits = int(total).bit_length() if np.isfinite(total) else 64
     dt = float_dtype(bits) if products.dtype != np.int64 else None
-    if dt is None:  # int64: shifts and the wrap are exact modulo 2**64
-        s = products.astype(np.int64)
+    if dt is None:  # int64: shifts and the wrap are exact modulo 2**64; a wider accum_t takes Python ints
+        s = to_object(products) if acc.wide or products.dtype == object else products.astype(np.int64)
         if k:
-            s <<= np.int64(k)
+            s <<= k
         if bias is not None:
             s += bias
         return cast_raw(s, acc.frac, acc)
@@ -216,7 +246,7 @@ def _matmul_accumulate(x: Tensor, w: Tensor, b: Tensor | None, acc: FixedType, n
     k = x.raw.shape[-1]
     if acc.holds(p_type) and acc.saturation == "WRAP":
         # Exact integer dot products; the wrap to accum_t commutes with the sum.
-        return _accumulate_exact(*_int_matmul(x.raw, w.raw), p_type, bias, acc)
+        return _accumulate_exact(*_int_matmul(x.raw, w.raw, x.type), p_type, bias, acc)
     x = x.ints()
     if acc.saturation != "WRAP" and acc.holds(p_type):
         xmax = max(abs(x.type.raw_min), x.type.raw_max)
@@ -225,8 +255,9 @@ def _matmul_accumulate(x: Tensor, w: Tensor, b: Tensor | None, acc: FixedType, n
             bound += float(np.abs(bias).max(initial=0))
         if bound <= acc.raw_max and -bound >= acc.raw_min:
             # cannot overflow: the order of the saturating adds does not matter
-            s = _int_matmul(x.raw, w.raw)[0].astype(np.int64)
-            s = (s << np.int64(acc.frac - p_type.frac)) + (bias if bias is not None else 0)
+            s = _int_matmul(x.raw, w.raw)[0]
+            s = s.astype(np.int64) if s.dtype.kind == "f" else s
+            s = (s << (acc.frac - p_type.frac)) + (bias if bias is not None else 0)
             return s
         raise UnsupportedLayerError(
             f"layer {name!r}: accum_t {acc} saturates and may overflow; the firmware's "
@@ -314,11 +345,12 @@ def _window_max(raw: np.ndarray, layer, kh: int, kw: int) -> np.ndarray:
     over strided slices (several times faster than reducing a sliding-window view)."""
     sh, sw = int(layer.get_attr("stride_height")), int(layer.get_attr("stride_width"))
     oh, ow = int(layer.get_attr("out_height")), int(layer.get_attr("out_width"))
-    m = None
-    for i in range(kh):
-        for j in range(kw):
-            v = raw[:, i: i + (oh - 1) * sh + 1: sh, j: j + (ow - 1) * sw + 1: sw]
-            m = v.copy() if m is None else np.maximum(m, v, out=m)
+    taps = [raw[:, i: i + (oh - 1) * sh + 1: sh, j: j + (ow - 1) * sw + 1: sw] for i in range(kh) for j in range(kw)]
+    if len(taps) == 1:
+        return taps[0].copy()
+    m = np.maximum(taps[0], taps[1])  # the first tap pair makes the output: no copy pass
+    for v in taps[2:]:
+        np.maximum(m, v, out=m)
     return m
 
 
@@ -352,7 +384,7 @@ def conv2d(layer, inputs, ctx) -> Tensor:
     p_type = mult_type(x.type, w.type)
     if (kh, kw) != (1, 1) and acc.saturation == "WRAP" and acc.holds(p_type):
         # exact products summed by TensorFlow's convolution (no im2col or padding copy), one wrap
-        products = _int_conv(x.raw, wr, (sh, sw), (oh, ow), depthwise=False, pads=_pending_pads(x, layer))
+        products = _int_conv(x.raw, wr, (sh, sw), (oh, ow), depthwise=False, pads=_pending_pads(x, layer), t=x.type)
         if products is not None:
             bias = cast_raw(b.raw, b.type.frac, acc) if b is not None else None
             s = _accumulate_exact(*products, p_type, bias, acc)
@@ -398,13 +430,14 @@ def depthwise_conv2d(layer, inputs, ctx) -> Tensor:
     if acc.saturation == "WRAP" and acc.holds(p_type):
         # every product fits accum_t exactly and the wrap commutes with the sum
         sh, sw = int(layer.get_attr("stride_height")), int(layer.get_attr("stride_width"))
-        products = _int_conv(x.raw, wr[..., None], (sh, sw), (oh, ow), depthwise=True, pads=_pending_pads(x, layer))
+        products = _int_conv(x.raw, wr[..., None], (sh, sw), (oh, ow), depthwise=True, pads=_pending_pads(x, layer),
+                             t=x.type)
         if products is None:
-            win = _windows(_pad(x.padded().raw, layer), layer, kh, kw)
-            s = np.zeros(win.shape[:4], np.int64)  # (N,OH,OW,C)
+            win = _windows(_pad(x.padded().ints().raw, layer), layer, kh, kw)
+            s = np.zeros(win.shape[:4], win.dtype)  # (N,OH,OW,C); int64 wraps exactly, objects do not wrap
             for i in range(kh):
                 for j in range(kw):
-                    s += win[..., i, j].astype(np.int64) * wr[i, j]
+                    s += win[..., i, j] * wr[i, j]
             products = (s, float("inf"))
         s = _accumulate_exact(*products, p_type, bias, acc)
         res = _type(layer, "result_t")
@@ -630,7 +663,10 @@ def softmax(layer, inputs, ctx) -> Tensor:
 
     (x,) = inputs
     res = _type(layer, "result_t")
-    impl, sizes, types, scale = _softmax_config(layer)
+    memo = getattr(layer, "memo", {})
+    if "softmax" not in memo:
+        memo["softmax"] = _softmax_config(getattr(layer, "layer", layer))
+    impl, sizes, types, scale = memo["softmax"]
     if sizes.get("n_inner", 1) != 1:
         raise UnsupportedLayerError(f"layer {layer.name!r}: softmax over an axis other than the last is not emulated")
     if impl == "argmax":  # res[i] = 0; res[first index of the maximum] = 1
@@ -673,14 +709,19 @@ def batchnorm(layer, inputs, ctx) -> Tensor:
     xmax = max(abs(x.type.raw_min), x.type.raw_max)
     bound = xmax * _abs_max(sr) * 2.0 ** (f - p_type.frac) + _abs_max(br) * 2.0 ** (f - b.type.frac)
     bits = int(bound).bit_length()
-    dt = float_dtype(bits)
-    if dt is not None:
+    shift = f - res.frac
+    dt = float_dtype(bits + max(0, -shift), res.width)
+    if dt is not None and x.raw.dtype != object:
+        # the cast's power-of-two scaling folded into scale and bias: y = total * 2**-shift exactly
+        # (the same mantissas as the exact integer sum), then rounded and fitted (fixed.fit_scaled)
         xs = x.raw.astype(dt, copy=False)
-        total = xs * (sr * 2.0 ** (f - p_type.frac)).astype(dt)
-        total += (br * 2.0 ** (f - b.type.frac)).astype(dt)
-        return Tensor(cast_codes(total, f, res, bits), res)
+        y = xs * (sr * 2.0 ** (f - p_type.frac - shift)).astype(dt)
+        y += (br * 2.0 ** (f - b.type.frac - shift)).astype(dt)
+        return Tensor(fit_scaled(y, res, bits - shift, rounded=shift > 0), res)
     p = x.ints().raw * sr
-    total = (p << np.int64(f - p_type.frac)) + (br << np.int64(f - b.type.frac))
+    if p.dtype == object:
+        br = to_object(br)
+    total = (p << (f - p_type.frac)) + (br << (f - b.type.frac))
     return Tensor(cast_raw(total, f, res), res)
 
 
@@ -749,7 +790,7 @@ def pooling2d(layer, inputs, ctx) -> Tensor:
         pad_raw = x.type.raw_min if x.type.signed else 1 << (x.type.width - 1)
         xr = _pad(x.raw, layer, pad_raw)
         if ctx.io_type == "io_stream" and not acc.holds(x.type):  # a cast that is not monotonic first
-            m = cast_raw(_windows(x.ints().raw if xr is x.raw else xr.astype(np.int64), layer, kh, kw),
+            m = cast_raw(_windows(xr.astype(np.int64) if xr.dtype.kind == "f" else xr, layer, kh, kw),
                          x.type.frac, acc).max(axis=(-2, -1))
             return Tensor(cast_raw(m, acc.frac, res), res)
         # io_parallel: max on data_T, then cast; io_stream: the cast is an exact shift, so it commutes
@@ -820,7 +861,9 @@ def concatenate(layer, inputs, ctx) -> Tensor:
     axis = _concat_axis(layer, inputs[0].raw.ndim - 1)
     parts = [t.to(res).raw for t in inputs]
     kinds = {p.dtype for p in parts}
-    if len(kinds) > 1:  # mixed: float64 holds every float32 code exactly; int64 next to floats stays int
+    if np.dtype(object) in kinds:
+        parts = [to_object(p) for p in parts]
+    elif len(kinds) > 1:  # mixed: float64 holds every float32 code exactly; int64 next to floats stays int
         common = np.int64 if np.dtype(np.int64) in kinds else np.float64
         parts = [p.astype(common, copy=False) for p in parts]
     return Tensor(np.concatenate(parts, axis=axis), res)
@@ -900,6 +943,12 @@ def bounded_relu(layer, inputs, ctx) -> Tensor:
     return Tensor(cast_codes(clipped, x.type.frac, res, x.type.width), res)
 
 
+# layers whose handlers also compute exactly on object codes (Python ints), for widths beyond int64
+# (graph.wide_reason); Activation only for the functions in WIDE_ACTIVATIONS
+WIDE_OK = {"Dense", "Conv2D", "Conv2DBatchnorm", "PointwiseConv2D", "DepthwiseConv2D", "Activation", "BatchNormalization",
+           "Pooling2D", "GlobalPooling2D", "ZeroPadding2D", "Concatenate", "Merge", "Reshape", "Clone", "Repack",
+           "ChannelShuffle", "ChannelSlice", "BoundedReLU"}
+WIDE_ACTIVATIONS = {"linear", "relu", "relu6"}
 # layers whose handlers take float-held codes (see Tensor); the others get int64 codes
 FLOAT_CODES = {"Conv2D", "Conv2DBatchnorm", "PointwiseConv2D", "DepthwiseConv2D", "Activation", "ZeroPadding2D", "Clone", "Repack",
                "BoundedReLU", "Concatenate", "BatchNormalization", "Pooling2D", "Dense", "Reshape"}
