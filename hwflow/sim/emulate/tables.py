@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from hwflow import tools
 from hwflow.sim.emulate.fixed import FixedType, UnsupportedLayerError
+
+TABLE_TIMEOUT_S = 600.0  # one g++ compile of a lookup-table program (seconds)
 
 INIT_FUNCTIONS = {"sigmoid": "init_sigmoid_table", "tanh": "init_tanh_table", "elu": "init_elu_table"}
 _MEMO: dict[tuple, np.ndarray] = {}
@@ -37,8 +39,8 @@ def _cxx_type(t: FixedType) -> str:
 
 def _std_flag(cxx: str) -> list[str]:
     """The -std flag hls4ml's build_lib.sh uses (c++23 when the compiler takes it)."""
-    probe = subprocess.run([cxx, "-Werror", "-fsyntax-only", "-std=c++23", "-xc++", "-", "-o", "/dev/null"],
-                           input="", capture_output=True, text=True)
+    probe = tools.capture([cxx, "-Werror", "-fsyntax-only", "-std=c++23", "-xc++", "-", "-o", "/dev/null"],
+                          cwd=Path.cwd(), timeout_s=TABLE_TIMEOUT_S, label="g++ -std probe")  # stdin: empty
     return ["-std=c++23"] if probe.returncode == 0 else []
 
 
@@ -114,9 +116,12 @@ def _compile_and_run(function: str, config: str, body: str) -> np.ndarray:
         cpp.write_text(src)
         inc = _templates()
         cmd = [cxx, "-O3", *_std_flag(cxx), "-I", str(inc), "-I", str(inc / "ap_types"), str(cpp), "-o", str(exe)]
-        built = subprocess.run(cmd, capture_output=True, text=True)
+        built = tools.capture(cmd, cwd=Path(tmp), timeout_s=TABLE_TIMEOUT_S, label=f"g++ ({function} table)")
         if built.returncode != 0:
             raise UnsupportedLayerError(f"compiling the {function} table failed: "
                                         f"{built.stderr.strip().splitlines()[-1] if built.stderr else built.returncode}")
-        out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
+        ran = tools.capture([str(exe)], cwd=Path(tmp), timeout_s=TABLE_TIMEOUT_S, label=f"{function} table")
+        if ran.returncode != 0:
+            raise UnsupportedLayerError(f"the {function} table program exited {ran.returncode}: {ran.stderr.strip()[-200:]}")
+        out = ran.stdout.split()
     return np.array(out, dtype=np.int64)
