@@ -48,7 +48,7 @@ _LINEBUFFER = {"Conv2D", "Conv2DBatchnorm", "DepthwiseConv2D", "SeparableConv2D"
 _MERGE = {"Merge"}
 _REDUCE = {"Dense", "GlobalPooling2D", "GlobalPooling1D"}
 SUPPORTED = sorted(_ELEMENTWISE | _LINEBUFFER | _MERGE | _REDUCE | {"ZeroPadding2D", "Clone", "Concatenate",
-                                                                     "Reshape"})
+                                                                     "Reshape", "Repack"})
 
 
 @dataclass(frozen=True)
@@ -269,7 +269,7 @@ def _process(layer, words_of) -> Process:
     elif cls in _REDUCE:
         r, w = _read_then_write(n_in[0], n_out)
         reads, writes = [r], [w]
-    elif cls == "Reshape":
+    elif cls in ("Reshape", "Repack"):  # hls4ml's io_stream Reshape is a Repack (nnet::repack_stream)
         iv, ov = layer.get_input_variable(), layer.get_output_variable()
         r, w = _repack(n_in[0], int(iv.shape[-1]), n_out, int(ov.shape[-1]))
         reads, writes = [r], [w]

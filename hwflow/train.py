@@ -131,6 +131,11 @@ def build_models(cfg: FlowConfig, plan: QuantPlan | None = None):
     """The float model and (given a resolved plan) its QKeras twin, from the one definition."""
     from hwflow import zoo
 
+    if cfg.model.file is not None:  # a user's model file (hwflow.usermodel)
+        from hwflow import usermodel
+
+        return usermodel.build_models(cfg, plan)
+
     from hwflow.errors import ConfigError
 
     try:
@@ -175,6 +180,10 @@ def untrained_models(cfg: FlowConfig):
 
     from hwflow.zoo.layers import fold_batchnorm, kernel_layer_names
 
+    if cfg.model.file is not None:
+        from hwflow import usermodel
+
+        return usermodel.untrained_models(cfg)
     tf.keras.utils.set_random_seed(cfg.train.seed)
     float_model, _ = build_models(cfg)
     folded = fold_batchnorm(float_model)
@@ -210,6 +219,10 @@ def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
 
     from hwflow.zoo.layers import fold_batchnorm, kernel_layer_names
 
+    if cfg.model.file is not None:
+        from hwflow import usermodel
+
+        return usermodel.train(cfg, ds, init_from)
     base = _init_from_config(cfg, ds)
     key = cfg.fingerprint(ds.fingerprint, base.weights_dir.name if base else "")
     start = init_from if init_from is not None else (base.qmodel if base else None)
