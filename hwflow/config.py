@@ -351,7 +351,7 @@ def check_precision(value, where: str) -> str:
 
 def _model(raw, where, base: Path = Path(".")) -> ModelSection:
     if isinstance(raw, dict) and "file" in raw:
-        from hwflow.usermodel import file_info
+        from hwflow.modelfile import file_info
 
         info = file_info(raw, where, base)
         return ModelSection("file", {}, info.input_shape, info.path, info.sha256)
