@@ -122,7 +122,8 @@ def reshape_5d(layer, ctx: Ctx):
     return Finding(layer.name, "reshape-5d", True,
                    f"Reshape to {len(layer.target_shape) + 1}-D {tuple(layer.target_shape)} fails to convert in "
                    f"hls4ml 1.3.0 (ShuffleNet's usual channel shuffle).",
-                   "implement the shuffle as a channel permutation layer (see hwflow/zoo/shufflenet.py).")
+                   "use hwflow's channel-shuffle layer hwflow.hls_ext.keras_layers.ChannelShuffle(groups) (a pure "
+                   "channel permutation hwflow converts exactly; see hwflow/zoo/shufflenet.py).")
 
 
 def reuse_factor(layer, ctx: Ctx):

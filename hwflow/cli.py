@@ -92,6 +92,15 @@ def _board(args):
 
 
 def _cmd_hls(args) -> int:
+    if args.keras:  # the shorthand: the config it runs is written next to the build, then the same flow
+        from hwflow.usermodel import shorthand_config
+
+        board = _board(args)
+        path = shorthand_config(Path(args.keras), data=args.data, board=board.name if board else None)
+        print(f"hwflow hls --keras: config {path}")
+        args.config = path
+    elif args.data or args.board:
+        raise ConfigError("hwflow hls: --data and --board go with --keras (a config names its own data: and hls.board)")
     cfg = _need_config(args)
     if args.fifo:  # validated like the file's own key (io_parallel accepts only full)
         cfg = config_from_dict({**cfg.raw, "hls": {**(cfg.raw.get("hls") or {}), "fifo_depth": args.fifo}}, cfg.path)
@@ -308,7 +317,9 @@ def _project_args(p) -> None:
 
 def _add_flow_commands(sub) -> None:
     p = sub.add_parser("hls", help="models -> check -> convert -> estimate -> C-sim parity")
-    _target(p)
+    _target(p, ("--keras", "a saved Keras/QKeras model (.h5/.keras): writes build/<name>/<name>.yaml and runs it"))
+    p.add_argument("--data", help="with --keras: image folder or .npz for parity (and accuracy); default: digits")
+    p.add_argument("--board", help="with --keras: a board of the board table (default: pynq-z2)")
     p.add_argument("--no-csim", action="store_true", help="stop after writing the HLS project (and its estimate)")
     p.add_argument("--images", type=cli_int(1), help="C-sim this many test images (default: parity.images)")
     p.add_argument("--fifo", choices=FIFO_MODES, help="FIFO depths (overrides hls.fifo_depth): auto = hwflow's token "

@@ -110,8 +110,12 @@ class ModelSection:
     arch: str
     params: dict[str, Any]  # keyword parameters of the registry entry point, as written (typed)
     input_shape: tuple[int, int, int]  # params["input_shape"] or the entry point's default
+    file: Path | None = None  # `model: {file: ...}`: a saved Keras/QKeras model (hwflow.usermodel); arch "file"
+    file_sha256: str | None = None
 
     def canonical(self) -> dict:
+        if self.file is not None:  # the file's content, not its place, defines the model
+            return {"file": self.file_sha256}
         return {"arch": self.arch, **_plain(self.params)}
 
 
@@ -345,8 +349,13 @@ def check_precision(value, where: str) -> str:
 # sections
 
 
-def _model(raw, where) -> ModelSection:
-    raw = dict(_expect(raw, dict, where, "a mapping with at least 'arch'"))
+def _model(raw, where, base: Path = Path(".")) -> ModelSection:
+    if isinstance(raw, dict) and "file" in raw:
+        from hwflow.modelfile import file_info
+
+        info = file_info(raw, where, base)
+        return ModelSection("file", {}, info.input_shape, info.path, info.sha256)
+    raw = dict(_expect(raw, dict, where, "a mapping with at least 'arch' (a zoo model) or 'file' (a model file)"))
     if "arch" not in raw:
         raise ConfigError(f"{where}.arch: missing; valid: {', '.join(zoo.list_models())}")
     arch = raw.pop("arch")
@@ -547,7 +556,7 @@ def config_from_dict(raw: Any, path: Path) -> FlowConfig:
     return FlowConfig(
         name=path.stem,
         path=path,
-        model=_model(raw["model"], f"{where}: model"),
+        model=_model(raw["model"], f"{where}: model", path.parent),
         data=_data(raw.get("data"), f"{where}: data", path.parent),
         train=_train(raw.get("train"), f"{where}: train", path.parent),
         quantization=_quantization(raw.get("quantization"), f"{where}: quantization"),

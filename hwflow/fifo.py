@@ -48,7 +48,7 @@ _LINEBUFFER = {"Conv2D", "Conv2DBatchnorm", "DepthwiseConv2D", "SeparableConv2D"
 _MERGE = {"Merge"}
 _REDUCE = {"Dense", "GlobalPooling2D", "GlobalPooling1D"}
 SUPPORTED = sorted(_ELEMENTWISE | _LINEBUFFER | _MERGE | _REDUCE | {"ZeroPadding2D", "Clone", "Concatenate",
-                                                                     "Reshape"})
+                                                                     "Reshape", "Repack"})
 
 
 @dataclass(frozen=True)
@@ -238,10 +238,10 @@ def _words(var) -> int:
     return int(np.prod(shape[:-1])) if len(shape) > 1 else 1
 
 
-def _process(layer, words_of) -> Process:
+def _process(layer, words_of, alias: dict | None = None) -> Process:
     cls = layer.class_name
     a = layer.get_attr
-    ins, outs = list(layer.inputs), list(layer.outputs)
+    ins, outs = [(alias or {}).get(k, k) for k in layer.inputs], list(layer.outputs)
     n_in = [words_of(k) for k in ins]
     n_out = words_of(outs[0])
     if cls in _ELEMENTWISE:
@@ -269,7 +269,7 @@ def _process(layer, words_of) -> Process:
     elif cls in _REDUCE:
         r, w = _read_then_write(n_in[0], n_out)
         reads, writes = [r], [w]
-    elif cls == "Reshape":
+    elif cls in ("Reshape", "Repack"):  # hls4ml's io_stream Reshape is a Repack (nnet::repack_stream)
         iv, ov = layer.get_input_variable(), layer.get_output_variable()
         r, w = _repack(n_in[0], int(iv.shape[-1]), n_out, int(ov.shape[-1]))
         reads, writes = [r], [w]
@@ -312,10 +312,16 @@ def graph_of(hls_model) -> Graph:
     source, sink = by_var[id(src[0])], by_var[id(snk[0])]
     producer, consumer = {source: "<testbench>"}, {sink: "<testbench>"}
     layers = [l for l in hls_model.get_layers() if l.class_name != "Input"]
+    # hls4ml's InplaceStreamFlatten: a Flatten in io_stream writes no stream of its own, its reader
+    # reads the flattened layer's input stream (no process, no FIFO): its output key aliases that stream
+    alias = {l.outputs[0]: l.inputs[0] for l in layers
+             if l.class_name == "Reshape" and not _is_stream(l.get_output_variable())}
+    layers = [l for l in layers if l.outputs[0] not in alias]
     for layer in layers:
+        layer_inputs = [alias.get(k, k) for k in layer.inputs]
         for k in layer.outputs:
             producer[k] = layer.name
-        for k in layer.inputs:
+        for k in layer_inputs:
             if k in consumer and consumer[k] != "<testbench>":
                 raise ConfigError(f"hls.fifo_depth: stream {k} is read by {consumer[k]} and {layer.name} "
                                   f"(io_stream needs a Clone); set hls.fifo_depth: full")
@@ -328,7 +334,7 @@ def graph_of(hls_model) -> Graph:
         # full depth: hls4ml's default (VivadoStreamVariable depth=0 -> H*W), whatever the pragma says now
         streams[k] = Stream(k, v.name, producer.get(k, "?"), consumer[k], _words(v),
                             int(shape[-1]) * int(v.type.precision.width), _words(v), k in (source, sink))
-    procs = [_process(l, lambda k: streams[k].words) for l in layers]
+    procs = [_process(l, lambda k: streams[k].words, alias) for l in layers]
     return Graph(streams, _toposort(procs, source), source, sink)
 
 

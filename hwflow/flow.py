@@ -123,7 +123,12 @@ def models(b: Build) -> Build:
         b.data, b.models = stage_models(cfg, validated=True)
         tm = b.models
         acc = "" if tm.float_accuracy is None else f" (top-1 float {tm.float_accuracy:.4f}, QKeras {tm.qkeras_accuracy:.4f})"
-        print(f"  {'cached weights' if tm.from_cache else 'trained'}: {tm.weights_dir}{acc}")
+        if cfg.model.file is not None:
+            from hwflow.usermodel import describe
+
+            print(describe(cfg) + acc)
+        else:
+            print(f"  {'cached weights' if tm.from_cache else 'trained'}: {tm.weights_dir}{acc}")
         b.model_source = "trained (training cache)" if tm.from_cache else "trained"
     else:
         from hwflow.train import TrainedModels, untrained_models
@@ -367,6 +372,10 @@ def model_classes(cfg: FlowConfig) -> int:
     """The model's output count: the config's model.classes or the entry point's default."""
     from hwflow import zoo
 
+    if cfg.model.file is not None:
+        from hwflow.usermodel import float_model_of
+
+        return int(float_model_of(cfg).output_shape[-1])
     return int(cfg.model.params.get("classes", zoo.params_of(cfg.model.arch)["classes"].default))
 
 
@@ -423,7 +432,8 @@ def stage_parity(cfg: FlowConfig, paths: ModelPaths, ds, tm, *, images: int | No
     q = tm.qmodel.predict(x, batch_size=128, verbose=0)
     f = tm.float_model.predict(x, batch_size=128, verbose=0)
     out_prec = info["layers"][-1]["result"]
-    res = parity.compare(outputs, q, f, y if cfg.train.epochs > 0 or cfg.data.source != "default" else None,
+    labelled = cfg.data.source != "default" or (cfg.train.epochs > 0 and cfg.model.file is None)
+    res = parity.compare(outputs, q, f, y if labelled else None,
                          out_prec, cfg.parity)
     lsb = parity.lsb_of(out_prec) or 1.0
     res.csim = {**stats, "compile_s": round(lib.compile_s, 2), "compile_cached": lib.cached,

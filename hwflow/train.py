@@ -131,6 +131,11 @@ def build_models(cfg: FlowConfig, plan: QuantPlan | None = None):
     """The float model and (given a resolved plan) its QKeras twin, from the one definition."""
     from hwflow import zoo
 
+    if cfg.model.file is not None:  # a user's model file (hwflow.usermodel)
+        from hwflow import usermodel
+
+        return usermodel.build_models(cfg, plan)
+
     from hwflow.errors import ConfigError
 
     try:
@@ -175,6 +180,10 @@ def untrained_models(cfg: FlowConfig):
 
     from hwflow.zoo.layers import fold_batchnorm, kernel_layer_names
 
+    if cfg.model.file is not None:
+        from hwflow import usermodel
+
+        return usermodel.untrained_models(cfg, resolve_plan)
     tf.keras.utils.set_random_seed(cfg.train.seed)
     float_model, _ = build_models(cfg)
     folded = fold_batchnorm(float_model)
@@ -210,6 +219,8 @@ def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
 
     from hwflow.zoo.layers import fold_batchnorm, kernel_layer_names
 
+    if cfg.model.file is not None:
+        return _train_model_file(cfg, ds, init_from)
     base = _init_from_config(cfg, ds)
     key = cfg.fingerprint(ds.fingerprint, base.weights_dir.name if base else "")
     start = init_from if init_from is not None else (base.qmodel if base else None)
@@ -256,3 +267,22 @@ def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return TrainedModels(float_model, qmodel, plan, fa, qa, final, False)
+
+
+def _train_model_file(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
+    """A user's model file (hwflow.usermodel): its QKeras twin, QAT for train.epochs epochs on the data
+    when `data:` is given (the float model in the file is not retrained; else the folded float
+    weights), accuracies when the data has labels."""
+    from hwflow import usermodel
+
+    float_model, qmodel, plan = usermodel.untrained_models(cfg, resolve_plan)
+    twinned = qmodel is not float_model  # a QKeras file is its own twin: taken as it is
+    if init_from is not None and twinned:
+        qmodel.set_weights(init_from.get_weights())
+    given = cfg.data.source != "default"
+    if given and cfg.train.epochs > 0 and twinned:
+        _fit(qmodel, ds, cfg, cfg.train.epochs, cfg.train.learning_rate, f"{cfg.name}: QAT")
+        _check_finite(qmodel, cfg, "QAT")
+    fa = accuracy(float_model, ds.x_test, ds.y_test) if given else None
+    qa = accuracy(qmodel, ds.x_test, ds.y_test) if given else None
+    return TrainedModels(float_model, qmodel, plan, fa, qa, cfg.model.file, False)

@@ -262,15 +262,15 @@ def firmware_outputs(hls_dir: Path, lib: CsimLib, x: np.ndarray, *, hls_model=No
     if hls_model is not None:
         from hwflow.sim.emulate import UnsupportedLayerError, check_supported, emulate
 
+        t0 = time.perf_counter()
         try:
             check_supported(hls_model)
+            out = np.asarray(emulate(hls_model, x), np.float64).reshape(len(x), -1)  # may refuse a layer late
         except UnsupportedLayerError as exc:
             if progress:
                 print(f"  emulator: {exc}; using C-sim for every image")
             stats["emulator_unsupported"] = str(exc)
         else:
-            t0 = time.perf_counter()
-            out = np.asarray(emulate(hls_model, x), np.float64).reshape(len(x), -1)
             seconds = time.perf_counter() - t0
             k = min(reference, len(x))
             ref = run(hls_dir, lib, x[:k], workers=workers, progress=progress, desc=f"{desc}: C-sim reference")

@@ -69,7 +69,12 @@ def _qmodel(cfg, blob: ModelBlob):
     if key not in _MODELS:
         if len(_MODELS) >= 4:
             _MODELS.pop(next(iter(_MODELS)))
-        model = zoo.build(cfg.model.arch, quant=blob.plan, **cfg.model.params)
+        if cfg.model.file is not None:  # a user's model file: its twin (hwflow.usermodel)
+            from hwflow.train import build_models
+
+            model = build_models(cfg, blob.plan)[1]
+        else:
+            model = zoo.build(cfg.model.arch, quant=blob.plan, **cfg.model.params)
         model.set_weights(blob.weights)
         _MODELS[key] = model
     return _MODELS[key]

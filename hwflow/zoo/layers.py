@@ -140,23 +140,34 @@ def kernel_layer_names(model) -> list[str]:
 def fold_batchnorm(float_model) -> dict[str, list[np.ndarray]]:
     """Kernel layers of `float_model` -> [kernel, bias] with a following `<name>_bn` folded in."""
     names = {l.name for l in float_model.layers}
-    out: dict[str, list[np.ndarray]] = {}
-    for layer in float_model.layers:
-        if type(layer).__name__ not in KERNEL_LAYERS:
-            continue
-        w = layer.get_weights()
-        kernel = w[0]
-        bias = w[1] if len(w) > 1 else np.zeros(kernel.shape[-1] if type(layer).__name__ != "DepthwiseConv2D"
-                                                 else kernel.shape[2] * kernel.shape[3], dtype=kernel.dtype)
-        if layer.name + BN_SUFFIX in names:
-            bn = float_model.get_layer(layer.name + BN_SUFFIX)
-            gamma, beta, mean, var = bn.get_weights()
-            scale = gamma / np.sqrt(var + bn.epsilon)
-            if type(layer).__name__ == "DepthwiseConv2D":
-                kh, kw, cin, mult = kernel.shape
-                kernel = (kernel.reshape(kh, kw, cin * mult) * scale).reshape(kh, kw, cin, mult)
-            else:
-                kernel = kernel * scale
-            bias = beta + (bias - mean) * scale
-        out[layer.name] = [kernel.astype(np.float32), bias.astype(np.float32)]
-    return out
+    return {layer.name: fold_layer(layer, float_model.get_layer(layer.name + BN_SUFFIX)
+                                   if layer.name + BN_SUFFIX in names else None)
+            for layer in float_model.layers if type(layer).__name__ in KERNEL_LAYERS}
+
+
+def fold_layer(layer, bn=None) -> list[np.ndarray]:
+    """[kernel, bias] of a Conv2D / DepthwiseConv2D / Dense layer with the BatchNormalization `bn`
+    (applied right after it; None: none) folded in. The one folding rule (zoo and model files)."""
+    w = layer.get_weights()
+    kernel = w[0]
+    depthwise = type(layer).__name__ in ("DepthwiseConv2D", "QDepthwiseConv2D")
+    bias = w[1] if len(w) > 1 else np.zeros(kernel.shape[-1] if not depthwise
+                                             else kernel.shape[2] * kernel.shape[3], dtype=kernel.dtype)
+    if bn is not None:
+        gamma, beta, mean, var = _bn_weights(bn)
+        scale = gamma / np.sqrt(var + bn.epsilon)
+        if depthwise:
+            kh, kw, cin, mult = kernel.shape
+            kernel = (kernel.reshape(kh, kw, cin * mult) * scale).reshape(kh, kw, cin, mult)
+        else:
+            kernel = kernel * scale
+        bias = beta + (bias - mean) * scale
+    return [kernel.astype(np.float32), bias.astype(np.float32)]
+
+
+def _bn_weights(bn):
+    """gamma, beta, moving mean, moving variance (a BN built with scale/center off has no gamma/beta)."""
+    n = int(bn.moving_mean.shape[0])
+    gamma = bn.gamma.numpy() if bn.gamma is not None else np.ones(n, np.float32)
+    beta = bn.beta.numpy() if bn.beta is not None else np.zeros(n, np.float32)
+    return gamma, beta, bn.moving_mean.numpy(), bn.moving_variance.numpy()
