@@ -209,6 +209,45 @@ def test_a_sweep_point_runs_on_a_model_file_config(tmp_path, build_dir):
     assert row["est_lut"] > 0 and row["latency_cycles"] > 0
 
 
+def _qkeras_file(tmp_path):
+    import qkeras
+    import tensorflow as tf
+
+    qb = "quantized_bits(8,0,alpha=1)"
+    i = tf.keras.Input((8, 8, 1))
+    x = qkeras.QConv2D(4, 3, kernel_quantizer=qb, bias_quantizer=qb, name="c")(i)
+    x = qkeras.QDense(3, kernel_quantizer=qb, bias_quantizer=qb, name="fc")(tf.keras.layers.Flatten()(x))
+    return str(_save(tf.keras.Model(i, x), tmp_path / "q.h5"))
+
+
+def test_tune_refuses_a_qkeras_file_in_one_line(tmp_path, build_dir, capsys):
+    cfg = _cfg(tmp_path, _qkeras_file(tmp_path), train={"epochs": 1})
+    rc, out = _cli(capsys, "tune", "--config", cfg)
+    assert rc == 2 and "q.h5 is a QKeras model; tune searches the widths" in out and "Traceback" not in out
+
+
+@pytest.mark.slow
+def test_tune_runs_on_a_float_model_file(tmp_path, build_dir):
+    """tune on a user's float file: the search narrows widths of the twin, the tuned config names the
+    same file (relative to where it is written) and loads again."""
+    from hwflow.tune import tune
+
+    rng = np.random.default_rng(1)
+    npz = tmp_path / "d.npz"
+    np.savez(npz, x_train=rng.integers(0, 256, (48, 12, 12, 3), dtype=np.uint8), y_train=rng.integers(0, 5, 48),
+             x_test=rng.integers(0, 256, (32, 12, 12, 3), dtype=np.uint8), y_test=rng.integers(0, 5, 32))
+    f = str(_save(_float_cnn(), tmp_path / "f.h5"))
+    cfg = load_config(_cfg(tmp_path, f, data={"source": "d.npz"}, train={"epochs": 1, "batch_size": 16}))
+    r = tune(cfg, 100.0, slice_images=16, weight_bits=[4, 8], act_bits=[8], qat=True,
+             estimate_resources=False, engine="qkeras", out=tmp_path / "out" / "user_tuned.yaml")
+    assert r.yaml_path.is_file()
+    tuned = load_config(r.yaml_path)
+    assert tuned.model.file == cfg.model.file  # the same model file, resolved from the tuned config's folder
+    assert r.rows[-1]["label"] == "tuned (after QAT)"  # QAT of the twin at the tuned widths ran on the file's model
+    assert r.rows[-1]["mean_weight_bits"] < 8  # a 100-point budget lets the search narrow every layer it may
+    assert any(lq.weight == 4 or str(lq.weight).startswith(("4", "quantized_bits(4,")) for lq in tuned.quantization.layers.values())
+
+
 # --------------------------------------------------------------------------------- end to end
 
 

@@ -112,6 +112,12 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
     if engine not in ENGINES:
         raise ConfigError(f"tune --engine: {engine!r} is not valid; valid: {', '.join(ENGINES)}")
     weight_bits, act_bits = _check_bits(weight_bits, "weight-bits"), _check_bits(act_bits, "act-bits")
+    if cfg.model.file is not None:
+        from hwflow import usermodel
+
+        if usermodel.is_qkeras(usermodel.float_model_of(cfg)):  # its quantizers are its own: no widths to search
+            raise ConfigError(f"{cfg.path}: model.file {cfg.model.file.name} is a QKeras model; tune searches the "
+                              f"widths of the twin hwflow builds from a float Keras model: give the float model file")
     ds, tm = stage_models(cfg)
     if tm.float_accuracy is None:
         raise ConfigError(f"{cfg.path}: train.epochs is 0; tuning needs a trained model")
