@@ -44,6 +44,8 @@ def fitted_raw(cfg: FlowConfig, board: Board, out: Path, choices: dict | None = 
     src_dir, dst_dir = cfg.path.parent, out.parent
     if isinstance(raw.get("data"), dict) and raw["data"].get("source", "default") != "default":
         raw["data"]["source"] = _rebase(raw["data"]["source"], src_dir, dst_dir)
+    if isinstance(raw.get("model"), dict) and raw["model"].get("file"):  # a user's model file (hwflow.usermodel)
+        raw["model"]["file"] = _rebase(raw["model"]["file"], src_dir, dst_dir)
     if isinstance(raw.get("train"), dict) and raw["train"].get("init_from"):
         raw["train"]["init_from"] = _rebase(raw["train"]["init_from"], src_dir, dst_dir)
     hls = dict(raw.get("hls") or {})

@@ -248,6 +248,19 @@ def test_tune_runs_on_a_float_model_file(tmp_path, build_dir):
     assert any(lq.weight == 4 or str(lq.weight).startswith(("4", "quantized_bits(4,")) for lq in tuned.quantization.layers.values())
 
 
+def test_fit_on_a_model_file_config_writes_a_config_that_finds_the_file(tmp_path, build_dir, capsys):
+    _save(_float_cnn(), tmp_path / "f.h5")
+    src = _cfg(tmp_path, "f.h5")  # relative to the config
+    out = tmp_path / "elsewhere" / "user_pynq-z2.yaml"
+    rc, text = _cli(capsys, "fit", "--config", src, "--board", "pynq-z2", "--out", out,
+                    "--report-dir", tmp_path / "fit")
+    assert rc == 0, text
+    fitted = load_config(out)
+    assert yaml.safe_load(out.read_text())["model"]["file"] == "../f.h5"  # rebased to the written config
+    assert fitted.model.file == load_config(src).model.file == (tmp_path / "f.h5").resolve()
+    assert fitted.hls.board.name == "pynq-z2"
+
+
 # --------------------------------------------------------------------------------- end to end
 
 
