@@ -236,6 +236,17 @@ def check_project_tcl(path: Path) -> None:
 
 # ------------------------------------------------------------------------------------ model files
 
+def config_dicts(o):
+    """Every mapping in a Keras model config (the JSON tree of layers, nested models, initialisers), depth first."""
+    if isinstance(o, dict):
+        yield o
+        for v in o.values():
+            yield from config_dicts(v)
+    elif isinstance(o, list):
+        for v in o:
+            yield from config_dicts(v)
+
+
 _CODE_LAYERS = {"Lambda"}  # layers whose config carries Python code (marshalled bytecode / a function)
 
 
@@ -269,21 +280,10 @@ def check_model_file(path: Path) -> str:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"--keras: {path} does not exist")
-    conf = _model_config(path)
-    found: list[str] = []
-
-    def walk(o):
-        if isinstance(o, dict):
-            cls = o.get("class_name")
-            if cls in _CODE_LAYERS or (isinstance(o.get("config"), dict) and "function_type" in o["config"]):
-                found.append(str((o.get("config") or {}).get("name", cls)) + f" ({cls})")
-            for v in o.values():
-                walk(v)
-        elif isinstance(o, list):
-            for v in o:
-                walk(v)
-
-    walk(conf)
+    found = [str((o.get("config") or {}).get("name", o.get("class_name"))) + f" ({o.get('class_name')})"
+             for o in config_dicts(_model_config(path))
+             if o.get("class_name") in _CODE_LAYERS or (isinstance(o.get("config"), dict)
+                                                        and "function_type" in o["config"])]
     if found:
         raise ConfigError(f"--keras: {path}: refused: layer {found[0]} holds Python code that would run while loading"
                           f"{f' (and {len(found) - 1} more)' if len(found) > 1 else ''}; "

@@ -32,20 +32,9 @@ _LOADED: dict = {}  # (path, mtime, size) -> (float model with the softmax cut, 
 
 
 def _class_names(conf) -> set[str]:
-    out: set[str] = set()
+    from hwflow.guard import config_dicts
 
-    def walk(o):
-        if isinstance(o, dict):
-            if isinstance(o.get("class_name"), str) and "config" in o:
-                out.add(o["class_name"])
-            for v in o.values():
-                walk(v)
-        elif isinstance(o, list):
-            for v in o:
-                walk(v)
-
-    walk(conf)
-    return out
+    return {o["class_name"] for o in config_dicts(conf) if isinstance(o.get("class_name"), str) and "config" in o}
 
 
 def custom_objects() -> dict:

@@ -175,14 +175,19 @@ def test_5d_reshape_is_refused_naming_the_channel_shuffle_layer(tmp_path, build_
     assert "split: [reshape-5d]" in out and "hwflow.hls_ext.keras_layers.ChannelShuffle(groups)" in out
 
 
+def _npz(tmp_path, *, seed: int, n_test: int):
+    """tmp_path/d.npz: 48 training and n_test test images of 12x12x3 with 5 random labels."""
+    rng = np.random.default_rng(seed)
+    np.savez(tmp_path / "d.npz", x_train=rng.integers(0, 256, (48, 12, 12, 3), dtype=np.uint8),
+             y_train=rng.integers(0, 5, 48), x_test=rng.integers(0, 256, (n_test, 12, 12, 3), dtype=np.uint8),
+             y_test=rng.integers(0, 5, n_test))
+
+
 def test_qat_on_given_data_changes_the_twin_and_reports_accuracy(tmp_path, build_dir):
     from hwflow.flow import Options, run
     from hwflow.train import untrained_models
 
-    rng = np.random.default_rng(0)
-    npz = tmp_path / "d.npz"
-    np.savez(npz, x_train=rng.integers(0, 256, (48, 12, 12, 3), dtype=np.uint8), y_train=rng.integers(0, 5, 48),
-             x_test=rng.integers(0, 256, (16, 12, 12, 3), dtype=np.uint8), y_test=rng.integers(0, 5, 16))
+    _npz(tmp_path, seed=0, n_test=16)
     f = str(_save(_float_cnn(), tmp_path / "f.h5"))
     cfg = load_config(_cfg(tmp_path, f, data={"source": "d.npz"}, train={"epochs": 1, "batch_size": 16}))
     b = run(cfg, stop="models", options=Options(command="test"))
@@ -232,10 +237,7 @@ def test_tune_runs_on_a_float_model_file(tmp_path, build_dir):
     same file (relative to where it is written) and loads again."""
     from hwflow.tune import tune
 
-    rng = np.random.default_rng(1)
-    npz = tmp_path / "d.npz"
-    np.savez(npz, x_train=rng.integers(0, 256, (48, 12, 12, 3), dtype=np.uint8), y_train=rng.integers(0, 5, 48),
-             x_test=rng.integers(0, 256, (32, 12, 12, 3), dtype=np.uint8), y_test=rng.integers(0, 5, 32))
+    _npz(tmp_path, seed=1, n_test=32)
     f = str(_save(_float_cnn(), tmp_path / "f.h5"))
     cfg = load_config(_cfg(tmp_path, f, data={"source": "d.npz"}, train={"epochs": 1, "batch_size": 16}))
     r = tune(cfg, 100.0, slice_images=16, weight_bits=[4, 8], act_bits=[8], qat=True,
