@@ -30,6 +30,7 @@ from hwflow.config import FlowConfig, validate_layers
 from hwflow.errors import CheckError, ConfigError, CsimError, ParityError, ReportError
 from hwflow.guard import build_lock, clean_orphans
 from hwflow.paths import ModelPaths
+from hwflow.project import read_layer_table
 from hwflow.reuse import ReusePlan, plan_reuse
 
 MODELS_MODES = ("train", "cached", "untrained")  # train on a cache miss | cached weights else untrained | untrained
@@ -419,7 +420,7 @@ def stage_parity(cfg: FlowConfig, paths: ModelPaths, ds, tm, *, images: int | No
     """
     from hwflow.sim import csim, parity
 
-    info = csim.project_info(paths.hls)
+    info = read_layer_table(paths.hls)
     n = min(images or cfg.parity.images, len(ds.x_test))
     x, y = ds.x_test[:n], ds.y_test[:n]
     lib = csim.compile_project(paths.hls, paths.csim)

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from hwflow.cli import main
+from hwflow.project import LAYERS_FILE
 from tests.conftest import SHARED
 
 REPORTS = SHARED / "fixtures" / "hls-reports"
@@ -495,7 +496,7 @@ def test_csim_that_never_returns_is_stopped(tmp_path, monkeypatch):
     subprocess.run(["gcc", "-O0", "-shared", "-fPIC", str(src), "-o", str(lib)], check=True)
     prj = tmp_path / "hls"
     (prj / "firmware").mkdir(parents=True)
-    (prj / csim.LAYERS_FILE).write_text(json.dumps({"project": "myproject", "input_size": 4, "output_size": 2,
+    (prj / LAYERS_FILE).write_text(json.dumps({"project": "myproject", "input_size": 4, "output_size": 2,
                                                       "layers": []}))
     monkeypatch.setenv("HWFLOW_CSIM_TIMEOUT_S", "2")
     t0 = time.monotonic()
@@ -663,7 +664,7 @@ def _segv_project(tmp_path):
                     str(prj / "stand_in.cpp"), "-o", str(so)], check=True, timeout=120)
     layers = [{"name": n, "class_name": c, "shape": [4], "traced": True}
               for n, c in (("conv", "QConv2D"), ("head", "QConv2D"), ("out_relu", "QActivation"))]
-    (prj / csim.LAYERS_FILE).write_text(json.dumps({"project": "myproject", "input_size": 4, "output_size": 4,
+    (prj / LAYERS_FILE).write_text(json.dumps({"project": "myproject", "input_size": 4, "output_size": 4,
                                                    "layers": layers, "config_index": {}}))
     return prj, csim.CsimLib(so, "stand-in", 0.0, False)
 

@@ -30,9 +30,8 @@ import numpy as np
 
 from hwflow import tools
 from hwflow.errors import CsimError, ToolError
-from hwflow.project import LAYERS_FILE, read_layer_table  # noqa: F401 (LAYERS_FILE: tests and callers use csim's)
+from hwflow.project import read_layer_table
 
-project_info = read_layer_table  # the layer table (flow, sweep)
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]  # the folder holding `hwflow`: cwd of `python -m hwflow.sim._worker`
 
 
@@ -193,7 +192,7 @@ def run(hls_dir: Path, lib: CsimLib, x: np.ndarray, *, trace: bool = False, work
     from tqdm import tqdm
 
     hls_dir = Path(hls_dir).resolve()
-    info = project_info(hls_dir)
+    info = read_layer_table(hls_dir)
     n = len(x)
     workers = max(1, min(workers or os.cpu_count() or 1, n))
     trace_layers = [[l["name"], int(np.prod(l["shape"]))] for l in info["layers"] if l.get("traced")] if trace else []

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from hwflow.project import read_layer_table
 from hwflow.sweep.spec import apply_overrides
 
 OK, FAILED = "ok", "failed"
@@ -100,7 +101,7 @@ def _csim(cfg, conv, blob: ModelBlob, out: Path) -> dict:
 
     if blob.x is None:
         raise ValueError("csim depth needs test images in the model blob (driver bug)")
-    info = csim.project_info(conv.hls_dir)
+    info = read_layer_table(conv.hls_dir)
     lib = csim.compile_project(conv.hls_dir, out / "csim")
     # the bit-exact emulator for every image, confirmed by C-sim of the generated C++ on a few
     outputs, stats = csim.firmware_outputs(conv.hls_dir, lib, blob.x, hls_model=conv.hls_model, reference=8,
