@@ -188,6 +188,27 @@ class QuantizationSection(Written):
 
 
 @dataclass(frozen=True)
+class PruneSection(Written):
+    """prune: magnitude pruning (TensorFlow Model Optimization) of the kernel layers, as a fine-tune
+    of the trained float baseline (`epochs` epochs; the sparsity rises from 0 to its target over the
+    first `ramp` share of them, then the mask is frozen), kept through BN folding and QAT. `sparsity`
+    is the share of zero weights per layer; `layers` overrides it per layer (0 = not pruned);
+    `exclude` lists layers never pruned. Absent section: nothing is pruned."""
+
+    sparsity: float = 0.0
+    layers: dict[str, float] = field(default_factory=dict)
+    exclude: tuple[str, ...] = ()
+    epochs: int = 8
+    ramp: float = 0.6
+    frequency: int = 100  # training steps between mask updates while the sparsity ramps
+    learning_rate: float | None = None  # None: train.learning_rate / 2
+
+    @property
+    def active(self) -> bool:
+        return self.written is not None and (self.sparsity > 0 or any(v > 0 for v in self.layers.values()))
+
+
+@dataclass(frozen=True)
 class LayerHls:
     reuse_factor: int | None = None
     strategy: Strategy | None = None
@@ -246,6 +267,16 @@ class FlowConfig:
     hls: HlsSection
     parity: ParitySection
     raw: dict[str, Any]  # the file as read: the base of derived configs (tune, sweep, fit); never hashed
+    prune: PruneSection = field(default_factory=PruneSection)
+
+    def sparsity_plan(self, kernel_layers: list[str]) -> dict[str, float]:
+        """Target share of zero weights per kernel layer: default, per-layer overrides, exclusions
+        (the one place a layer's sparsity is decided). Empty when nothing is pruned."""
+        p = self.prune
+        if not p.active:
+            return {}
+        plan = {n: (0.0 if n in p.exclude else p.layers.get(n, p.sparsity)) for n in kernel_layers}
+        return {n: s for n, s in plan.items() if s > 0}
 
     def quant_plan(self, kernel_layers: list[str], activation_layers: list[str] | None = None) -> QuantPlan:
         """Per-layer quantizers: defaults, then per-layer overrides (the one place precision is decided)."""
@@ -267,9 +298,15 @@ class FlowConfig:
     def fingerprint(self, *parts: str) -> str:
         """A short hash of the sections that determine the trained model (+ extra parts): the QAT
         cache key (hwflow.train). Built from the typed sections (their written keys, normalised)."""
-        return _hash({"model": self.model.canonical(), "data": self.data.canonical(),
-                      "train": self.train.canonical(),
-                      "quantization": self.quantization.canonical()}, parts)
+        blob = {"model": self.model.canonical(), "data": self.data.canonical(),
+                "train": self.train.canonical(), "quantization": self.quantization.canonical()}
+        if self.prune.written is not None:  # absent: the keys of unpruned configs stay what they were
+            blob["prune"] = self.prune.canonical()
+        return _hash(blob, parts)
+
+    def pruned_float_fingerprint(self, *parts: str) -> str:
+        """The pruned float model's cache key: the float baseline's key plus the prune section."""
+        return _hash({"float": self.float_fingerprint(), "prune": self.prune.canonical()}, parts)
 
     def float_fingerprint(self, *parts: str) -> str:
         """The float-training cache key: the sections that define the float model only (model, data,
@@ -524,6 +561,31 @@ def _hls(raw, where) -> HlsSection:
     return hls
 
 
+def _prune(raw, where) -> PruneSection:
+    written = None if raw is None else tuple(check_keys(raw, [f.name for f in fields(PruneSection)
+                                                              if f.name != "written"], where))
+    share = lambda v, w: _num(v, w, 0, 0.99)  # noqa: E731
+
+    def layers(v, w):
+        _expect(v, dict, w, "a mapping of layer name -> sparsity (0 .. 0.99)")
+        return {str(k): share(x, f"{w}.{k}") for k, x in v.items()}
+
+    def exclude(v, w):
+        _expect(v, list, w, "a list of layer names")
+        return tuple(_expect(x, str, w, "a list of layer names") for x in v)
+
+    kw = _given(raw or {}, where, {
+        "sparsity": share,
+        "layers": layers,
+        "exclude": exclude,
+        "epochs": lambda v, w: _int(v, w, 1),
+        "ramp": lambda v, w: _num(v, w, 0.05, 1),
+        "frequency": lambda v, w: _int(v, w, 1),
+        "learning_rate": _optional(lambda v, w: _num(v, w, 0, 1)),
+    })
+    return PruneSection(**kw, written=written)
+
+
 def _parity(raw, where) -> ParitySection:
     raw = check_keys(raw, [f.name for f in fields(ParitySection)], where)
     return ParitySection(**_given(raw, where, {
@@ -534,7 +596,7 @@ def _parity(raw, where) -> ParitySection:
     }))
 
 
-SECTIONS = ("model", "data", "train", "quantization", "hls", "parity")
+SECTIONS = ("model", "data", "train", "quantization", "prune", "hls", "parity")
 
 
 def read_yaml(path: str | Path, what: str = "config file"):
@@ -563,6 +625,7 @@ def config_from_dict(raw: Any, path: Path) -> FlowConfig:
         hls=_hls(raw.get("hls"), f"{where}: hls"),
         parity=_parity(raw.get("parity"), f"{where}: parity"),
         raw=raw,
+        prune=_prune(raw.get("prune"), f"{where}: prune"),
     )
 
 
@@ -572,6 +635,11 @@ def validate_layers(cfg: FlowConfig, layer_names: list[str], kernel_layers: list
         if name not in kernel_layers:
             raise ConfigError(f"{cfg.path}: quantization.layers.{name}: no such layer with weights; "
                               f"valid: {', '.join(kernel_layers)}")
+    for key, names in (("layers", cfg.prune.layers), ("exclude", cfg.prune.exclude)):
+        for name in names:
+            if name not in kernel_layers:
+                raise ConfigError(f"{cfg.path}: prune.{key}.{name}: no such layer with weights; "
+                                  f"valid: {', '.join(kernel_layers)}")
     for name in cfg.hls.layers:
         if name not in layer_names:
             raise ConfigError(f"{cfg.path}: hls.layers.{name}: no such layer; valid: {', '.join(layer_names)}")

@@ -38,8 +38,17 @@ def _tqdm_callback(total_epochs: int, desc: str):
     from tqdm import tqdm
 
     class Bar(keras.callbacks.Callback):
+        first_epoch = None  # the epoch this run started at (> 0: resumed from a checkpoint)
+
         def on_train_begin(self, logs=None):
             self.bar = tqdm(total=total_epochs, desc=desc, unit="epoch", disable=None)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if self.first_epoch is None:
+                self.first_epoch = epoch
+                if epoch:
+                    self.bar.set_description(f"{desc} (resumed at epoch {epoch + 1})")
+                    self.bar.update(epoch)
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
@@ -69,11 +78,16 @@ def _dataset(x, y, batch: int, augment: bool, seed: int, classes: int | None = N
     return ds.batch(batch).prefetch(tf.data.AUTOTUNE)
 
 
-def _fit(model, ds: Dataset, cfg: FlowConfig, epochs: int, lr: float, desc: str):
+def _fit(model, ds: Dataset, cfg: FlowConfig, epochs: int, lr: float, desc: str, backup: Path | None = None,
+         callbacks: list | None = None) -> int:
+    """Train `epochs` epochs with a cosine schedule. `backup`: a folder where the model and optimizer
+    state are checkpointed at every epoch's end (Keras BackupAndRestore): a run that was interrupted
+    resumes there at the saved epoch instead of restarting, and the folder is removed when training
+    ends. Returns the epoch this run started at (0: from scratch)."""
     from tensorflow import keras
 
     if epochs <= 0:
-        return
+        return 0
     steps = max(1, int(np.ceil(len(ds.x_train) / cfg.train.batch_size))) * epochs
     schedule = keras.optimizers.schedules.CosineDecay(lr, steps)
     smooth = cfg.train.label_smoothing
@@ -81,8 +95,19 @@ def _fit(model, ds: Dataset, cfg: FlowConfig, epochs: int, lr: float, desc: str)
             else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     classes = int(model.output_shape[-1]) if smooth else None
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=["accuracy"])
+    bar = _tqdm_callback(epochs, desc)
+    cbs = list(callbacks or [])
+    if backup is not None:
+        backup.parent.mkdir(parents=True, exist_ok=True)
+        cbs.insert(0, keras.callbacks.BackupAndRestore(str(backup), save_freq="epoch", delete_checkpoint=True))
     model.fit(_dataset(ds.x_train, ds.y_train, cfg.train.batch_size, cfg.train.augment, cfg.train.seed, classes),
-              epochs=epochs, verbose=0, callbacks=[_tqdm_callback(epochs, desc)])
+              epochs=epochs, verbose=0, callbacks=[*cbs, bar])
+    return int(bar.first_epoch or 0)
+
+
+def _backup_dir(cache: Path) -> Path:
+    """Where the per-epoch checkpoints of the training that will fill `cache` live (beside it)."""
+    return cache.parent / f".{cache.name}.partial"
 
 
 def _check_finite(model, cfg: FlowConfig, what: str) -> None:
@@ -155,22 +180,50 @@ def float_cache_dir(cfg: FlowConfig, ds: Dataset) -> Path:
     return build_root() / "cache" / f"float-{cfg.float_fingerprint(ds.fingerprint)}"
 
 
+def _save_cache(model, cache: Path, file: str) -> None:
+    """`model`'s weights into cache/<file>, written in a temporary folder and moved into place."""
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{cache.name}-", dir=cache.parent))
+    model.save_weights(tmp / file)
+    if not cache.exists():
+        tmp.rename(cache)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _train_float(cfg: FlowConfig, ds: Dataset, float_model) -> None:
     """Float training, or its cached result (see float_cache_dir)."""
     cache = float_cache_dir(cfg, ds)
     if cfg.train.epochs > 0 and (cache / "float.weights.h5").exists():
         float_model.load_weights(cache / "float.weights.h5")
         return
-    _fit(float_model, ds, cfg, cfg.train.epochs, cfg.train.learning_rate, f"{cfg.name}: float training")
+    _fit(float_model, ds, cfg, cfg.train.epochs, cfg.train.learning_rate, f"{cfg.name}: float training",
+         backup=_backup_dir(cache) if cfg.train.epochs > 0 else None)
     _check_finite(float_model, cfg, "float training")
     if cfg.train.epochs > 0:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{cache.name}-", dir=cache.parent))
-        float_model.save_weights(tmp / "float.weights.h5")
-        if not cache.exists():
-            tmp.rename(cache)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        _save_cache(float_model, cache, "float.weights.h5")
+
+
+def _prune_float(cfg: FlowConfig, ds: Dataset, float_model, plan: dict[str, float]) -> None:
+    """Fine-tune the trained float baseline with magnitude pruning (hwflow.prune), or load the
+    cached result; the zeros are checked against the targets."""
+    from hwflow import prune
+
+    cache = build_root() / "cache" / f"pruned-{cfg.pruned_float_fingerprint(ds.fingerprint)}"
+    if (cache / "float.weights.h5").exists():
+        float_model.load_weights(cache / "float.weights.h5")
+    else:
+        p = cfg.prune
+        steps = max(1, int(np.ceil(len(ds.x_train) / cfg.train.batch_size))) * p.epochs
+        wrapped = prune.wrap(float_model, plan, prune.ramp_schedule(steps, p.ramp, p.frequency))
+        lr = p.learning_rate if p.learning_rate is not None else cfg.train.learning_rate / 2
+        _fit(wrapped, ds, cfg, p.epochs, lr, f"{cfg.name}: pruning", backup=_backup_dir(cache),
+             callbacks=prune.callbacks())
+        prune.strip_into(wrapped, float_model)
+        _check_finite(float_model, cfg, "pruning")
+    prune.check_zeros(float_model, prune.zero_masks(float_model, plan), plan, f"{cfg.path}: after float pruning")
+    if not (cache / "float.weights.h5").exists():
+        _save_cache(float_model, cache, "float.weights.h5")
 
 
 def untrained_models(cfg: FlowConfig):
@@ -191,6 +244,12 @@ def untrained_models(cfg: FlowConfig):
     _, qmodel = build_models(cfg, plan)
     for name, weights in folded.items():
         qmodel.get_layer(name).set_weights(weights)
+    from hwflow import prune
+
+    sparsity = prune.plan_for(cfg, float_model)
+    if sparsity:  # a pruned config's estimate: the seeded weights with its zeros (smallest magnitudes)
+        prune.prune_in_place(float_model, sparsity)
+        prune.prune_in_place(qmodel, sparsity)
     return float_model, qmodel, plan
 
 
@@ -236,6 +295,13 @@ def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
     tf.keras.utils.set_random_seed(cfg.train.seed)
     float_model, _ = build_models(cfg)
     _train_float(cfg, ds, float_model)
+    from hwflow import prune
+
+    sparsity = prune.plan_for(cfg, float_model)
+    if sparsity and start is None and cfg.train.epochs > 0:
+        # pruned while float (a config whose QAT starts from another model prunes that model's
+        # weights in place below, and its float reference stays the unpruned baseline)
+        _prune_float(cfg, ds, float_model, sparsity)
 
     folded = fold_batchnorm(float_model)
     plan = resolve_plan(cfg.quant_plan(kernel_layer_names(float_model)), folded)
@@ -244,7 +310,19 @@ def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
         qmodel.get_layer(name).set_weights(weights)
     if start is not None:
         qmodel.set_weights(start.get_weights())
-    _fit(qmodel, ds, cfg, cfg.train.qat_epochs, cfg.train.learning_rate * 0.1, f"{cfg.name}: QAT")
+    qat_model, qat_callbacks = qmodel, None
+    if sparsity:
+        if start is None and cfg.train.epochs > 0:  # folding scales whole channels: the zeros stay
+            prune.check_zeros(qmodel, prune.zero_masks(float_model, sparsity), sparsity, f"{cfg.path}: after BN folding")
+        prune.prune_in_place(qmodel, sparsity)  # no-op where the zeros are already there
+        masks = prune.zero_masks(qmodel, sparsity)
+        qat_model = prune.wrap(qmodel, sparsity, prune.frozen_schedule())
+        qat_callbacks = prune.callbacks()
+    _fit(qat_model, ds, cfg, cfg.train.qat_epochs, cfg.train.learning_rate * 0.1, f"{cfg.name}: QAT",
+         backup=_backup_dir(final) if cfg.train.qat_epochs > 0 else None, callbacks=qat_callbacks)
+    if sparsity:
+        prune.strip_into(qat_model, qmodel)
+        prune.check_zeros(qmodel, masks, sparsity, f"{cfg.path}: after QAT")
     _check_finite(qmodel, cfg, "QAT")
 
     trained = cfg.train.epochs > 0
