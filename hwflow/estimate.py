@@ -8,7 +8,8 @@ the nnet_utils templates implement it:
   ALLOCATION pragma; nnet_dense_resource.h `block_factor` for the Resource strategy); conv
   layers reuse one such kernel per pixel (line buffer in io_stream, im2col partitions in
   io_parallel), depthwise layers have kernel*channels products. `n_zeros` are the model's
-  real zero weights (pruning): HLS drops those products.
+  real zero weights (pruning): HLS drops those products where the weights are constants (Latency,
+  or Resource at RF 1); the Resource kernel at RF > 1 reads them from its ROM and keeps them.
 - DSP vs LUT. Resource strategy: the weights are read from a ROM, a product is a DSP unless
   both operands are `lut_mult_max_bits` wide or narrower. Latency strategy: the weights are
   compile-time constants, and HLS builds a product by a constant with few significant bits
@@ -355,15 +356,19 @@ def _weight_share(sig, threshold: int) -> tuple[float, float]:
 def kernel_dsp(k: _Kernel, ctx: _Ctx) -> dict:
     """DSP units, DSP-mapped products, multiplier limit, kernel interval and LUT-product bits."""
     cal = ctx.cal
-    nnz = max(k.n_products - k.n_zeros, 0)
-    limit = max(1, math.ceil(k.n_products / k.rf) - k.n_zeros // k.rf)
+    # Resource at RF 1: the weight ROM is fully partitioned (block_factor = n), every weight a
+    # constant again, so HLS builds the same constant multipliers as for Latency
+    constant = k.strategy == "latency" or k.rf == 1
+    # zero weights (pruning) drop their products only where the weights are constants: the Resource
+    # kernel at RF > 1 reads them from a ROM (nnet_dense_resource.h: block_factor products whatever
+    # the values), so a pruned layer saves multipliers only in Latency (or at RF 1)
+    zeros = k.n_zeros if constant else 0
+    nnz = max(k.n_products - zeros, 0)
+    limit = max(1, math.ceil(k.n_products / k.rf) - zeros // k.rf)
     per = _dsp_per_product(k.a_bits, k.w_bits, ctx.family7)
     # a narrow activation makes a product by a constant cheap in LUTs: the threshold rises by
     # `dsp_sig_per_input_bit` per activation bit below 16
     threshold = int(round(cal.dsp_min_sig_bits.get(ctx.tool, 4) + cal.dsp_sig_per_input_bit * max(0, 16 - k.a_bits)))
-    # Resource at RF 1: the weight ROM is fully partitioned (block_factor = n), every weight a
-    # constant again, so HLS builds the same constant multipliers as for Latency
-    constant = k.strategy == "latency" or k.rf == 1
     if k.shift:
         share, lut_sig = 0.0, float(k.w_bits)
     elif not constant:

@@ -102,12 +102,18 @@ def _fit(model, ds: Dataset, cfg: FlowConfig, epochs: int, lr: float, desc: str,
         cbs.insert(0, keras.callbacks.BackupAndRestore(str(backup), save_freq="epoch", delete_checkpoint=True))
     model.fit(_dataset(ds.x_train, ds.y_train, cfg.train.batch_size, cfg.train.augment, cfg.train.seed, classes),
               epochs=epochs, verbose=0, callbacks=[*cbs, bar])
+    if backup is not None:  # Keras deletes the checkpoint files at the end, not their folder
+        shutil.rmtree(backup, ignore_errors=True)
     return int(bar.first_epoch or 0)
 
 
 def _backup_dir(cache: Path) -> Path:
-    """Where the per-epoch checkpoints of the training that will fill `cache` live (beside it)."""
-    return cache.parent / f".{cache.name}.partial"
+    """Where the per-epoch checkpoints of the training that will fill `cache` live: in the build's
+    cache folder, beside the float caches (a build folder's own temporary files are cleaned up by
+    the next run, hwflow.flow; these must survive until the training resumes)."""
+    root = build_root() / "cache"
+    name = cache.name if cache.parent == root else f"qat-{cache.parent.parent.name}-{cache.name}"
+    return root / f".{name}.partial"
 
 
 def _check_finite(model, cfg: FlowConfig, what: str) -> None:
@@ -191,25 +197,28 @@ def _save_cache(model, cache: Path, file: str) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _train_float(cfg: FlowConfig, ds: Dataset, float_model) -> None:
-    """Float training, or its cached result (see float_cache_dir)."""
+def _train_float(cfg: FlowConfig, ds: Dataset, float_model) -> int | None:
+    """Float training, or its cached result (see float_cache_dir). Returns the epoch the training
+    started at (> 0: resumed from its checkpoint), None when it came from the cache."""
     cache = float_cache_dir(cfg, ds)
     if cfg.train.epochs > 0 and (cache / "float.weights.h5").exists():
         float_model.load_weights(cache / "float.weights.h5")
-        return
-    _fit(float_model, ds, cfg, cfg.train.epochs, cfg.train.learning_rate, f"{cfg.name}: float training",
+        return None
+    start = _fit(float_model, ds, cfg, cfg.train.epochs, cfg.train.learning_rate, f"{cfg.name}: float training",
          backup=_backup_dir(cache) if cfg.train.epochs > 0 else None)
     _check_finite(float_model, cfg, "float training")
     if cfg.train.epochs > 0:
         _save_cache(float_model, cache, "float.weights.h5")
+    return start
 
 
-def _prune_float(cfg: FlowConfig, ds: Dataset, float_model, plan: dict[str, float]) -> None:
+def _prune_float(cfg: FlowConfig, ds: Dataset, float_model, plan: dict[str, float]) -> int | None:
     """Fine-tune the trained float baseline with magnitude pruning (hwflow.prune), or load the
-    cached result; the zeros are checked against the targets."""
+    cached result; the zeros are checked against the targets. Returns the start epoch as _train_float."""
     from hwflow import prune
 
     cache = build_root() / "cache" / f"pruned-{cfg.pruned_float_fingerprint(ds.fingerprint)}"
+    start = None
     if (cache / "float.weights.h5").exists():
         float_model.load_weights(cache / "float.weights.h5")
     else:
@@ -217,13 +226,14 @@ def _prune_float(cfg: FlowConfig, ds: Dataset, float_model, plan: dict[str, floa
         steps = max(1, int(np.ceil(len(ds.x_train) / cfg.train.batch_size))) * p.epochs
         wrapped = prune.wrap(float_model, plan, prune.ramp_schedule(steps, p.ramp, p.frequency))
         lr = p.learning_rate if p.learning_rate is not None else cfg.train.learning_rate / 2
-        _fit(wrapped, ds, cfg, p.epochs, lr, f"{cfg.name}: pruning", backup=_backup_dir(cache),
-             callbacks=prune.callbacks())
+        start = _fit(wrapped, ds, cfg, p.epochs, lr, f"{cfg.name}: pruning", backup=_backup_dir(cache),
+                     callbacks=prune.callbacks())
         prune.strip_into(wrapped, float_model)
         _check_finite(float_model, cfg, "pruning")
     prune.check_zeros(float_model, prune.zero_masks(float_model, plan), plan, f"{cfg.path}: after float pruning")
     if not (cache / "float.weights.h5").exists():
         _save_cache(float_model, cache, "float.weights.h5")
+    return start
 
 
 def untrained_models(cfg: FlowConfig):
@@ -294,14 +304,14 @@ def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
 
     tf.keras.utils.set_random_seed(cfg.train.seed)
     float_model, _ = build_models(cfg)
-    _train_float(cfg, ds, float_model)
+    started = {"float": _train_float(cfg, ds, float_model)}
     from hwflow import prune
 
     sparsity = prune.plan_for(cfg, float_model)
     if sparsity and start is None and cfg.train.epochs > 0:
         # pruned while float (a config whose QAT starts from another model prunes that model's
         # weights in place below, and its float reference stays the unpruned baseline)
-        _prune_float(cfg, ds, float_model, sparsity)
+        started["pruning"] = _prune_float(cfg, ds, float_model, sparsity)
 
     folded = fold_batchnorm(float_model)
     plan = resolve_plan(cfg.quant_plan(kernel_layer_names(float_model)), folded)
@@ -318,7 +328,7 @@ def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
         masks = prune.zero_masks(qmodel, sparsity)
         qat_model = prune.wrap(qmodel, sparsity, prune.frozen_schedule())
         qat_callbacks = prune.callbacks()
-    _fit(qat_model, ds, cfg, cfg.train.qat_epochs, cfg.train.learning_rate * 0.1, f"{cfg.name}: QAT",
+    started["qat"] = _fit(qat_model, ds, cfg, cfg.train.qat_epochs, cfg.train.learning_rate * 0.1, f"{cfg.name}: QAT",
          backup=_backup_dir(final) if cfg.train.qat_epochs > 0 else None, callbacks=qat_callbacks)
     if sparsity:
         prune.strip_into(qat_model, qmodel)
@@ -337,7 +347,11 @@ def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
         (tmp / "plan.json").write_text(json.dumps(_plan_to_json(plan), indent=1))
         (tmp / "metrics.json").write_text(json.dumps({"float_accuracy": fa, "qkeras_accuracy": qa,
                                                       "train_images": len(ds.x_train), "test_images": len(ds.x_test),
-                                                      "validation_images": 0 if ds.x_val is None else len(ds.x_val)}))
+                                                      "validation_images": 0 if ds.x_val is None else len(ds.x_val),
+                                                      # the epoch each training started at (> 0: resumed
+                                                      # from its per-epoch checkpoint; null: cached)
+                                                      "started_at_epoch": started,
+                                                      "sparsity": prune.sparsity_of(qmodel, list(sparsity))}))
         if final.exists():
             shutil.rmtree(final)
         tmp.rename(final)

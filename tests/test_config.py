@@ -57,7 +57,7 @@ CASES = [
     ("quantization:\n  default: {weight: \"quantized_po2(4)\"}\n", ["unknown quantizer 'quantized_po2'", "quantized_bits"]),
     ("quantization:\n  default: {activation: \"quantized_bits(8,0)\"}\n", ["activation quantizer must be quantized_relu"]),
     ("quantization:\n  default: {weight: 1}\n", ["bit width must be 2..32"]),
-    ("hls_extra: 1\n", ["unknown key 'hls_extra'", "model, data, train, quantization, hls, parity"]),
+    ("hls_extra: 1\n", ["unknown key 'hls_extra'", "model, data, train, quantization, prune, hls, parity"]),
     (("board: pynq-z2", "board: pynq-z2\n  layers: {conv1: {precision: {result: 'fixed<16>'}}}"), ["hls.layers.conv1.precision.result", "not a precision"]),
     (("board: pynq-z2", "board: pynq-z2\n  layers: {conv1: {reuse: 4}}"), ["hls.layers.conv1", "unknown key 'reuse'", "reuse_factor"]),
     ("data:\n  source: /nonexistent/folder\n", ["data.source", "does not exist"]),

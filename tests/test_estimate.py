@@ -82,6 +82,20 @@ def test_zero_weights_take_no_dsp(tf_layers):
     assert _one(estimate(_convert(model), calibration=HAND), "dense").dsp == 64
 
 
+def test_zero_weights_stay_in_the_resource_rom(tf_layers):
+    """Resource at RF > 1 reads its weights from a ROM: the zeros keep their products (pruning pays
+    only in Latency layers); at RF 1 the ROM is partitioned into constants and they drop again."""
+    model = _model(tf_layers.Dense(8), (16,))
+    w, b = model.get_weights()
+    w[:8] = 0.0
+    model.set_weights([w, b])
+    at = lambda rf: _one(estimate(_convert(model, strategy="Resource", rf=rf), calibration=HAND), "dense")
+    dense = _model(tf_layers.Dense(8), (16,))
+    full = _one(estimate(_convert(dense, strategy="Resource", rf=4), calibration=HAND), "dense")
+    assert at(4).dsp == full.dsp == 32
+    assert at(1).dsp == 64
+
+
 @pytest.mark.parametrize("io_type,ii", [("io_stream", 64), ("io_parallel", 64)])
 def test_conv_1x1(tf_layers, io_type, ii):
     est = estimate(_convert(_model(tf_layers.Conv2D(4, 1), (8, 8, 3)), io_type=io_type), calibration=HAND)

@@ -48,3 +48,64 @@ def test_init_from_must_exist_and_not_chain(tmp_path):
     bad = write_config(tmp_path, BASE.replace("batch_size: 64}", "batch_size: 64, init_from: nope.yaml}"), "bad")
     with pytest.raises(ConfigError, match=r"train.init_from: 'nope.yaml' does not exist"):
         load_config(bad)
+
+
+RESUME = """\
+model: {arch: mobilenet, input_shape: [32, 32, 3], classes: 10, alpha: 0.5, depth: 4, dropout: 0.0}
+data: {source: default, max_test: 64}
+train: {epochs: 8, qat_epochs: 1, batch_size: 16}
+hls: {board: pynq-z2}
+"""
+
+
+def _saved_epoch(backup) -> int | None:
+    """The last epoch Keras BackupAndRestore saved in `backup` (0-based), None before the first."""
+    import tensorflow as tf
+
+    ckpt = tf.train.latest_checkpoint(str(backup / "chief")) or tf.train.latest_checkpoint(str(backup))
+    if ckpt is None:
+        return None
+    names = [n for n, _ in tf.train.list_variables(ckpt) if n.startswith("ckpt_saved_epoch")]
+    return int(tf.train.load_variable(ckpt, names[0])) if names else None
+
+
+@pytest.mark.slow
+def test_interrupted_training_resumes_at_the_saved_epoch(tmp_path, build_dir):
+    """A training killed (SIGKILL) after some epochs continues from its last per-epoch checkpoint in
+    the build cache, not from epoch 0, and ends with the same kind of result."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    path = write_config(tmp_path, RESUME, "resume")
+    code = ("import sys; from hwflow.config import load_config; from hwflow.data import load_dataset; "
+            "from hwflow.train import train; c = load_config(sys.argv[1]); train(c, load_dataset(c.data, (32, 32, 3)))")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    cache = build_dir / "cache"
+    saved = None
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            backups = list(cache.glob(".float-*.partial")) if cache.exists() else []
+            if backups and (saved := _saved_epoch(backups[0])) is not None and saved >= 1:
+                break
+            time.sleep(0.05)
+        proc.kill()
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert saved is not None and saved >= 1, "no checkpoint after 2 epochs"
+    backup = next(cache.glob(".float-*.partial"))
+    saved = _saved_epoch(backup)  # the kill may have come after one more epoch's save
+    assert saved is not None and 1 <= saved < 7
+    assert not list(cache.glob("float-*/float.weights.h5")), "the float training must not have finished"
+
+    cfg = load_config(path)
+    res = train(cfg, load_dataset(cfg.data, (32, 32, 3)))
+    metrics = json.loads((res.weights_dir / "metrics.json").read_text())
+    assert metrics["started_at_epoch"]["float"] == saved + 1  # continues after the saved epoch
+    assert not list(cache.glob(".*.partial"))  # the checkpoints are removed once the trainings end
+    assert 0 <= res.qkeras_accuracy <= 1 and list(cache.glob("float-*/float.weights.h5"))
