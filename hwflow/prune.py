@@ -71,7 +71,10 @@ def ramp_schedule(steps: int, ramp: float, frequency: int):
     """Sparsity 0 -> target over the first `ramp` share of `steps`, mask frozen after that."""
     tfmot = _tfmot()
     end = max(1, int(steps * ramp))
-    freq = max(1, min(frequency, end))
+    # TFMOT updates the mask at steps begin + k * frequency <= end_step only: end_step must be one of
+    # them, or the last update falls short of the target; at least 4 updates over the ramp
+    freq = max(1, min(frequency, end // 4))
+    end = max(freq, end // freq * freq)
     return lambda s: tfmot.sparsity.keras.PolynomialDecay(initial_sparsity=0.0, final_sparsity=s, begin_step=0,
                                                           end_step=end, frequency=freq)
 

@@ -117,3 +117,37 @@ def test_depthwise_layers_are_not_pruned(tmp_path):
     bad = load_config(write_config(tmp_path, BASE + "prune: {layers: {dw1: 0.5}}\n", "bad"))
     with pytest.raises(ConfigError, match=r"prune.layers.dw1: a depthwise layer.*valid: conv1, pw1"):
         plan_for(bad, float_model)
+
+
+@pytest.mark.slow
+def test_prune_study_table(tmp_path, build_dir):
+    """benchmarks/prune_study on a small config: rows per sparsity with measured top-1, bit-exact
+    firmware and a fit per board; the pruned row's estimate has fewer LUTs at the fitted rate."""
+    import json
+
+    from benchmarks import prune_study
+
+    path = write_config(tmp_path, BASE.replace("hls: {board: pynq-z2}", "hls: {board: pynq-z2, io_type: io_stream, "
+                                                "strategy: Resource, reuse_factor: 8}") + "parity: {images: 64}\n", "study")
+    out = tmp_path / "res" / "study"
+    assert prune_study.main(["--config", str(path), "--sparsity", "0", "0.75", "--prune-epochs", "1",
+                             "--board", "pynq-z2", "--out", str(out)]) == 0
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert [r["sparsity_target"] for r in rows] == [0.0, 0.75]
+    assert rows[0]["sparsity"] == 0 and rows[1]["sparsity"] > 0.5
+    for r in rows:
+        assert r["bit_exact_share"] == 1.0 and r["images"] == 64 and 0 <= r["firmware_top1"] <= 1
+        assert r["fits"]["pynq-z2"]["fits"]
+    a, b = (r["fits"]["pynq-z2"] for r in rows)
+    assert b["images_per_s"] >= a["images_per_s"] and b["totals"]["LUT"] < a["totals"]["LUT"]
+    assert "| study | 75% |" in out.with_suffix(".md").read_text() and out.with_suffix(".png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("steps,ramp,frequency", [(292, 0.6, 100), (37, 0.6, 100), (4219, 0.6, 100), (3, 0.6, 100)])
+def test_ramp_reaches_the_target_on_a_mask_update(steps, ramp, frequency):
+    """The polynomial ramp's last mask update is at its end step, so the target is reached."""
+    from hwflow.prune import ramp_schedule
+
+    sched = ramp_schedule(steps, ramp, frequency)(0.5)
+    last = max(s for s in range(1, steps + 1) if bool(sched(s)[0]))
+    assert float(sched(last)[1]) == pytest.approx(0.5) and last <= steps
