@@ -167,7 +167,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", action="append", required=True, type=Path)
     ap.add_argument("--sparsity", type=float, nargs="+", default=[0.0, 0.5, 0.75])
-    ap.add_argument("--prune-epochs", type=int, help="prune.epochs (default: the config's, else hwflow's)")
+    ap.add_argument("--prune-epochs", type=int, nargs="+",
+                    help="prune.epochs: one value for every config, or one per --config (default: the config's, "
+                         "else hwflow's)")
     ap.add_argument("--board", action="append", help="boards to fit (default: pynq-z2)")
     ap.add_argument("--data", type=Path, help="an image folder of the same layout instead of the configs' data")
     ap.add_argument("--images", type=int, help="test images through the firmware (default: parity.images)")
@@ -180,13 +182,19 @@ def main(argv=None) -> int:
 
     quiet_environment(verbose=False)
     boards = args.board or ["pynq-z2"]
+    epochs = args.prune_epochs or [None]
+    if len(epochs) not in (1, len(args.config)):
+        print(f"error: --prune-epochs: {len(epochs)} values for {len(args.config)} configs; valid: one, or one per "
+              f"--config", file=sys.stderr)
+        return 2
+    epochs = epochs * len(args.config) if len(epochs) == 1 else epochs
     rows = []
     fit_dir = Path(tempfile.mkdtemp(prefix="prune-study-fits-"))
     try:
-        for path in args.config:
+        for path, n_epochs in zip(args.config, epochs):
             cfg = load_config(path)
             for s in args.sparsity:
-                rows.append(run_point(cfg, s, args.prune_epochs, args.data, boards, args.images, fit_dir))
+                rows.append(run_point(cfg, s, n_epochs, args.data, boards, args.images, fit_dir))
                 print(json.dumps({k: rows[-1][k] for k in ("name", "sparsity", "float_top1", "qkeras_top1",
                                                            "firmware_top1")}), flush=True)
     except HwflowError as exc:
