@@ -440,3 +440,30 @@ def test_evaluating_a_sparsity_prunes_in_place_and_restores(digits_build):
     # the firmware (hls4ml conversion of the pruned kernels + bit-exact emulator) computes the same logits
     firmware = search.FirmwareEvaluator(cfg, tm.qmodel, tm.plan, x, y)
     np.testing.assert_allclose(firmware.logits(point), want, rtol=0, atol=1e-5)
+
+
+def test_tune_on_a_pruned_config_raises_its_sparsity(tmp_path, build_dir):
+    """A config already pruned (prune.sparsity 0.5): that is the baseline (cost 100), the search only
+    tries higher sparsities, and the tuned YAML keeps the section with per-layer overrides."""
+    from hwflow.flow import stage_models
+    from hwflow.tune.run import tune
+
+    path = tmp_path / "cfgs" / "pruned.yaml"
+    path.parent.mkdir()
+    path.write_text(DIGITS.replace("prune: {exclude: [conv1]}", "prune: {sparsity: 0.5, epochs: 1, exclude: [conv1]}"))
+    cfg = load_config(path)
+    out = tmp_path / "out" / "pruned_tuned.yaml"
+    r = tune(cfg, 100.0, slice_images=64, weight_bits=[6], act_bits=[6], sparsity=[0.5, 0.75], out=out,
+             engine="qkeras", estimate_resources=False)
+    prunable = {i.name for i in r.infos if i.prunable}
+    assert {n: space.sparsity_of(e) for n, e in r.base.items() if n in prunable} == {n: 0.5 for n in prunable}
+    assert r.rows[0]["cost"] == 100.0 and r.rows[0]["sparsity"] > 0
+    state = json.loads((build_dir / "pruned" / "tune" / "state.json").read_text())
+    assert {k.split("|", 2)[2] for k in state["sensitivity"] if "|sparsity|" in k} == {"0.75"}
+    assert space.prune_plan(r.point) == {n: 0.75 for n in prunable}
+    raw = yaml.safe_load(out.read_text())
+    assert raw["prune"] == {"sparsity": 0.5, "epochs": 1, "exclude": ["conv1"], "layers": {n: 0.75 for n in prunable}}
+    _, ttm = stage_models(load_config(out))
+    for n in prunable:
+        kernel = ttm.qmodel.get_layer(n).get_weights()[0]
+        assert np.mean(kernel == 0) + 1.0 / kernel.size >= 0.75, n

@@ -83,7 +83,7 @@ def plot_sensitivity(table: dict, infos: list[LayerInfo], weight_bits, act_bits,
     panels = [("weight", sorted(weight_bits, reverse=True), int, "bits"),
               ("activation", sorted(act_bits, reverse=True), int, "bits")]
     if sparsities and "sparsity" in table:
-        panels.append(("sparsity", sorted(sparsities), float, "share of zero weights"))
+        panels.append(("sparsity", sorted(sparsities), float, ""))
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 0.32 * len(names) + 1.8), sharey=True)
     vmax = max([v for role, *_ in panels for row in table[role].values() for v in row.values()] + [1.0])
     im = None
@@ -99,7 +99,8 @@ def plot_sensitivity(table: dict, infos: list[LayerInfo], weight_bits, act_bits,
                     ax.text(c, r, f"{grid[r, c]:.1f}", ha="center", va="center", fontsize=6,
                             color="white" if grid[r, c] > 0.5 * min(vmax, 50) else "black")
         ax.set_xticks(range(len(cands)), [f"{b:g}" for b in cands])
-        ax.set_xlabel(f"{role} {unit} (only this layer {'pruned' if role == 'sparsity' else 'narrowed'})")
+        ax.set_xlabel("sparsity (share of zero weights; only this layer pruned)" if role == "sparsity"
+                      else f"{role} {unit} (only this layer narrowed)")
         ax.set_title(role if role == "sparsity" else f"{role}s")
     axes[0].set_yticks(range(len(names)), names, fontsize=7)
     fig.colorbar(im, ax=axes, label="top-1 drop vs 8-bit QKeras (points)", shrink=0.8)

@@ -176,6 +176,8 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
         """Sensitivity (+ its JSON and heat map) and the search with one evaluator; resumable."""
         state = search.State.load(paths.root / "tune" / "state.json", _key(cfg, *state_key, evaluate.engine))
         state.upgrade(base)  # a state file from before the sparsity search: its points kept the trained sparsity
+        for v in state.visited:  # costs of such a file predate the density term (same numbers when unpruned)
+            v["cost"] = space.cost(v["point"], infos, base)
         if state.float_acc is None:
             state.float_acc, state.base_acc = _accuracy(tm.float_model, xs, ys), evaluate(base)
             state.save()

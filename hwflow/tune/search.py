@@ -47,8 +47,8 @@ class State:
 
     def upgrade(self, base: Point) -> None:
         """Points saved before the sparsity search (two elements per layer) get the baseline's
-        sparsity as their third: those searches never changed it. Costs are recomputed by the
-        caller's cost function only where it matters (the search scores from scratch)."""
+        sparsity as their third: those searches never changed it (hwflow.tune.run recomputes the
+        visited costs after this, with the density term)."""
         def pad(point):
             for name, entry in (point or {}).items():
                 if len(entry) < len(base[name]):
