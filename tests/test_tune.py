@@ -397,6 +397,8 @@ def test_tune_sparsity_off_is_the_widths_only_search(digits_build, monkeypatch):
     state = json.loads(state_path.read_text())
     assert not any("|sparsity|" in k for k in state["sensitivity"])
     assert "sparsity" not in json.loads((root / "build" / "digits" / "reports" / "tune_sensitivity.json").read_text())
+    md = r.report_md.read_text()  # the widths-only report has no sparsity columns
+    assert "## Bits per layer" in md and "| sparsity |" not in md and "zero weights" not in md
     # a state file of the widths-only search from before the sparsity search (two elements per layer)
     # resumes under the same key: nothing is evaluated again
     for v in state["visited"]:

@@ -146,7 +146,10 @@ def _pct(v) -> str:
 
 
 def markdown(r) -> str:
-    """tune.md from a TuneResult."""
+    """tune.md from a TuneResult (the sparsity columns only when sparsity was searched or the
+    config was pruned already: a widths-only report reads as before)."""
+    show_sp = bool(r.sparsities) or any(sparsity_of(e) > 0 for e in r.base.values())
+    zw = ("zero weights | ", "---|") if show_sp else ("", "")
     L = [f"# Quantization tuning: {r.name}", "",
          f"Budget: top-1 drop <= {r.budget:g} points vs float. Search on {r.slice_images} {r.slice_split} images "
          f"(a seeded random subset{', held out of training' if r.slice_split == 'validation' else ''}); "
@@ -154,13 +157,13 @@ def markdown(r) -> str:
             if r.unseen_images == r.test_images else
             f"accuracy below on all {r.test_images} test images and on the {r.unseen_images} the search never saw. ")
          + f"Cost: {r.cost_metric}.", "",
-         "| model | weights (mean bits) | zero weights | cost | float | QKeras | C-sim | drop vs float (QKeras) | "
+         f"| model | weights (mean bits) | {zw[0]}cost | float | QKeras | C-sim | drop vs float (QKeras) | "
          "QKeras, unseen images |",
-         "|---|---|---|---|---|---|---|---|---|"]
+         f"|---|---|{zw[1]}---|---|---|---|---|---|"]
     for row in r.rows:
         drop = "-" if row["qkeras"] is None else f"{100 * (r.float_acc - row['qkeras']):.2f}"
-        L.append(f"| {row['label']} | {row['mean_weight_bits']:.2f} | {100 * row.get('sparsity', 0.0):.1f}% | "
-                 f"{row['cost']:.1f} | {_pct(r.float_acc)} | "
+        zeros = f"{100 * row.get('sparsity', 0.0):.1f}% | " if show_sp else ""
+        L.append(f"| {row['label']} | {row['mean_weight_bits']:.2f} | {zeros}{row['cost']:.1f} | {_pct(r.float_acc)} | "
                  f"{_pct(row['qkeras'])} | {_pct(row.get('csim'))} | {drop} | {_pct(row.get('qkeras_unseen'))} |")
     engine = {"qkeras": "the QKeras model", "emulate": "the firmware (hls4ml conversion + bit-exact emulator)"}[r.engine]
     L += ["", f"Accuracy of each point from {engine}."]
@@ -177,9 +180,9 @@ def markdown(r) -> str:
         for e in r.estimates:
             L.append(f"| {e['label']} | " + " | ".join(str(v) for v in e["totals"].values()) + " |")
         L.append("")
-    L += ["## Bits and sparsity per layer", "",
-          "| layer | MACs | weights | weight bits | activation bits | sparsity | zeros after QAT |",
-          "|---|---|---|---|---|---|---|"]
+    L += ["## Bits and sparsity per layer" if show_sp else "## Bits per layer", "",
+          "| layer | MACs | weights | weight bits | activation bits |" + (" sparsity | zeros after QAT |" if show_sp else ""),
+          "|---|---|---|---|---|" + ("---|---|" if show_sp else "")]
     for i in r.infos:
         w, a = r.point[i.name][:2]
         w0, a0 = r.base[i.name][:2]
@@ -190,7 +193,8 @@ def markdown(r) -> str:
             sp = f"{s0:g} -> **{s:g}**"
         got = r.sparsity_after_qat.get(i.name)
         L.append(f"| {i.name} | {i.macs:,} | {i.weights:,} | {w0} -> **{w}** | "
-                 f"{'-' if a is None else f'{a0} -> **{a}**'} | {sp} | {'-' if got is None else f'{100 * got:.1f}%'} |")
+                 f"{'-' if a is None else f'{a0} -> **{a}**'} |"
+                 + (f" {sp} | {'-' if got is None else f'{100 * got:.1f}%'} |" if show_sp else ""))
     if r.sparsities:
         L += ["", f"Sparsity candidates {', '.join(f'{v:g}' for v in r.sparsities)} (prunable layers: not "
               "depthwise, not in prune.exclude); a layer's zeros count in the cost by its density. The tuned "
