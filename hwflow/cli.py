@@ -31,7 +31,7 @@ from hwflow.paths import CONFIG_DIR, ModelPaths
 from hwflow import sweep
 from hwflow.synth import BACKENDS, DEFAULT_BITSTREAM_TIMEOUT_S, DEFAULT_SYNTH_TIMEOUT_S
 from hwflow.tools import discover, doctor_text, find_tool
-from hwflow.tune.run import DEFAULT_ACT_BITS, DEFAULT_WEIGHT_BITS, ENGINES as TUNE_ENGINES, tune
+from hwflow.tune.run import DEFAULT_ACT_BITS, DEFAULT_SPARSITY, DEFAULT_WEIGHT_BITS, ENGINES as TUNE_ENGINES, tune
 
 # ---------------------------------------------------------------------------------- quiet
 
@@ -254,16 +254,27 @@ def _bits(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers like 6,5,4,3, got {text!r}") from None
 
 
+def _shares(text: str) -> list[float]:
+    """--sparsity values: floats, space- or comma-separated."""
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected shares of zero weights like 0.5 0.75, got {text!r}") from None
+
+
 def _cmd_tune(args) -> int:
     cfg = _need_config(args)
+    sparsity = [v for group in args.sparsity for v in group]  # nargs="*" of comma lists; [] or 0: off
     r = tune(cfg, args.budget, slice_images=args.slice, weight_bits=args.weight_bits, act_bits=args.act_bits,
-             slack=args.slack, out=args.out, qat=not args.no_qat, hls=args.hls, engine=args.engine)
+             slack=args.slack, out=args.out, qat=not args.no_qat, hls=args.hls, engine=args.engine,
+             sparsity=sparsity)
 
     def pct(v):
         return "-" if v is None else f"{100 * v:.2f}%"
 
     for row in r.rows:
-        print(f"  {row['label']}: mean weight bits {row['mean_weight_bits']:.2f}, cost {row['cost']:.1f}, "
+        print(f"  {row['label']}: mean weight bits {row['mean_weight_bits']:.2f}, "
+              f"zero weights {100 * row.get('sparsity', 0.0):.1f}%, cost {row['cost']:.1f}, "
               f"top-1 float {pct(r.float_acc)} QKeras {pct(row['qkeras'])} C-sim {pct(row.get('csim'))}")
     print(f"  tuned config: {r.yaml_path}\n  report: {r.report_md}")
     if r.within_budget is False:
@@ -418,6 +429,11 @@ def _add_search_commands(sub) -> None:
                    help="candidate weight widths (default %(default)s)")
     p.add_argument("--act-bits", type=_bits, default=list(DEFAULT_ACT_BITS),
                    help="candidate activation widths (default %(default)s)")
+    p.add_argument("--sparsity", type=_shares, nargs="*", default=[list(DEFAULT_SPARSITY)],
+                   help="candidate per-layer sparsities (shares of zero weights, magnitude-pruned; depthwise "
+                        "and prune.exclude layers are never pruned), searched beside the widths and written as "
+                        f"prune.layers (default {' '.join(f'{v:g}' for v in DEFAULT_SPARSITY)}; "
+                        "--sparsity alone or --sparsity 0: widths only)")
     p.add_argument("--slack", type=cli_float(-1e-9, 100), default=0.0,
                    help="extra points the no-retraining search may lose, for QAT to recover (default 0)")
     p.add_argument("--out", type=Path, help="tuned YAML (default: hls_configs/<model>_tuned.yaml beside the config)")

@@ -1,11 +1,12 @@
 """`tune(cfg, budget) -> TuneResult`: sensitivity -> greedy search -> tuned YAML -> QAT -> report.
 
     trained 8-bit model (hwflow.train, cached)
-      |  sensitivity: one layer/role narrowed at a time, tuning slice, no retraining
+      |  sensitivity: one layer/role narrowed (or pruned) at a time, tuning slice, no retraining
       |  search: greedy, drop vs float <= budget (+ slack), state.json after every point
       v
-    hls_configs/<model>_tuned.yaml  (quantization.layers overrides; a normal flow config)
+    hls_configs/<model>_tuned.yaml  (quantization.layers + prune.layers overrides; a normal flow config)
       |  hwflow.train on the tuned config: cached float baseline -> fold -> QAT at the new widths
+      |  (from the 8-bit QAT weights, magnitude-pruned to prune.layers, with a frozen mask)
       |  optional: hwflow.flow.run (models..parity: convert + C-sim parity on parity.images test images)
       v
     build/<model>/reports/tune.md, tune.json, tune_sensitivity.{png,json}, tune_pareto.png
@@ -27,8 +28,10 @@ from hwflow.paths import ModelPaths, write_text_atomic
 
 DEFAULT_WEIGHT_BITS = (6, 5, 4, 3, 2)
 DEFAULT_ACT_BITS = (6, 5, 4, 3)
-COST_METRIC = ("50 x MAC-weighted bits [sum of MACs x (weight + activation bits)] + 50 x stored weight bits, "
-               "each relative to the baseline (baseline = 100)")
+DEFAULT_SPARSITY = (0.5, 0.75, 0.9)
+COST_METRIC = ("50 x MAC-weighted bits [sum of MACs x density x (weight + activation bits)] + 50 x stored "
+               "weight bits [weights x density x weight bits], density = 1 - sparsity, each relative to the "
+               "baseline (baseline = 100)")
 
 
 @dataclass
@@ -58,6 +61,8 @@ class TuneResult:
     unseen_images: int = 0  # test images the search never evaluated
     engine: str = "qkeras"  # what computed the search's accuracies (see tune(engine=))
     engine_check: dict | None = None  # "auto": firmware vs QKeras prediction agreement, baseline and chosen
+    sparsities: tuple = ()  # candidate sparsities searched (empty: widths only)
+    sparsity_after_qat: dict = field(default_factory=dict)  # measured share of zeros per pruned layer
 
 
 def _key(cfg: FlowConfig, *parts) -> str:
@@ -69,6 +74,14 @@ def _check_bits(bits, what: str) -> list[int]:
     if not bits or any(not 2 <= b <= 16 for b in bits):
         raise ConfigError(f"tune --{what}: widths must be integers in 2..16, got {bits}")
     return bits
+
+
+def _check_sparsity(values) -> tuple[float, ...]:
+    """Candidate sparsities, ascending; 0 entries dropped (none left: no sparsity search)."""
+    vals = sorted({round(float(v), 6) for v in values if float(v) != 0})
+    if any(not 0 < v <= 0.99 for v in vals):
+        raise ConfigError(f"tune --sparsity: shares of zero weights in (0, 0.99], got {vals} (0 or no value: off)")
+    return tuple(vals)
 
 
 def _accuracy(model, x, y) -> float:
@@ -90,8 +103,15 @@ ENGINES = ("auto", "emulate", "qkeras")
 
 def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bits=DEFAULT_WEIGHT_BITS,
          act_bits=DEFAULT_ACT_BITS, slack: float = 0.0, out: Path | None = None, qat: bool = True,
-         hls: bool = False, estimate_resources: bool = True, engine: str = "auto") -> TuneResult:
+         hls: bool = False, estimate_resources: bool = True, engine: str = "auto",
+         sparsity=DEFAULT_SPARSITY) -> TuneResult:
     """Search per-layer widths with top-1 drop <= `budget` points vs float; write `<name>_tuned.yaml`.
+
+    `sparsity`: candidate shares of zero weights per prunable layer (not depthwise, not in the
+    config's prune.exclude), searched beside the widths: a point's sparsity is tried by
+    magnitude-pruning that layer's trained kernel (no retraining); the chosen ones are written
+    as prune.layers, so the tuned config's QAT prunes the same weights and keeps them zero.
+    Empty (or only 0): widths only, as before the sparsity search.
 
     `slack`: extra points the no-retraining search may lose, expecting the final QAT to win
     them back (the final QAT accuracy is what `within_budget` reports). `hls`: also run the
@@ -102,6 +122,7 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
     (default): QKeras for the search, and the firmware (emulator) predictions on the tuning slice
     for the baseline and the chosen point, which must agree image for image with QKeras' (else
     the search is redone with the emulator, so every number is the firmware's)."""
+    from hwflow import prune
     from hwflow.flow import stage_models
     from hwflow.train import build_models, train
     from hwflow.tune import report, search, space
@@ -112,12 +133,16 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
     if engine not in ENGINES:
         raise ConfigError(f"tune --engine: {engine!r} is not valid; valid: {', '.join(ENGINES)}")
     weight_bits, act_bits = _check_bits(weight_bits, "weight-bits"), _check_bits(act_bits, "act-bits")
+    sparsities = _check_sparsity(sparsity)
     if cfg.model.file is not None:
         from hwflow import usermodel
 
         if usermodel.is_qkeras(usermodel.float_model_of(cfg)):  # its quantizers are its own: no widths to search
             raise ConfigError(f"{cfg.path}: model.file {cfg.model.file.name} is a QKeras model; tune searches the "
                               f"widths of the twin hwflow builds from a float Keras model: give the float model file")
+        if sparsities:  # hwflow.train's model-file path does not prune: a prune.layers there would be ignored
+            print(f"  {cfg.name}: model.file: no sparsity search (pruning applies to zoo models only)", flush=True)
+            sparsities = ()
     ds, tm = stage_models(cfg)
     if tm.float_accuracy is None:
         raise ConfigError(f"{cfg.path}: train.epochs is 0; tuning needs a trained model")
@@ -137,30 +162,36 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
 
     paths = ModelPaths.for_model(cfg.name)
     names = kernel_layer_names(tm.qmodel)
-    infos = space.layer_infos(tm.qmodel, names)
-    base = space.base_point(tm.plan, infos)
+    infos = space.layer_infos(tm.qmodel, names, never_pruned=cfg.prune.exclude)
+    # the trained model's own sparsity (a config with a prune section) is the baseline's
+    base = space.base_point(tm.plan, infos, prune.plan_for(cfg, tm.qmodel) if cfg.model.file is None else {})
     _, work = build_models(cfg, tm.plan)  # a private copy whose quantizers the search swaps
     work.set_weights(tm.qmodel.get_weights())
     firmware = search.FirmwareEvaluator(cfg, tm.qmodel, tm.plan, xs, ys)
     state_key = [str(tm.weights_dir), f"random-{split}-slice", slice_images, weight_bits, act_bits]
+    if sparsities:  # without them the key is the one of a widths-only search (its state files resume)
+        state_key.append(["sparsity", list(sparsities)])
 
     def explore(evaluate):
         """Sensitivity (+ its JSON and heat map) and the search with one evaluator; resumable."""
         state = search.State.load(paths.root / "tune" / "state.json", _key(cfg, *state_key, evaluate.engine))
+        state.upgrade(base)  # a state file from before the sparsity search: its points kept the trained sparsity
+        for v in state.visited:  # costs of such a file predate the density term (same numbers when unpruned)
+            v["cost"] = space.cost(v["point"], infos, base)
         if state.float_acc is None:
             state.float_acc, state.base_acc = _accuracy(tm.float_model, xs, ys), evaluate(base)
             state.save()
         print(f"  {cfg.name}: tuning slice {slice_images} {split} images ({evaluate.engine}): float "
               f"{100 * state.float_acc:.2f}%, 8-bit QKeras {100 * state.base_acc:.2f}%", flush=True)
         t0 = time.perf_counter()
-        search.sensitivity(state, evaluate, infos, base, weight_bits, act_bits)
+        search.sensitivity(state, evaluate, infos, base, weight_bits, act_bits, sparsities)
         t_sens = time.perf_counter() - t0
-        table = report.sensitivity_table(state, infos, base, weight_bits, act_bits)
+        table = report.sensitivity_table(state, infos, base, weight_bits, act_bits, sparsities)
         report.write_json(paths.reports / "tune_sensitivity.json", table)
         png = report.plot_sensitivity(table, infos, weight_bits, act_bits, paths.reports / "tune_sensitivity.png",
-                                      f"{cfg.name}: per-layer sensitivity ({slice_images} {split} images)")
+                                      f"{cfg.name}: per-layer sensitivity ({slice_images} {split} images)", sparsities)
         t0 = time.perf_counter()
-        chosen = search.search(state, evaluate, infos, base, budget + slack, weight_bits, act_bits)
+        chosen = search.search(state, evaluate, infos, base, budget + slack, weight_bits, act_bits, sparsities)
         return state, chosen, png, t_sens, time.perf_counter() - t0
 
     evaluate = firmware if engine == "emulate" else search.Evaluator(work, tm.plan, xs, ys)
@@ -179,15 +210,21 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
             t_sens, t_search = t_sens + t_sens_fw, t_search + t_search_fw
 
     out = Path(out) if out else cfg.path.parent / f"{cfg.name}_tuned.yaml"
-    flags = f"--budget {budget:g}" + (f" --slack {slack:g}" if slack else "")
-    note = (f"Written by `hwflow tune --config {cfg.path.name} {flags}`: per-layer widths searched on "
-            f"{slice_images} {split} images\n(cost: {COST_METRIC}); mean weight width "
-            f"{space.mean_weight_bits(point, infos):.2f} bits. Report: build/{cfg.name}/reports/tune.md")
-    report.write_tuned_yaml(cfg, space.yaml_overrides(point, tm.plan, base), out, note)
+    flags = (f"--budget {budget:g}" + (f" --slack {slack:g}" if slack else "")
+             + (f" --sparsity {' '.join(f'{v:g}' for v in sparsities)}" if sparsities else " --sparsity 0"))
+    pruned = space.prune_overrides(point, base)
+    note = (f"Written by `hwflow tune --config {cfg.path.name} {flags}`: per-layer widths"
+            f"{' and sparsities' if sparsities else ''} searched on {slice_images} {split} images\n(cost: "
+            f"{COST_METRIC});\nmean weight width {space.mean_weight_bits(point, infos):.2f} bits, "
+            f"{100 * space.mean_sparsity(point, infos):.1f}% of the kernel weights zero"
+            f"{f' ({len(pruned)} layers pruned by the search)' if pruned else ''}. "
+            f"Report: build/{cfg.name}/reports/tune.md")
+    report.write_tuned_yaml(cfg, space.yaml_overrides(point, tm.plan, base), out, note, prune_layers=pruned)
 
     rows = [{"label": "baseline (8-bit QAT)", "mean_weight_bits": space.mean_weight_bits(base, infos), "cost": 100.0,
+             "sparsity": space.mean_sparsity(base, infos),
              "qkeras": tm.qkeras_accuracy, "qkeras_unseen": _accuracy(tm.qmodel, xu, yu) if len(xu) else None}]
-    estimates, final, t_qat, within = [], None, 0.0, None
+    estimates, final, t_qat, within, zeros = [], None, 0.0, None, {}
     tuned_cfg = load_config(out)
     if qat:
         t0 = time.perf_counter()
@@ -195,8 +232,17 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
         # baseline comes from the cache); the result lands in the tuned config's training cache
         ttm = train(tuned_cfg, ds, init_from=tm.qmodel)
         t_qat = time.perf_counter() - t0
+        # hwflow.train pruned the start weights to the tuned prune plan and checked its mask after QAT;
+        # the shares of zeros are measured again here on the model the report and the flow use
+        target = space.prune_plan(point)
+        zeros = prune.sparsity_of(ttm.qmodel, list(target))
+        short = {n: (zeros[n], s) for n, s in target.items()
+                 if zeros[n] + 1.0 / ttm.qmodel.get_layer(n).get_weights()[prune.KERNEL_INDEX].size < s - 1e-6}
+        if short:
+            raise ConfigError(f"{out}: after QAT, layers below their tuned sparsity (measured, target): {short}")
         rows.append({"label": "tuned (after QAT)", "mean_weight_bits": space.mean_weight_bits(point, infos),
-                     "cost": space.cost(point, infos, base), "qkeras": ttm.qkeras_accuracy,
+                     "cost": space.cost(point, infos, base), "sparsity": space.mean_sparsity(point, infos),
+                     "qkeras": ttm.qkeras_accuracy,
                      "qkeras_unseen": _accuracy(ttm.qmodel, xu, yu) if len(xu) else None})
         final = {"cost": space.cost(point, infos, base), "accuracy": _accuracy(ttm.qmodel, xs, ys)}
         within = 100.0 * (tm.float_accuracy - ttm.qkeras_accuracy) <= budget + 1e-9
@@ -229,12 +275,13 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
                         rows, out, sens_png, pareto_png, paths.reports / "tune.md",
                         sensitivity_points=len(state.sensitivity), sensitivity_s=t_sens, search_s=t_search,
                         qat_s=t_qat, estimates=estimates, within_budget=within, slice_split=split,
-                        unseen_images=len(xu), engine=evaluate.engine, engine_check=engine_check)
+                        unseen_images=len(xu), engine=evaluate.engine, engine_check=engine_check,
+                        sparsities=sparsities, sparsity_after_qat=zeros)
     write_text_atomic(result.report_md, report.markdown(result))
     report.write_json(paths.reports / "tune.json", {
         "name": cfg.name, "budget": budget, "slack": slack, "slice_images": slice_images, "slice_split": split,
         "engine": evaluate.engine, "engine_check": engine_check,
-        "cost_metric": COST_METRIC,
+        "cost_metric": COST_METRIC, "sparsity_candidates": list(sparsities), "sparsity_after_qat": zeros,
         "float_accuracy": tm.float_accuracy, "rows": rows, "base": base, "point": point, "within_budget": within,
         "estimates": estimates, "yaml": str(out), "visited": state.visited,
         "layers": [i.__dict__ for i in infos]})

@@ -3,10 +3,12 @@
 Both evaluate the trained 8-bit QAT model with some quantizers narrowed (no retraining per
 point) on a tuning slice (validation images, or test images when the config holds none out):
 
-- `sensitivity`: one (layer, role, width) at a time, the rest at the baseline; the drop in
-  top-1 points against the baseline QKeras model.
+- `sensitivity`: one (layer, role, value) at a time, the rest at the baseline; the drop in
+  top-1 points against the baseline QKeras model. Roles: weight and activation widths, and
+  sparsity (the layer's kernel magnitude-pruned in place, no retraining) for prunable layers.
 - `search`: greedy descent from the baseline. Each step takes the not-yet-blocked move
-  (one layer's weights or activations down one candidate width) with the best ratio of cost
+  (one layer's weights or activations down one candidate width, or its sparsity up one
+  candidate) with the best ratio of cost
   saved to the drop the sensitivity table predicts, evaluates the combined point, keeps it when
   its drop against float stays within the budget and otherwise blocks that layer/role.
 
@@ -25,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hwflow.tune.space import LayerInfo, Point, QuantizerSwap, cost
+from hwflow.tune.space import KernelPrune, LayerInfo, Point, QuantizerSwap, cost, sparsity_of
 
-ROLES = ("weight", "activation")
+ROLES = ("weight", "activation", "sparsity")  # a point entry's elements, in order
 
 
 @dataclass
@@ -42,6 +44,19 @@ class State:
     current: Point | None = None
     blocked: list = field(default_factory=list)  # ["layer", "role"]
     done: bool = False
+
+    def upgrade(self, base: Point) -> None:
+        """Points saved before the sparsity search (two elements per layer) get the baseline's
+        sparsity as their third: those searches never changed it (hwflow.tune.run recomputes the
+        visited costs after this, with the density term)."""
+        def pad(point):
+            for name, entry in (point or {}).items():
+                if len(entry) < len(base[name]):
+                    entry.extend(base[name][len(entry):])
+
+        pad(self.current)
+        for v in self.visited:
+            pad(v["point"])
 
     @classmethod
     def load(cls, path: Path, key: str) -> "State":
@@ -69,14 +84,21 @@ class Evaluator:
 
     def __init__(self, qmodel, base_plan, x: np.ndarray, y: np.ndarray):
         self.swap = QuantizerSwap(qmodel, base_plan)
+        self.prune = KernelPrune(qmodel)
         self.x, self.y = x, y
 
-    def predictions(self, point: Point) -> np.ndarray:
+    def logits(self, point: Point) -> np.ndarray:
         self.swap.apply(point)
-        # eager calls: no graph retrace per point (a retrace costs more than the evaluation)
-        logits = np.concatenate([self.swap.model(self.x[i:i + 500], training=False).numpy()
-                                 for i in range(0, len(self.x), 500)])
-        return np.argmax(logits, axis=1)
+        self.prune.apply(point)  # the point's sparsities, trained kernels back afterwards
+        try:
+            # eager calls: no graph retrace per point (a retrace costs more than the evaluation)
+            return np.concatenate([self.swap.model(self.x[i:i + 500], training=False).numpy()
+                                   for i in range(0, len(self.x), 500)])
+        finally:
+            self.prune.restore()
+
+    def predictions(self, point: Point) -> np.ndarray:
+        return np.argmax(self.logits(point), axis=1)
 
     def __call__(self, point: Point) -> float:
         return float(np.mean(self.predictions(point) == self.y))
@@ -94,34 +116,55 @@ class FirmwareEvaluator(Evaluator):
         self.x, self.y = x, y
 
     def predictions(self, point: Point) -> np.ndarray:
+        return np.argmax(self.logits(point), axis=1)
+
+    def logits(self, point: Point) -> np.ndarray:
         from hwflow.convert import to_hls_model
+        from hwflow.prune import prune_in_place
         from hwflow.train import build_models
-        from hwflow.tune.space import plan_for
+        from hwflow.tune.space import plan_for, prune_plan
         from hwflow.sim.emulate import emulate
 
         _, qmodel = build_models(self.cfg, plan_for(point, self.base_plan))
         qmodel.set_weights(self.weights)
+        prune_in_place(qmodel, prune_plan(point))
         out = emulate(to_hls_model(self.cfg, qmodel), self.x)
-        return np.argmax(out.reshape(len(self.x), -1), axis=1)
+        return np.asarray(out).reshape(len(self.x), -1)
 
 
-def _with(point: Point, name: str, role: str, bits: int) -> Point:
+def _with(point: Point, name: str, role: str, value) -> Point:
     out = {k: list(v) for k, v in point.items()}
-    out[name][ROLES.index(role)] = bits
+    idx = ROLES.index(role)
+    out[name] += [0.0] * (idx + 1 - len(out[name]))  # a point without sparsities: unpruned
+    out[name][idx] = value
     return out
 
 
-def sens_key(name: str, role: str, bits: int) -> str:
-    return f"{name}|{role}|{bits}"
+def sens_key(name: str, role: str, value) -> str:
+    return f"{name}|{role}|{value:g}" if role == "sparsity" else f"{name}|{role}|{value}"
+
+
+def _value(entry, role: str):
+    return sparsity_of(entry) if role == "sparsity" else entry[ROLES.index(role)]
+
+
+def _steps(i: LayerInfo, entry, role: str, weight_bits, act_bits, sparsities) -> list:
+    """The candidate values a layer/role can still move to from `entry`, nearest first: narrower
+    widths, or higher sparsities (prunable layers only)."""
+    if role == "weight":
+        return sorted((b for b in weight_bits if b < entry[0]), reverse=True)
+    if role == "activation":
+        return sorted((b for b in act_bits if b < entry[1]), reverse=True) if i.has_activation else []
+    return sorted(s for s in sparsities if s > sparsity_of(entry)) if i.prunable else []
 
 
 def sensitivity(state: State, evaluate, infos: list[LayerInfo], base: Point, weight_bits: list[int],
-                act_bits: list[int]) -> dict:
+                act_bits: list[int], sparsities=()) -> dict:
     """Fill state.sensitivity (accuracy per single-layer change); resumable."""
     from tqdm import tqdm
 
-    todo = [(i.name, "weight", b) for i in infos for b in weight_bits if b < base[i.name][0]]
-    todo += [(i.name, "activation", b) for i in infos if i.has_activation for b in act_bits if b < base[i.name][1]]
+    todo = [(i.name, role, v) for role in ROLES for i in infos
+            for v in _steps(i, base[i.name], role, weight_bits, act_bits, sparsities)]
     left = [t for t in todo if sens_key(*t) not in state.sensitivity]
     with tqdm(total=len(todo), initial=len(todo) - len(left), desc="sensitivity", unit="point") as bar:
         for name, role, bits in left:
@@ -131,33 +174,27 @@ def sensitivity(state: State, evaluate, infos: list[LayerInfo], base: Point, wei
     return state.sensitivity
 
 
-def _moves(state: State, infos: list[LayerInfo], weight_bits: list[int], act_bits: list[int]):
-    """(name, role, next lower width) for every layer/role not blocked and not at the bottom."""
+def _moves(state: State, infos: list[LayerInfo], weight_bits: list[int], act_bits: list[int], sparsities=()):
+    """(name, role, next value) for every layer/role not blocked and not at its last candidate."""
     blocked = {tuple(b) for b in state.blocked}
     for i in infos:
-        for role, cands in (("weight", weight_bits), ("activation", act_bits)):
-            if (i.name, role) in blocked or (role == "activation" and not i.has_activation):
+        for role in ROLES:
+            if (i.name, role) in blocked:
                 continue
-            cur = state.current[i.name][ROLES.index(role)]
-            lower = [b for b in cands if b < cur]
-            if lower:
-                yield i.name, role, max(lower)
+            steps = _steps(i, state.current[i.name], role, weight_bits, act_bits, sparsities)
+            if steps:
+                yield i.name, role, steps[0]
 
 
-def _remaining(state: State, infos, weight_bits, act_bits) -> int:
-    """An upper bound on the evaluations left (each layer/role can still step to the bottom)."""
+def _remaining(state: State, infos, weight_bits, act_bits, sparsities=()) -> int:
+    """An upper bound on the evaluations left (each layer/role can still step to its last candidate)."""
     blocked = {tuple(b) for b in state.blocked}
-    n = 0
-    for i in infos:
-        for role, cands in (("weight", weight_bits), ("activation", act_bits)):
-            if (i.name, role) in blocked or (role == "activation" and not i.has_activation):
-                continue
-            n += sum(1 for b in cands if b < state.current[i.name][ROLES.index(role)])
-    return n
+    return sum(len(_steps(i, state.current[i.name], role, weight_bits, act_bits, sparsities))
+               for i in infos for role in ROLES if (i.name, role) not in blocked)
 
 
 def search(state: State, evaluate, infos: list[LayerInfo], base: Point, budget: float,
-           weight_bits: list[int], act_bits: list[int]) -> Point:
+           weight_bits: list[int], act_bits: list[int], sparsities=()) -> Point:
     """Greedy descent; returns the cheapest accepted point (drop vs float <= budget points)."""
     from tqdm import tqdm
 
@@ -171,10 +208,11 @@ def search(state: State, evaluate, infos: list[LayerInfo], base: Point, budget: 
         state.visited.append({"point": state.current, "accuracy": state.base_acc, "move": None, "accepted": True,
                               "cost": cost(state.current, infos, base)})
         state.save()
-    bar = tqdm(total=len(state.visited) + _remaining(state, infos, weight_bits, act_bits), initial=len(state.visited),
+    bar = tqdm(total=len(state.visited) + _remaining(state, infos, weight_bits, act_bits, sparsities),
+               initial=len(state.visited),
                desc=f"search (budget {budget:g} points)", unit="point")
     while not state.done:
-        moves = list(_moves(state, infos, weight_bits, act_bits))
+        moves = list(_moves(state, infos, weight_bits, act_bits, sparsities))
         if not moves:
             state.done = True
             break
@@ -183,7 +221,7 @@ def search(state: State, evaluate, infos: list[LayerInfo], base: Point, budget: 
         def score(move):
             name, role, bits = move
             saved = now - cost(_with(state.current, name, role, bits), infos, base)
-            cur = state.current[name][ROLES.index(role)]
+            cur = _value(state.current[name], role)
             before = state.sensitivity.get(sens_key(name, role, cur), state.base_acc)
             predicted = 100.0 * (before - state.sensitivity.get(sens_key(name, role, bits), state.base_acc))
             return saved / max(predicted, 0.05)  # cost saved per point the step is predicted to lose
@@ -199,7 +237,7 @@ def search(state: State, evaluate, infos: list[LayerInfo], base: Point, budget: 
         else:
             state.blocked.append([name, role])
         state.save()
-        bar.total = len(state.visited) + _remaining(state, infos, weight_bits, act_bits)
+        bar.total = len(state.visited) + _remaining(state, infos, weight_bits, act_bits, sparsities)
         bar.update(1)
         bar.set_postfix(cost=f"{cost(state.current, infos, base):.1f}", top1=f"{100 * acc:.2f}")
     bar.close()
