@@ -17,7 +17,7 @@ STAMP    := $(VENV)/.installed
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
-	@echo "  variables: MODEL=$(MODEL) CONFIG=$(CONFIG) BOARD=<board> BUDGET=<points> SPACE=<sweep.yaml> TARGET_FPS=<images/s>"
+	@echo "  variables: MODEL=$(MODEL) CONFIG=$(CONFIG) BOARD=<board> BUDGET=<points> SPARSITY=<shares|0> SPACE=<sweep.yaml> TARGET_FPS=<images/s>"
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11) on PATH, or make PYTHON=/path/to/python3.11"; exit 2; }
@@ -57,8 +57,8 @@ bitstream: $(STAMP)  ## bitstream / xclbin / IP for BOARD (when Vivado is instal
 doctor: $(STAMP)  ## which Xilinx tools are installed and what each missing one blocks
 	$(HW) doctor
 
-tune: $(STAMP)  ## per-layer bit widths under an accuracy budget (BUDGET=points)
-	$(HW) tune --config $(CONFIG) --budget $(BUDGET)
+tune: $(STAMP)  ## per-layer bit widths (and sparsity) under an accuracy budget (BUDGET=points, SPARSITY="0.5 0.75" or 0)
+	$(HW) tune --config $(CONFIG) --budget $(BUDGET) $(if $(SPARSITY),--sparsity $(SPARSITY))
 
 sweep: $(STAMP)  ## design-space sweep on Dask (SPACE=sweep.yaml)
 	$(HW) sweep --config $(CONFIG) --space $(SPACE)

@@ -24,7 +24,6 @@ import tempfile
 from pathlib import Path
 
 
-
 def derived(cfg, sparsity: float, epochs: int | None, data: Path | None):
     """The config at `sparsity` (same folder, so relative data paths and the float cache key hold)."""
     from hwflow.config import config_from_dict
