@@ -43,8 +43,8 @@ def derived(cfg, sparsity: float, epochs: int | None, data: Path | None):
 
 
 def zeros(qmodel) -> dict:
-    """Share of zero kernel weights (hwflow.fit.zero_share, what the fit reports)."""
-    from hwflow.fit import zero_share
+    """Share of zero kernel weights (hwflow.prune.zero_share, what the fit reports)."""
+    from hwflow.prune import zero_share
 
     return {"sparsity": zero_share(qmodel)}
 

@@ -203,10 +203,6 @@ class PruneSection(Written):
     frequency: int = 100  # training steps between mask updates while the sparsity ramps
     learning_rate: float | None = None  # None: train.learning_rate / 2
 
-    @property
-    def active(self) -> bool:
-        return self.written is not None and (self.sparsity > 0 or any(v > 0 for v in self.layers.values()))
-
 
 @dataclass(frozen=True)
 class LayerHls:
@@ -273,8 +269,6 @@ class FlowConfig:
         """Target share of zero weights per kernel layer: default, per-layer overrides, exclusions
         (the one place a layer's sparsity is decided). Empty when nothing is pruned."""
         p = self.prune
-        if not p.active:
-            return {}
         plan = {n: (0.0 if n in p.exclude else p.layers.get(n, p.sparsity)) for n in kernel_layers}
         return {n: s for n, s in plan.items() if s > 0}
 

@@ -155,19 +155,6 @@ def write_reports(res: FitResult, out_dir: Path, title: str, source: str) -> dic
                               {"estimated": True, "model": source, **res.to_dict()}, lambda p: plot(res, p))
 
 
-def zero_share(qmodel) -> float:
-    """Share of exactly-zero weights over the kernel layers of a Keras/QKeras model."""
-    import numpy as np
-
-    from hwflow.zoo.layers import kernel_layer_names
-
-    n = z = 0
-    for name in kernel_layer_names(qmodel):
-        k = qmodel.get_layer(name).get_weights()[0]
-        n, z = n + k.size, z + int(np.count_nonzero(k == 0))
-    return z / n if n else 0.0
-
-
 def run_fit(cfg: FlowConfig, board: Board, out: Path, *, target_fps: float | None = None, max_util: float = 0.8,
             max_dsp_util: float = 1.0, qmodel=None, source: str = "", command: str = "hwflow fit",
             report_dir: Path | None = None) -> tuple[FitResult, Path, dict]:
@@ -179,6 +166,8 @@ def run_fit(cfg: FlowConfig, board: Board, out: Path, *, target_fps: float | Non
 
         qmodel, source = config_qmodel(cfg)
     out = Path(out)
+    from hwflow.prune import zero_share
+
     zeros = zero_share(qmodel)
     if zeros > 0:
         source = (f"{source}; {100 * zeros:.1f}% of the kernel weights are zero (pruned: the estimator drops "

@@ -137,6 +137,17 @@ def prune_in_place(model, plan: dict[str, float]) -> None:
         layer.set_weights(w)
 
 
+def zero_share(model) -> float:
+    """Share of exactly-zero kernel weights over all kernel layers of a Keras/QKeras model."""
+    from hwflow.zoo.layers import kernel_layer_names
+
+    n = z = 0
+    for name in kernel_layer_names(model):
+        k = model.get_layer(name).get_weights()[KERNEL_INDEX]
+        n, z = n + k.size, z + int(np.count_nonzero(k == 0))
+    return z / n if n else 0.0
+
+
 def sparsity_of(model, names: list[str]) -> dict[str, float]:
     """Measured share of zero kernel weights per layer."""
     return {n: float(np.mean(model.get_layer(n).get_weights()[KERNEL_INDEX] == 0)) for n in names}

@@ -219,7 +219,8 @@ def _prune_float(cfg: FlowConfig, ds: Dataset, float_model, plan: dict[str, floa
 
     cache = build_root() / "cache" / f"pruned-{cfg.pruned_float_fingerprint(ds.fingerprint)}"
     start = None
-    if (cache / "float.weights.h5").exists():
+    cached = (cache / "float.weights.h5").exists()
+    if cached:
         float_model.load_weights(cache / "float.weights.h5")
     else:
         p = cfg.prune
@@ -231,7 +232,7 @@ def _prune_float(cfg: FlowConfig, ds: Dataset, float_model, plan: dict[str, floa
         prune.strip_into(wrapped, float_model)
         _check_finite(float_model, cfg, "pruning")
     prune.check_zeros(float_model, prune.zero_masks(float_model, plan), plan, f"{cfg.path}: after float pruning")
-    if not (cache / "float.weights.h5").exists():
+    if not cached:
         _save_cache(float_model, cache, "float.weights.h5")
     return start
 

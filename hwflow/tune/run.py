@@ -232,14 +232,9 @@ def tune(cfg: FlowConfig, budget: float, *, slice_images: int = 1000, weight_bit
         # baseline comes from the cache); the result lands in the tuned config's training cache
         ttm = train(tuned_cfg, ds, init_from=tm.qmodel)
         t_qat = time.perf_counter() - t0
-        # hwflow.train pruned the start weights to the tuned prune plan and checked its mask after QAT;
-        # the shares of zeros are measured again here on the model the report and the flow use
-        target = space.prune_plan(point)
-        zeros = prune.sparsity_of(ttm.qmodel, list(target))
-        short = {n: (zeros[n], s) for n, s in target.items()
-                 if zeros[n] + 1.0 / ttm.qmodel.get_layer(n).get_weights()[prune.KERNEL_INDEX].size < s - 1e-6}
-        if short:
-            raise ConfigError(f"{out}: after QAT, layers below their tuned sparsity (measured, target): {short}")
+        # hwflow.train pruned the start weights to the tuned prune plan and checked the zeros after QAT
+        # (prune.check_zeros: a layer below its target is an error there); measured here for the report
+        zeros = prune.sparsity_of(ttm.qmodel, list(space.prune_plan(point)))
         rows.append({"label": "tuned (after QAT)", "mean_weight_bits": space.mean_weight_bits(point, infos),
                      "cost": space.cost(point, infos, base), "sparsity": space.mean_sparsity(point, infos),
                      "qkeras": ttm.qkeras_accuracy,

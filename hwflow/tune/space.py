@@ -200,15 +200,12 @@ class KernelPrune:
         self.pruned: dict[str, list] = {}  # layer -> its trained weights, while pruned
 
     def apply(self, point: Point) -> None:
-        from hwflow.prune import KERNEL_INDEX, magnitude_prune
+        from hwflow.prune import prune_in_place
 
         self.restore()
-        for name, s in prune_plan(point).items():
-            layer = self.model.get_layer(name)
-            w = layer.get_weights()
-            self.pruned[name] = [x.copy() for x in w]
-            w[KERNEL_INDEX] = magnitude_prune(w[KERNEL_INDEX], s)
-            layer.set_weights(w)
+        plan = prune_plan(point)
+        self.pruned = {name: self.model.get_layer(name).get_weights() for name in plan}
+        prune_in_place(self.model, plan)
 
     def restore(self) -> None:
         for name, w in self.pruned.items():
