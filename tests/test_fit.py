@@ -12,6 +12,7 @@ from hwflow.config import load_config
 from hwflow.estimate import estimate
 from hwflow.fit import run_fit
 from hwflow.reuse import FitError, hls4ml_backend, kernel_sizes, plan_reuse, valid_reuse_factors
+from hwflow.paths import REPO_ROOT
 from tests.conftest import write_config
 
 SMALL = """
@@ -147,3 +148,37 @@ def test_shipped_pynq_z2_configs_are_within_the_board(name):
     est = estimate(convert.to_hls_model(cfg, untrained_models(cfg)[1]), board=BOARD)
     for r, frac in (("DSP", 1.0), ("LUT", 0.8), ("FF", 0.8), ("BRAM_18K", 0.8)):
         assert est.totals[r] <= frac * BOARD.resources[r] * 1.02, (name, r, est.totals[r])
+
+
+def test_frontier_fits_the_small_members_and_not_the_large(tmp_path, build_dir):
+    """benchmarks/frontier over squeezenet_tiny's width on pynq-z2: every member of the grid gets a row
+    (parameters, MACs, fit or least LUT); the small one fits above the target rate."""
+    import json
+
+    from benchmarks import frontier
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("squeezenet_tiny:\n  depth: [2]\n  width: [0.25, 1.0]\n")
+    out = tmp_path / "res" / "frontier"
+    assert frontier.main(["--grid", str(grid), "--configs-dir", str(REPO_ROOT / "hls_configs"),
+                          "--board", "pynq-z2", "--target-fps", "1000", "--out", str(out)]) == 0
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert [r["member"] for r in rows] == [{"depth": 2, "width": 0.25}, {"depth": 2, "width": 1.0}]
+    small, big = rows
+    assert small["fits"] and small["images_per_s"] > 1000 and max(small["utilisation"].values()) <= 100
+    assert 0 < small["params"] < big["params"] and 0 < small["macs"] < big["macs"]
+    assert small["macs"] > 16 * 16 * (3 * 3 * 3) * 16  # conv1 alone: 16x16 pixels x 3x3x3 x (64 x 0.25) products
+    assert big["fits"] or big["least"]["LUT"] > 0
+    md = out.with_suffix(".md").read_text()
+    assert "| squeezenet_tiny | depth 2, width 0.25 |" in md and out.with_suffix(".png").stat().st_size > 0
+
+
+def test_frontier_bad_grid_exits_2(tmp_path, capsys):
+    from benchmarks import frontier
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("squeezenet_tiny:\n  depth: 2\n")
+    assert frontier.main(["--grid", str(grid), "--configs-dir", str(REPO_ROOT / "hls_configs"),
+                          "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "squeezenet_tiny" in err and "list of values" in err and not (tmp_path / "x.md").exists()
