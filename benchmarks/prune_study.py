@@ -12,6 +12,10 @@ A board nothing fits is recorded with the least each resource reaches (the fit's
 Training is cached in the build folder like any `make hls` (HWFLOW_BUILD_DIR), so a second run only
 re-fits. Writes <out>.json, <out>.md and <out>.png. `--data DIR`: another image folder of the same
 layout (its own cache entries). Every resource and images/s figure is *estimated* (no synthesis).
+
+    python -m benchmarks.prune_study --merge A.json B.json --out STEM
+
+renders the rows of earlier runs (their .json) as one table and plot, recomputing nothing.
 """
 
 from __future__ import annotations
@@ -108,8 +112,10 @@ def render(rows: list[dict], boards: list[str]) -> str:
                  _pct(r["float_top1"]), _pct(r["qkeras_top1"]), _pct(r["firmware_top1"]),
                  f"{100 * r['bit_exact_share']:.1f}%"]
         for b in boards:
-            f = r["fits"][b]
-            if f["fits"]:
+            f = r["fits"].get(b)
+            if f is None:
+                cells += ["not fitted", "-"]
+            elif f["fits"]:
                 t, u = f["totals"], f["utilisation"]
                 cells += [f"{f['images_per_s']:,.0f}",
                           f"{t['DSP']:,} ({u['DSP']:.0f}%) / {t['LUT']:,} ({u['LUT']:.0f}%) / "
@@ -119,7 +125,8 @@ def render(rows: list[dict], boards: list[str]) -> str:
                 cells += ["does not fit",
                           "least " + " / ".join(f"{least.get(x, 0):,}" for x in ("DSP", "LUT", "BRAM_18K"))]
         lines.append("| " + " | ".join(cells) + " |")
-    notes = [f"- {r['name']} on {b}: {r['fits'][b]['message']}" for r in rows for b in boards if not r["fits"][b]["fits"]]
+    notes = [f"- {r['name']} on {b}: {r['fits'][b]['message']}" for r in rows for b in boards
+             if b in r["fits"] and not r["fits"][b]["fits"]]
     if notes:
         lines += ["", "Boards nothing fits (the fit's own line):", "", *notes]
     return "\n".join(lines) + "\n"
@@ -140,7 +147,7 @@ def plot(rows: list[dict], boards: list[str], path: Path) -> None:
         axes[0].plot(s, [100 * (r["float_top1"] or 0) for r in rs], "x--", label=f"{m} float")
         for ax, b in zip(axes[1:], boards):
             pts = [(r["fits"][b]["images_per_s"], 100 * (r["firmware_top1"] or 0), r["sparsity_target"])
-                   for r in rs if r["fits"][b]["fits"]]
+                   for r in rs if r["fits"].get(b, {}).get("fits")]
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=m)
                 for x, y, sp in pts:
@@ -161,7 +168,8 @@ def plot(rows: list[dict], boards: list[str], path: Path) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--config", action="append", required=True, type=Path)
+    ap.add_argument("--config", action="append", type=Path)
+    ap.add_argument("--merge", type=Path, nargs="+", help="render the rows of these earlier runs' .json (no new run)")
     ap.add_argument("--sparsity", type=float, nargs="+", default=[0.0, 0.5, 0.75])
     ap.add_argument("--prune-epochs", type=int, nargs="+",
                     help="prune.epochs: one value for every config, or one per --config (default: the config's, "
@@ -176,6 +184,11 @@ def main(argv=None) -> int:
     from hwflow.config import load_config
     from hwflow.errors import HwflowError
 
+    if args.merge:
+        return merge(args.merge, args.out)
+    if not args.config:
+        print("error: --config CFG (one or more) or --merge A.json ...: nothing to do", file=sys.stderr)
+        return 2
     quiet_environment(verbose=False)
     boards = args.board or ["pynq-z2"]
     epochs = args.prune_epochs or [None]
@@ -196,12 +209,31 @@ def main(argv=None) -> int:
     except HwflowError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 2)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"estimated_resources": True, "rows": rows}, indent=1))
-    args.out.with_suffix(".md").write_text(render(rows, boards))
-    plot(rows, boards, args.out.with_suffix(".png"))
-    print(f"wrote {args.out}.md/.json/.png")
+    return write(rows, boards, args.out)
+
+
+def write(rows: list[dict], boards: list[str], out: Path) -> int:
+    from hwflow.paths import write_report_files
+
+    write_report_files(out.parent, out.name, render(rows, boards), {"estimated_resources": True, "rows": rows},
+                       lambda p: plot(rows, boards, p))
+    print(f"wrote {out}.md/.json/.png")
     return 0
+
+
+def merge(paths: list[Path], out: Path) -> int:
+    """One table of earlier runs' rows (each .json as written by this script); boards in first-seen order."""
+    rows = []
+    for p in paths:
+        try:
+            data = json.loads(Path(p).read_text())
+            got = data["rows"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(f"error: {p}: not a prune_study .json with 'rows' ({exc.__class__.__name__}: {exc})", file=sys.stderr)
+            return 2
+        rows += got
+    boards = list(dict.fromkeys(b for r in rows for b in r["fits"]))
+    return write(rows, boards, out)
 
 
 if __name__ == "__main__":

@@ -141,6 +141,20 @@ def test_prune_study_table(tmp_path, build_dir):
     a, b = (r["fits"]["pynq-z2"] for r in rows)
     assert b["images_per_s"] >= a["images_per_s"] and b["totals"]["LUT"] < a["totals"]["LUT"]
     assert "| study | 75% |" in out.with_suffix(".md").read_text() and out.with_suffix(".png").stat().st_size > 0
+    both = tmp_path / "res" / "both"  # --merge: the rows of earlier runs as one table, nothing recomputed
+    assert prune_study.main(["--merge", str(out.with_suffix(".json")), str(out.with_suffix(".json")),
+                             "--out", str(both)]) == 0
+    assert json.loads(both.with_suffix(".json").read_text())["rows"] == rows + rows
+    assert both.with_suffix(".md").read_text().count("| study | 75% |") == 2
+
+
+def test_prune_study_merge_of_a_bad_file_exits_2(tmp_path, capsys):
+    from benchmarks import prune_study
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"rows_": []}')
+    assert prune_study.main(["--merge", str(bad), "--out", str(tmp_path / "m")]) == 2
+    assert "bad.json" in capsys.readouterr().err and not (tmp_path / "m.md").exists()
 
 
 @pytest.mark.parametrize("steps,ramp,frequency", [(292, 0.6, 100), (37, 0.6, 100), (4219, 0.6, 100), (3, 0.6, 100)])
