@@ -26,6 +26,7 @@ ENTRIES = [  # (config, board it should go on)
     ("squeezenet_tiny", "pynq-z2"),  # 4 of 8 fire modules, width 0.25: the SqueezeNet that fits it
     ("squeezenet_cifar10", "pynq-z2"),
     ("squeezenet_cifar10_tuned", "pynq-z2"),
+    ("squeezenet_cifar10_small", "pynq-z2"),  # 4 of 8 fire modules, 4-bit activations: the CIFAR-10 member that fits
     ("mobilenet_cifar10", "pynq-z2"),
     ("mobilenet_imagenet", "zcu102"),
     ("mobilenet_imagenet_w4a4", "zcu102"),  # 4-bit weights and activations (FINN's w4a4): labelled, untrained

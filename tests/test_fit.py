@@ -135,7 +135,8 @@ def test_fitted_config_parity_and_bitstream_plan(small, build_dir):
     assert "design_1_wrapper.bit" in plan.text and "vivado" in plan.text
 
 
-@pytest.mark.parametrize("name", ["mobilenet_tiny_pynq-z2", "squeezenet_tiny_pynq-z2"])
+@pytest.mark.parametrize("name", ["mobilenet_tiny_pynq-z2", "squeezenet_tiny_pynq-z2", "squeezenet_cifar10_small_pynq-z2",
+                                  "squeezenet_tiny_pruned_pynq-z2"])
 def test_shipped_pynq_z2_configs_are_within_the_board(name):
     """The shipped fitted configs for pynq-z2 (written by benchmarks/fit_shipped.py) are within the
     board by the current estimator (untrained twins: the estimate depends on the weights only
