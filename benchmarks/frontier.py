@@ -1,6 +1,7 @@
 """Which members of a family fit a board: every combination of a grid of model keys, fitted by
-`hwflow fit`'s search (hwflow.fit.run_fit) on the untrained QKeras twin (weights do not change the
-estimate of an unpruned design, only their count and widths do).
+`hwflow fit`'s search (hwflow.fit.run_fit) on the QKeras twin hwflow estimate uses (untrained unless
+the build folder caches a training of that member; an unpruned design's estimate depends on its
+weights' count and widths, hardly on their values).
 
     python -m benchmarks.frontier --grid benchmarks/frontier_cifar10.yaml [--configs-dir hls_configs] \
         [--board pynq-z2] [--target-fps 1000] --out benchmarks/results/frontier_pynq-z2
@@ -26,7 +27,7 @@ import yaml
 
 
 def members(grid: dict, configs_dir: Path):
-    """(base config, member config) for every combination of the grid (bad keys: HwflowError)."""
+    """(base name, {key: value}, member config) for every combination of the grid (bad grid: ConfigError)."""
     from hwflow.config import config_from_dict, load_config
     from hwflow.errors import ConfigError
 
@@ -53,18 +54,11 @@ def members(grid: dict, configs_dir: Path):
 
 
 def macs(qmodel) -> int:
-    """Multiply-accumulates per image of the conv / dense layers (output pixels x kernel products)."""
-    total = 0
-    for layer in qmodel.layers:
-        w = [x for x in layer.get_weights() if x.ndim >= 2]
-        if not w:
-            continue
-        shape = layer.output_shape if not isinstance(layer.output_shape, list) else layer.output_shape[0]
-        pixels = 1
-        for d in shape[1:-1]:
-            pixels *= int(d)
-        total += pixels * int(w[0].size)  # conv: kh*kw*cin*cout, depthwise: kh*kw*c*1, dense: n_in*n_out
-    return total
+    """Multiply-accumulates per image of the layers with a reuse factor (hwflow.tune.space's count)."""
+    from hwflow.reuse import kernel_sizes
+    from hwflow.tune.space import layer_infos
+
+    return sum(i.macs for i in layer_infos(qmodel, list(kernel_sizes(qmodel))))
 
 
 def run_member(cfg, board) -> dict:
@@ -72,11 +66,11 @@ def run_member(cfg, board) -> dict:
     from hwflow.fit import run_fit
     from hwflow.reuse import FitError
 
-    qmodel, _ = config_qmodel(cfg)
+    qmodel, source = config_qmodel(cfg)
     row = {"params": int(qmodel.count_params()), "macs": macs(qmodel)}
     with tempfile.TemporaryDirectory(prefix="frontier-") as td:
         try:
-            res, _, _ = run_fit(cfg, board, Path(td) / "fit.yaml", qmodel=qmodel, source="untrained",
+            res, _, _ = run_fit(cfg, board, Path(td) / "fit.yaml", qmodel=qmodel, source=source,
                                 report_dir=Path(td) / "report")
         except FitError as exc:
             return {**row, "fits": False, "least": exc.least, "message": str(exc)}

@@ -151,7 +151,7 @@ def test_shipped_pynq_z2_configs_are_within_the_board(name):
         assert est.totals[r] <= frac * BOARD.resources[r] * 1.02, (name, r, est.totals[r])
 
 
-def test_frontier_fits_the_small_members_and_not_the_large(tmp_path, build_dir):
+def test_frontier_rows_for_every_member_and_the_small_one_fits(tmp_path, build_dir):
     """benchmarks/frontier over squeezenet_tiny's width on pynq-z2: every member of the grid gets a row
     (parameters, MACs, fit or least LUT); the small one fits above the target rate."""
     import json
