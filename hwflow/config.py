@@ -138,6 +138,7 @@ class TrainSection(Written):
     seed: int = 0
     augment: bool = False
     label_smoothing: float = 0.0
+    cutout: int = 0  # side of the square zeroed at a random place of each training image (0: off)
     init_from: Path | None = None  # another config whose trained QKeras weights start this QAT
     init_from_key: str | None = field(default=None, compare=False, repr=False)  # relative to this config's folder
 
@@ -486,6 +487,7 @@ def _train(raw, where, base: Path) -> TrainSection:
         "seed": _int,
         "augment": _bool,
         "label_smoothing": lambda v, w: _num(v, w, 0, 0.5),
+        "cutout": _int,
     })
     if kw.get("init_from") is not None:
         kw["init_from_key"] = os.path.relpath(kw["init_from"], base.resolve())

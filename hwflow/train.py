@@ -61,8 +61,10 @@ def _tqdm_callback(total_epochs: int, desc: str):
     return Bar()
 
 
-def _dataset(x, y, batch: int, augment: bool, seed: int, classes: int | None = None):
-    """Shuffled batches; `classes`: one-hot labels (for label smoothing, which Keras 2's sparse loss lacks)."""
+def _dataset(x, y, batch: int, augment: bool, seed: int, classes: int | None = None, cutout: int = 0):
+    """Shuffled batches; `classes`: one-hot labels (for label smoothing, which Keras 2's sparse loss lacks);
+    `cutout`: a `cutout` x `cutout` square zeroed at a random centre of each image (DeVries & Taylor 2017;
+    by hand in tf.image ops: TensorFlow 2.14 has no cutout op outside tensorflow-addons, which is unmaintained)."""
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed)
@@ -75,6 +77,17 @@ def _dataset(x, y, batch: int, augment: bool, seed: int, classes: int | None = N
             img = tf.image.random_crop(pad, tf.shape(img), seed=seed)
             return img, label
         ds = ds.map(aug, num_parallel_calls=tf.data.AUTOTUNE)
+    if cutout > 0:
+        def cut(img, label):
+            h, w = tf.shape(img)[0], tf.shape(img)[1]
+            cy = tf.random.uniform([], 0, h, dtype=tf.int32, seed=seed)
+            cx = tf.random.uniform([], 0, w, dtype=tf.int32, seed=seed + 1)
+            ys, xs = tf.range(h)[:, None], tf.range(w)[None, :]
+            inside = (tf.abs(ys - cy) <= cutout // 2) & (tf.abs(xs - cx) <= cutout // 2)
+            if cutout % 2 == 0:  # an even side: the square spans [c - side/2, c + side/2)
+                inside = inside & (ys < cy + cutout // 2) & (xs < cx + cutout // 2)
+            return img * tf.cast(~inside, img.dtype)[:, :, None], label
+        ds = ds.map(cut, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch).prefetch(tf.data.AUTOTUNE)
 
 
@@ -100,7 +113,8 @@ def _fit(model, ds: Dataset, cfg: FlowConfig, epochs: int, lr: float, desc: str,
     if backup is not None:
         backup.parent.mkdir(parents=True, exist_ok=True)
         cbs.insert(0, keras.callbacks.BackupAndRestore(str(backup), save_freq="epoch", delete_checkpoint=True))
-    model.fit(_dataset(ds.x_train, ds.y_train, cfg.train.batch_size, cfg.train.augment, cfg.train.seed, classes),
+    model.fit(_dataset(ds.x_train, ds.y_train, cfg.train.batch_size, cfg.train.augment, cfg.train.seed, classes,
+                       cfg.train.cutout),
               epochs=epochs, verbose=0, callbacks=[*cbs, bar])
     if backup is not None:  # Keras deletes the checkpoint files at the end, not their folder
         shutil.rmtree(backup, ignore_errors=True)
