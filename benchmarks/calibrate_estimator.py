@@ -14,7 +14,7 @@ are the fit on all designs.
 
     python -m benchmarks.calibrate_estimator [--fixtures DIR] [--calibration FILE] [--no-fit] --json OUT
 
-Fit (default): writes FILE (default hwflow/estimate_calibration.json) and OUT (default
+Fit (default): writes FILE (default hwflow/estimate/calibration.json) and OUT (default
 benchmarks/results/estimator_calibration.json) with .md and .png beside it. --no-fit: estimates
 the designs of DIR with FILE's constants and writes OUT only (per design and per layer estimate vs
 report, median and worst absolute relative error per column).
@@ -225,8 +225,17 @@ def read_layers(d: Design) -> dict:
 
 
 def metrics(est) -> dict:
+    """The estimate in csynth's conventions (totals; worst-case latency / II), as the reports state them."""
     return {"DSP": est.totals["DSP"], "LUT": est.totals["LUT"], "FF": est.totals["FF"],
-            "BRAM_18K": est.totals["BRAM_18K"], "latency": est.latency_cycles, "II": est.ii_cycles}
+            "BRAM_18K": est.totals["BRAM_18K"], "latency": est.csynth_latency_cycles, "II": est.csynth_ii_cycles}
+
+
+def _lat(le) -> int:
+    return le.csynth_latency if le.csynth_latency is not None else le.latency
+
+
+def _ii(le) -> int:
+    return le.csynth_ii if le.csynth_ii is not None else le.ii
 
 
 def rel_err(est: float, rep: float) -> float:
@@ -298,7 +307,7 @@ def fit(data: Data, fit_set: list[Design], base):
                 for k in keys:
                     if k in ("latency", "II") and le.kind not in ("dense", "conv", "depthwise", "separable", "softmax"):
                         continue
-                    loss += _log2({"DSP": le.dsp, "latency": le.latency, "II": le.ii}[k], rep[k])
+                    loss += _log2({"DSP": le.dsp, "latency": _lat(le), "II": _ii(le)}[k], rep[k])
             tot = metrics(est)
             for k in keys:
                 loss += 2.0 * _log2(tot[k], data.reports[d.name][k])
@@ -436,7 +445,7 @@ def layer_rows(data: Data, d: Design, cal) -> list[dict]:
         if le is None:
             continue
         out.append({"design": d.name, "layer": name, "kind": le.kind,
-                    "est": {"DSP": le.dsp, "LUT": le.lut, "FF": le.ff, "latency": le.latency, "II": le.ii},
+                    "est": {"DSP": le.dsp, "LUT": le.lut, "FF": le.ff, "latency": _lat(le), "II": _ii(le)},
                     "rep": {k: rep[k] for k in ("DSP", "LUT", "FF", "latency", "II")}})
     return out
 
@@ -507,7 +516,7 @@ def _layer_cmp(d, est) -> list[dict]:
                     # a layer module's report holds no FIFO (they are in the top level)
                     "estimate": {"DSP": le.dsp, "LUT": le.lut, "FF": le.ff,
                                  "BRAM_18K": le.bram_18k - getattr(le, "fifo_bram_18k", 0),
-                                 "latency": le.latency, "II": le.ii}})
+                                 "latency": _lat(le), "II": _ii(le)}})
     return out
 
 

@@ -131,12 +131,13 @@ def _cmd_estimate(args) -> int:
             hls_model = from_keras(Path(args.keras), board or get_board("zcu102"), backend=args.backend,
                                    io_type=args.io_type, reuse_factor=args.reuse_factor, strategy=args.strategy)
         name = Path(args.keras).stem
-        est = estimate(hls_model, board=board or None, tool=args.tool)
+        est = estimate(hls_model, board=board or None, tool=args.tool, basis=args.basis)
         paths = write_reports(est, Path(args.out) if args.out else ModelPaths.for_model(name).reports, name)
         source = None
     else:
         cfg = _need_config(args)
         opts = flow.Options(models="cached", write_project=False, board=board, tool=args.tool, command="estimate",
+                            basis=args.basis,
                             estimate_dir=Path(args.out) if args.out else None)
         with quiet_stdout(args.verbose):
             b = flow.run(cfg, stop="estimate", options=opts)
@@ -165,10 +166,13 @@ def _cmd_fit(args) -> int:
     out = Path(args.out) if args.out else CONFIG_DIR / f"{cfg.name}_{board.name}.yaml"
     cmd = f"hwflow fit --config {args.config or cfg.path} --board {board.name}" + (
         f" --target-fps {args.target_fps:g}" if args.target_fps else "") + (
-        f" --max-util {args.max_util}" if args.max_util != "0.8" else "")
+        f" --max-util {args.max_util}" if args.max_util is not None else "") + (
+        f" --basis {args.basis}" if args.basis != "vivado" else "")
     with quiet_stdout(args.verbose):
-        res, path, reports = run_fit(cfg, board, out, target_fps=args.target_fps, max_util=_fraction(args.max_util),
-                                     max_dsp_util=_fraction(args.max_dsp_util), command=cmd,
+        res, path, reports = run_fit(cfg, board, out, target_fps=args.target_fps,
+                                     max_util=None if args.max_util is None else _fraction(args.max_util),
+                                     max_dsp_util=None if args.max_dsp_util is None else _fraction(args.max_dsp_util),
+                                     command=cmd, basis=args.basis,
                                      report_dir=Path(args.report_dir) if args.report_dir else None)
     a, u = res.after, res.after["utilisation"]
     print(f"{cfg.name} on {board.name}: {a['images_per_s']:,.1f} images/s, latency {a['latency_us']:,.1f} us, "
@@ -400,6 +404,8 @@ def _add_estimate_commands(sub) -> None:
     p.add_argument("--strategy", default="Latency", choices=("Latency", "Resource"), help="with --keras")
     p.add_argument("--tool", help="HLS tool that will synthesize it, e.g. 'Vivado HLS 2020.1' or 'Vitis HLS 2023.1' "
                                   "(io_stream schedules differ; default: the backend's tool)")
+    p.add_argument("--basis", default="vivado", choices=("vivado", "hls"),
+                   help="judge the fit on the Vivado-level projection (default) or on the csynth-level estimate")
     p.set_defaults(func=_cmd_estimate)
 
     p = sub.add_parser("fit", help="per-layer reuse factors and strategies that fit a board (balanced folding)")
@@ -407,8 +413,11 @@ def _add_estimate_commands(sub) -> None:
     p.add_argument("--board", required=True, help="board from hwflow.boards")
     p.add_argument("--target-fps", type=cli_float(0.0), help="meet this many images/s with the least resources "
                    "(default: the most images/s that fit)")
-    p.add_argument("--max-util", default="0.8", help="LUT/FF/BRAM/URAM budget, fraction of the board (default 0.8)")
-    p.add_argument("--max-dsp-util", default="1.0", help="DSP budget, fraction of the board (default 1.0)")
+    p.add_argument("--max-util", default=None, help="LUT/FF/BRAM/URAM budget, fraction of the board (default: the "
+                                                  "Vivado-level budget, LUT/FF 0.85, BRAM/URAM 0.96; 0.8 with --basis hls)")
+    p.add_argument("--max-dsp-util", default=None, help="DSP budget, fraction of the board (default 1.0)")
+    p.add_argument("--basis", default="vivado", choices=("vivado", "hls"),
+                   help="fit the Vivado-level projection (default) or the csynth-level estimate")
     p.add_argument("--out", help="the fitted config (default hls_configs/<name>_<board>.yaml)")
     p.add_argument("--report-dir", help="where fit.md/json/png go (default build/<out name>/reports/)")
     p.set_defaults(func=_cmd_fit)

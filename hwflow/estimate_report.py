@@ -28,15 +28,27 @@ def render_markdown(est: Estimate, title: str, note: str = "") -> str:
                      f"{le.ff} | {le.bram_18k} | {le.latency} | {le.ii} |")
     t = est.totals
     lines += ["", "## Totals", "",
-              f"- DSP {t['DSP']}, LUT {t['LUT']}, FF {t['FF']}, BRAM_18K {t['BRAM_18K']}, URAM {t['URAM']}",
-              f"- latency {est.latency_cycles} cycles ({est.latency_us:.3f} us), initiation interval "
-              f"{est.ii_cycles} cycles"]
+              f"- csynth level (what HLS C-synthesis reports, *estimated*): DSP {t['DSP']}, LUT {t['LUT']}, FF {t['FF']}, "
+              f"BRAM_18K {t['BRAM_18K']}, URAM {t['URAM']}"]
+    if est.vivado:
+        v = est.vivado
+        band = v.get("error_band") or {}
+        lines.append(f"- Vivado level (what Vivado synthesis builds, *estimated* by hwflow.estimate.vivado): DSP "
+                     f"{v['DSP']}, LUT {v['LUT']}, FF {v['FF']}, BRAM_18K {v['BRAM_18K']}"
+                     + (f" ({v['dsp_fallback']} DSPs over the part built in LUTs)" if v.get("dsp_fallback") else "")
+                     + ("; median error on real designs " + ", ".join(f"{r} {100 * band[r]:.0f}%" for r in
+                        ("LUT", "FF", "DSP", "BRAM_18K") if band.get(r) is not None) if any(band.values()) else ""))
+    lines.append(f"- latency {est.latency_cycles} cycles ({est.latency_us:.3f} us), initiation interval "
+                 f"{est.ii_cycles} cycles")
     if est.unknown_layers:
         lines.append(f"- NOT estimated (unknown layer types, counted as zero): {', '.join(est.unknown_layers)}")
     if est.board:
-        lines += ["", f"## Board fit: {est.board}", "", "| resource | used | percent |", "|---|---|---|"]
+        used = est.used()
+        level = "Vivado level" if est.basis == "vivado" else "csynth level (--basis hls)"
+        lines += ["", f"## Board fit: {est.board} ({level})", "", "| resource | used | percent | budget |",
+                  "|---|---|---|---|"]
         for r in RESOURCES:
-            lines.append(f"| {r} | {t[r]} | {est.utilisation[r]:.1f}% |")
+            lines.append(f"| {r} | {used[r]} | {est.utilisation[r]:.1f}% | {100 * est.budget[r]:.0f}% |")
         lines += ["", f"Binding resource: **{est.binding_resource}** "
                       f"({est.utilisation[est.binding_resource]:.1f}%); "
                       f"{'fits' if est.fits else 'does NOT fit'} on {est.board}."]
@@ -127,15 +139,34 @@ def config_qmodel(cfg):
 
 
 def summary_lines(est: Estimate, name: str) -> list[str]:
-    """One line per resource (used, percent of the board when there is one), then the binding one."""
-    t = est.totals
+    """Both levels, one row each (csynth-level estimate, Vivado-level projection with its error band),
+    percent of the board, then the verdict on the basis the estimate was judged on."""
     lines = [f"{name}: {est.tool} schedule, {est.io_type}, clock {est.clock_period_ns:g} ns"
              + (f", board {est.board}" if est.board else "")]
-    for r in RESOURCES:
-        pct = f" ({est.utilisation[r]:.1f}% of {est.board})" if est.utilisation else ""
-        lines.append(f"  {r:<9}{t[r]:>10}{pct}")
-    lines.append(f"  latency  {est.latency_cycles:>10} cycles ({est.latency_us:.3f} us), II {est.ii_cycles} cycles")
+    cols = ("DSP", "LUT", "FF", "BRAM_18K")
+    lines.append(f"  {'':<21}" + "".join(f"{r:>19}" for r in cols))
+    rows = [("csynth level (est.)", est.totals)]
+    if est.vivado:
+        rows.append(("Vivado level (est.)", est.vivado))
+    for label, vals in rows:
+        cells = []
+        for r in cols:
+            avail = (est.board_resources or {}).get(r)
+            cells.append(f"{vals[r]:>10,}" + (f" ({100.0 * vals[r] / avail:5.1f}%)" if avail else " " * 9))
+        lines.append(f"  {label:<21}" + "".join(f"{c:>19}" for c in cells))
+    if est.vivado and any(v is not None for v in (est.vivado.get("error_band") or {}).values()):
+        band = est.vivado["error_band"]
+        lines.append("  Vivado-level median error on real designs (benchmarks/results/vivado_projection.md): "
+                     + ", ".join(f"{r} {100 * band[r]:.0f}%" for r in cols if band.get(r) is not None))
+    if est.vivado and est.vivado.get("dsp_fallback"):
+        lines.append(f"  {est.vivado['dsp_fallback']} DSPs over the part: Vivado builds those products in LUTs "
+                     "(counted in the Vivado-level LUT)")
+    lines.append(f"  latency  {est.latency_cycles:>10} cycles ({est.latency_us:.3f} us), II {est.ii_cycles} cycles, "
+                 f"{1e9 / est.clock_period_ns / max(est.ii_cycles, 1):,.0f} images/s")
     if est.binding_resource:
-        lines.append(f"  binding: {est.binding_resource} at {est.utilisation[est.binding_resource]:.1f}% "
+        r = est.binding_resource
+        level = "Vivado level" if est.basis == "vivado" else "csynth level (--basis hls)"
+        budget = f" of a {100 * est.budget[r]:.0f}% budget" if est.basis == "vivado" else ""
+        lines.append(f"  verdict ({level}): binding {r} at {est.utilisation[r]:.1f}%{budget} "
                      f"({'fits' if est.fits else 'does NOT fit'})")
     return lines

@@ -63,6 +63,10 @@ def fitted_raw(cfg: FlowConfig, board: Board, out: Path, choices: dict | None = 
     return raw
 
 
+def _level(s: dict) -> str:
+    return "csynth level" if s.get("basis") == "hls" else "Vivado level"
+
+
 def _pct(v) -> str:
     return f"{v:.1f}%"
 
@@ -80,7 +84,7 @@ def header(res: FitResult, source: Path, command: str, report: Path) -> str:
     a = res.after
     u = a["utilisation"]
     return (f"# Written by `{command}` from {source.name}: balanced folding for {res.board}.\n"
-            f"# *Estimated* (hwflow.estimate, no synthesis): {a['images_per_s']:,.1f} images/s, latency "
+            f"# *Estimated* (hwflow.estimate, {_level(a)}, no synthesis): {a['images_per_s']:,.1f} images/s, latency "
             f"{a['latency_us']:,.1f} us, DSP {_pct(u['DSP'])} LUT {_pct(u['LUT'])} FF {_pct(u['FF'])} "
             f"BRAM_18K {_pct(u['BRAM_18K'])}, binding {a['binding']}. Report: {_shown(report)}\n")
 
@@ -91,7 +95,9 @@ def render_markdown(res: FitResult, title: str, source: str) -> str:
     goal = (f"meet {res.target_fps:g} images/s with the least resources" if res.mode == "target"
             else "the most images/s")
     lines = [f"# Fit: {title} on {res.board}", "",
-             f"All figures are *estimated* by hwflow.estimate (no synthesis). Goal: {goal}; budget {lim}. "
+             f"All figures are *estimated* by hwflow.estimate (no synthesis), resources at the {_level(a)} "
+             f"(hwflow.estimate.vivado: what Vivado synthesis builds; csynth-level figures in fit.json). "
+             f"Goal: {goal}; budget {lim}. "
              f"Model: {source}. Search: {res.search['tunable_layers']} tunable layers, "
              f"{res.search['candidates']} (reuse factor, strategy) candidates, {res.search['estimates']} "
              f"whole-model estimates, {res.search['seconds']} s.", "",
@@ -155,9 +161,10 @@ def write_reports(res: FitResult, out_dir: Path, title: str, source: str) -> dic
                               {"estimated": True, "model": source, **res.to_dict()}, lambda p: plot(res, p))
 
 
-def run_fit(cfg: FlowConfig, board: Board, out: Path, *, target_fps: float | None = None, max_util: float = 0.8,
-            max_dsp_util: float = 1.0, qmodel=None, source: str = "", command: str = "hwflow fit",
-            report_dir: Path | None = None) -> tuple[FitResult, Path, dict]:
+def run_fit(cfg: FlowConfig, board: Board, out: Path, *, target_fps: float | None = None,
+            max_util: float | None = None, max_dsp_util: float | None = None, qmodel=None, source: str = "",
+            command: str = "hwflow fit", report_dir: Path | None = None,
+            basis: str = "vivado") -> tuple[FitResult, Path, dict]:
     """Fit `cfg` on `board`; writes the config to `out` and the reports; returns (result, config path, reports)."""
     from hwflow import convert, reuse
 
@@ -176,7 +183,7 @@ def run_fit(cfg: FlowConfig, board: Board, out: Path, *, target_fps: float | Non
     hls_model = convert.to_hls_model(probe, qmodel)
     res = reuse.fit(hls_model, reuse.kernel_sizes(qmodel), board, backend_name=probe.hls.backend,
                     clock_period_ns=probe.hls.clock_period_ns, target_fps=target_fps, max_util=max_util,
-                    max_dsp_util=max_dsp_util, name=cfg.name)
+                    max_dsp_util=max_dsp_util, name=cfg.name, basis=basis)
     raw = fitted_raw(cfg, board, out, res.choices)
     fitted = config_from_dict(raw, out)  # validated like any config file
     reuse.plan_reuse(fitted.hls, qmodel).raise_invalid(out)  # every reuse factor kept by hls4ml's rule

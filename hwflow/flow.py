@@ -50,6 +50,7 @@ class Options:
     fail_on_parity: bool = True
     board: Board | None = None  # estimate / report / bitstream: instead of the config's board
     tool: str | None = None  # estimate: the HLS tool that will synthesize it
+    basis: str = "vivado"  # estimate: judge the fit on the Vivado-level projection, or "hls" (csynth level)
     write_reports: bool = True  # estimate: estimate.md/json/png
     estimate_dir: Path | None = None  # estimate: where its reports go (default: the reports folder)
     backend: str | None = None  # synth: must match the project's backend
@@ -182,15 +183,28 @@ def estimate(b: Build) -> Build:
         from hwflow.convert import to_hls_model
 
         b.hls_model = to_hls_model(cfg, b.qmodel, plan=b.reuse)
-    b.estimate = _estimate(b.hls_model, board=b.board, clock_period_ns=cfg.hls.clock_period_ns, tool=b.options.tool)
+    b.estimate = _estimate(b.hls_model, board=b.board, clock_period_ns=cfg.hls.clock_period_ns, tool=b.options.tool,
+                           basis=b.options.basis)
     if b.options.write_reports:
         note = f"Model: {b.model_source}." if b.model_source else ""
         b.estimate_files = write_reports(b.estimate, b.options.estimate_dir or b.reports_dir, cfg.name, note)
-    e = b.estimate
-    fit = f"; binding {e.binding_resource} {e.utilisation[e.binding_resource]:.1f}% of {e.board}" if e.board else ""
-    print(f"  estimated: DSP {e.totals['DSP']}, LUT {e.totals['LUT']}, FF {e.totals['FF']}, BRAM_18K "
-          f"{e.totals['BRAM_18K']}, latency {e.latency_cycles} cycles, II {e.ii_cycles}{fit}")
+    print(estimate_line(b.estimate))
     return b
+
+
+def estimate_line(e) -> str:
+    """The one line a run prints about its estimate: Vivado-level figures (or csynth level with
+    --basis hls), images/s and the verdict on the board."""
+    u = e.used()
+    level = "Vivado level" if e.basis == "vivado" else "csynth level"
+    ips = 1e9 / e.clock_period_ns / max(e.ii_cycles, 1)
+    fit = ""
+    if e.board:
+        r = e.binding_resource
+        fit = (f"; {'fits' if e.fits else 'does NOT fit'} {e.board} (binding {r} {e.utilisation[r]:.1f}%"
+               + (f" of a {100 * e.budget[r]:.0f}% budget" if e.basis == "vivado" else "") + ")")
+    return (f"  estimated ({level}): DSP {u['DSP']}, LUT {u['LUT']}, FF {u['FF']}, BRAM_18K {u['BRAM_18K']}, "
+            f"{ips:,.0f} images/s (II {e.ii_cycles} cycles, latency {e.latency_us:,.1f} us){fit}")
 
 
 def parity(b: Build) -> Build:

@@ -261,19 +261,47 @@ class FitResult:
 
 
 def summary(est, board: Board) -> dict:
-    """images/s, latency, totals, utilisation, binding resource and roofline share of an Estimate."""
+    """images/s, latency, totals (on the estimate's basis: Vivado level by default; `csynth_totals` beside
+    them), utilisation, binding resource and roofline share of an Estimate."""
     f_hz = 1e9 / est.clock_period_ns
     util = {r: est.utilisation[r] for r in BUDGET_RESOURCES}
+    used = est.used()
     return {"images_per_s": f_hz / max(est.ii_cycles, 1), "ii_cycles": est.ii_cycles,
-            "latency_cycles": est.latency_cycles, "latency_us": est.latency_us,
-            "totals": {r: est.totals[r] for r in BUDGET_RESOURCES}, "utilisation": util,
+            "latency_cycles": est.latency_cycles, "latency_us": est.latency_us, "basis": est.basis,
+            "totals": {r: used[r] for r in BUDGET_RESOURCES}, "utilisation": util,
+            "csynth_totals": {r: est.totals[r] for r in BUDGET_RESOURCES},
             "binding": est.binding_resource, "fits_board": bool(est.fits),
             "roofline_share": est.roofline.share if est.roofline else None,
             "macs_per_image": est.roofline.macs_per_image if est.roofline else None}
 
 
-def _limits(board: Board, max_util: float, max_dsp_util: float) -> dict[str, float]:
-    return {r: (board.resources[r] * (max_dsp_util if r == "DSP" else max_util)) for r in BUDGET_RESOURCES}
+def fractions(basis: str = "vivado", max_util: float | None = None, max_dsp_util: float | None = None) -> dict:
+    """The share of each resource a fitted design may use. Vivado level (default): the budget of
+    hwflow/estimate/vivado.json (set from what placed designs reach); csynth level: 80% LUT/FF/BRAM/URAM,
+    100% DSP (the rule before the projection). `max_util` / `max_dsp_util` override them."""
+    if basis == "vivado":
+        from hwflow.estimate.vivado import VivadoCalibration
+
+        base = {r: float(VivadoCalibration.load().budget.get(r, 1.0)) for r in BUDGET_RESOURCES}
+    else:
+        base = {r: (1.0 if r == "DSP" else 0.8) for r in BUDGET_RESOURCES}
+    if max_util is not None:
+        base.update({r: max_util for r in BUDGET_RESOURCES if r != "DSP"})
+    if max_dsp_util is not None:
+        base["DSP"] = max_dsp_util
+    return base
+
+
+def _limits(board: Board, frac: dict) -> dict[str, float]:
+    return {r: board.resources[r] * frac[r] for r in BUDGET_RESOURCES}
+
+
+def _cost(le, basis: str) -> dict:
+    """A layer's use of each resource on the basis (Vivado level: hwflow.estimate.vivado's per-layer
+    projection; the DSP fallback is a whole-design effect, judged on the whole-model estimate)."""
+    if basis == "vivado" and le.vivado:
+        return {r: int(le.vivado.get(r, 0)) for r in BUDGET_RESOURCES}
+    return {r: int(getattr(le, r.lower())) for r in BUDGET_RESOURCES}
 
 
 def _set(layer, rf: int, strategy: str) -> None:
@@ -281,19 +309,20 @@ def _set(layer, rf: int, strategy: str) -> None:
     layer.set_attr("strategy", strategy.lower())
 
 
-def _estimate(hls_model, board, clock):
+def _estimate(hls_model, board, clock, basis: str = "vivado"):
     from hwflow.estimate import estimate
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return estimate(hls_model, board=board, clock_period_ns=clock)
+        return estimate(hls_model, board=board, clock_period_ns=clock, basis=basis)
 
 
-def cost_table(hls_model, sizes: dict[str, tuple[int, int]], backend, board: Board, clock: float):
+def cost_table(hls_model, sizes: dict[str, tuple[int, int]], backend, board: Board, clock: float,
+               basis: str = "vivado"):
     """Per tunable layer the list of Choices (every valid reuse factor x strategy), estimated in
     max(len(candidates)) x 2 whole-model estimates; plus the estimate of the model as converted."""
     layers = {l.name: l for l in hls_model.get_layers() if l.name in sizes}
-    base = _estimate(hls_model, board, clock)
+    base = _estimate(hls_model, board, clock, basis)
     orig = {n: (l.get_attr("reuse_factor"), l.get_attr("strategy")) for n, l in layers.items()}
     cands = {n: valid_reuse_factors(backend, *sizes[n]) for n in layers}
     table: dict[str, list[Choice]] = {n: [] for n in layers}
@@ -315,12 +344,11 @@ def cost_table(hls_model, sizes: dict[str, tuple[int, int]], backend, board: Boa
                     active[n] = rf
                 if not active:
                     continue
-                est = _estimate(hls_model, board, clock)
+                est = _estimate(hls_model, board, clock, basis)
                 n_est += 1
                 for le in est.layers:
                     if le.name in active:
-                        table[le.name].append(Choice(active[le.name], strategy, int(le.ii),
-                                                     {r: int(getattr(le, r.lower())) for r in BUDGET_RESOURCES}))
+                        table[le.name].append(Choice(active[le.name], strategy, int(le.ii), _cost(le, basis)))
     finally:
         for n, (rf, st) in orig.items():
             layers[n].set_attr("reuse_factor", rf)
@@ -356,7 +384,8 @@ def _could_fold(choices, pick: Choice, limits: dict) -> bool:
 
 
 def _fixed_totals(base, tunable) -> dict:
-    return {r: sum(int(getattr(le, r.lower())) for le in base.layers if le.name not in tunable) for r in BUDGET_RESOURCES}
+    costs = [_cost(le, base.basis) for le in base.layers if le.name not in tunable]
+    return {r: sum(c[r] for c in costs) for r in BUDGET_RESOURCES}
 
 
 def _choose(table, T, fixed, limits, rounds: int = 8):
@@ -423,19 +452,22 @@ def nothing_fits_message(least: dict, limits: dict, frac: dict, board: Board, na
 
 
 def fit(hls_model, sizes: dict[str, tuple[int, int]], board: Board, *, backend_name: str, clock_period_ns: float,
-        target_fps: float | None = None, max_util: float = 0.8, max_dsp_util: float = 1.0,
-        name: str = "model") -> FitResult:
+        target_fps: float | None = None, max_util: float | None = None, max_dsp_util: float | None = None,
+        name: str = "model", basis: str = "vivado") -> FitResult:
     """Balanced folding of a converted hls4ml model for `board` (see the module docstring).
 
     `sizes`: (n_in, n_out) per tunable layer (kernel_sizes of the Keras model). Raises FitError
-    when nothing fits, or when `target_fps` cannot be met within the margin."""
+    when nothing fits, or when `target_fps` cannot be met within the margin. `basis`: the level the
+    budget is judged on (Vivado level by default; "hls": csynth level); `max_util` / `max_dsp_util`:
+    fractions instead of the basis's budget (see `fractions`)."""
     import time
 
     t0 = time.perf_counter()
     backend = hls4ml_backend(backend_name)
-    base, table, cands, n_est = cost_table(hls_model, sizes, backend, board, clock_period_ns)
+    base, table, cands, n_est = cost_table(hls_model, sizes, backend, board, clock_period_ns, basis)
     table = {n: ch for n, ch in table.items() if ch}
-    limits = _limits(board, max_util, max_dsp_util)
+    frac = fractions(basis, max_util, max_dsp_util)
+    limits = _limits(board, frac)
     fixed = _fixed_totals(base, set(table))
     fixed_ii = max((le.ii for le in base.layers if le.name not in table and le.kind not in ("free", "unknown")),
                    default=1)
@@ -443,7 +475,8 @@ def fit(hls_model, sizes: dict[str, tuple[int, int]], board: Board, *, backend_n
     layers = {l.name: l for l in hls_model.get_layers()}
 
     if target_fps is not None:
-        T_list = [max(fixed_ii, int(f_hz // target_fps))]
+        # a target faster than the layers the search cannot fold (inputs, pooling, ...) allow: unreachable
+        T_list = [int(f_hz // target_fps)] if int(f_hz // target_fps) >= fixed_ii else []
     else:
         T_list = sorted({c.cycles for ch in table.values() for c in ch} | {fixed_ii})
         T_list = [T for T in T_list if T >= fixed_ii]
@@ -456,9 +489,10 @@ def fit(hls_model, sizes: dict[str, tuple[int, int]], board: Board, *, backend_n
             continue
         for n, c in p.items():
             _set(layers[n], c.reuse_factor, c.strategy)
-        est = _estimate(hls_model, board, clock_period_ns)
+        est = _estimate(hls_model, board, clock_period_ns, basis)
         n_est += 1
-        if all(est.totals[r] <= limits[r] for r in limits):  # the whole-model estimate is the judge
+        used = est.used()
+        if all(used[r] <= limits[r] for r in limits):  # the whole-model estimate is the judge
             picks, final = p, est
             break
     if picks is None:
@@ -466,10 +500,9 @@ def fit(hls_model, sizes: dict[str, tuple[int, int]], board: Board, *, backend_n
             _set(layers[n], le.reuse_factor, le.strategy)
         if target_fps is not None:
             best = fit(hls_model, sizes, board, backend_name=backend_name, clock_period_ns=clock_period_ns,
-                       max_util=max_util, max_dsp_util=max_dsp_util, name=name)  # FitError when nothing fits at all
+                       max_util=max_util, max_dsp_util=max_dsp_util, name=name, basis=basis)  # FitError: nothing fits
             reach = f"; the most it reaches is {best.after['images_per_s']:,.1f} images/s (binding {best.after['binding']})"
             raise FitError(f"{name}: {target_fps:g} images/s does not fit {board.name} within the margin{reach}")
-        frac = {r: (max_dsp_util if r == "DSP" else max_util) for r in BUDGET_RESOURCES}
         least = least_use(table, fixed)
         big = smallest_board(least, frac)
         raise FitError(nothing_fits_message(least, limits, frac, board, name, weight_bits(hls_model, table)),
@@ -490,7 +523,7 @@ def fit(hls_model, sizes: dict[str, tuple[int, int]], board: Board, *, backend_n
     balance = max(tun) / max(min(tun), 1) if tun else 1.0
     return FitResult(
         board=board.name, mode="target" if target_fps is not None else "max", target_fps=target_fps,
-        limits={r: (max_dsp_util if r == "DSP" else max_util) for r in BUDGET_RESOURCES},
+        limits=frac,
         clock_period_ns=clock_period_ns, layers=out_layers, before=summary(base, board), after=summary(final, board),
         choices={n: {"reuse_factor": c.reuse_factor, "strategy": c.strategy} for n, c in picks.items()},
         balance=balance, slowest=[l.name for l in out_layers if l.after["cycles"] == final.ii_cycles],

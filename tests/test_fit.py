@@ -11,7 +11,7 @@ from hwflow.boards import get_board
 from hwflow.config import load_config
 from hwflow.estimate import estimate
 from hwflow.fit import run_fit
-from hwflow.reuse import FitError, hls4ml_backend, kernel_sizes, plan_reuse, valid_reuse_factors
+from hwflow.reuse import FitError, fractions, hls4ml_backend, kernel_sizes, plan_reuse, valid_reuse_factors
 from hwflow.paths import REPO_ROOT
 from tests.conftest import write_config
 
@@ -51,9 +51,14 @@ def test_fitted_design_is_within_the_board_by_estimate(small):
     cfg, qmodel, res, path, _, _ = small
     fitted = load_config(path)  # the written config, converted again from scratch
     est = estimate(convert.to_hls_model(fitted, qmodel), board=BOARD)
-    for r, frac in (("DSP", 1.0), ("LUT", 0.8), ("FF", 0.8), ("BRAM_18K", 0.8)):
-        assert est.totals[r] <= frac * BOARD.resources[r], (r, est.totals[r])
-    assert est.ii_cycles == res.after["ii_cycles"] and est.totals["DSP"] == res.after["totals"]["DSP"]
+    # judged on the Vivado level, within its budget (hwflow/estimate/vivado.json); the csynth level beside it
+    frac = fractions("vivado")
+    assert frac["LUT"] == 0.85 and frac["BRAM_18K"] == 0.96 and frac["DSP"] == 1.0 and res.limits == frac
+    used = est.used()
+    for r in ("DSP", "LUT", "FF", "BRAM_18K"):
+        assert used[r] <= frac[r] * BOARD.resources[r], (r, used[r])
+    assert est.fits and est.ii_cycles == res.after["ii_cycles"] and used == {**res.after["totals"], "URAM": 0}
+    assert res.after["csynth_totals"]["LUT"] == est.totals["LUT"] > used["LUT"]  # Vivado builds fewer LUTs
     # the design as converted (global RF 8, zcu102 settings) is slower than the fitted one
     assert res.after["images_per_s"] > res.before["images_per_s"]
 
@@ -93,9 +98,11 @@ def test_target_fps_uses_fewer_resources(small):
     cfg, qmodel, res, _, _, tmp = small
     target = res.after["images_per_s"] / 4
     slow, _, _ = run_fit(cfg, BOARD, tmp / "slow.yaml", qmodel=qmodel, target_fps=target, report_dir=tmp / "r2")
-    assert slow.after["images_per_s"] >= target
-    assert slow.after["totals"]["DSP"] < res.after["totals"]["DSP"]
-    assert slow.after["totals"]["LUT"] <= res.after["totals"]["LUT"]
+    assert target <= slow.after["images_per_s"] < res.after["images_per_s"] / 2  # folded down to the target
+    # never more of anything (on this network, Latency layers keep their constant multipliers at any RF, so the
+    # Vivado-level LUT stays; Resource layers would trade them for DSPs, which cost more of pynq-z2's budget)
+    for r in ("DSP", "LUT", "FF", "BRAM_18K"):
+        assert slow.after["totals"][r] <= res.after["totals"][r], r
 
 
 def test_unreachable_target_fps_says_the_most_it_reaches(small):
@@ -111,12 +118,12 @@ def test_nothing_fits_is_one_line_and_exit_9(small, capsys, tmp_path, build_dir)
 
     cfg_path = write_config(tmp_path, SMALL, "small")
     out = tmp_path / "none.yaml"
-    rc = main(["fit", "--config", str(cfg_path), "--board", "pynq-z2", "--max-util", "0.3", "--out", str(out)])
+    rc = main(["fit", "--config", str(cfg_path), "--board", "pynq-z2", "--max-util", "0.1", "--out", str(out)])
     err = capsys.readouterr().err.strip()
     assert rc == 9 and not out.exists()
     assert len(err.splitlines()) == 1
     assert "nothing fits pynq-z2 (estimated)" in err and "needs at least" in err and "at any reuse factor" in err
-    assert re.search(r": (DSP|LUT|FF|BRAM_18K) needs at least [\d,]+ at any reuse factor \(\d+% of the board, limit 30%", err)
+    assert re.search(r": (DSP|LUT|FF|BRAM_18K) needs at least [\d,]+ at any reuse factor \(\d+% of the board, limit 10%", err)
     assert "to fit: " in err and "a larger board (" in err
 
 

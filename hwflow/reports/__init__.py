@@ -8,7 +8,7 @@
 `hwflow report` (hwflow.reports.command) is the command-line front end.
 """
 
-from hwflow.reports.csynth import parse_csynth_rpt, parse_csynth_xml
+from hwflow.reports.csynth import parse_csynth, parse_csynth_rpt, parse_csynth_xml
 from hwflow.reports.model import (
     BoardFit,
     CosimReport,
@@ -28,6 +28,6 @@ from hwflow.reports.vivado import parse_cosim, parse_timing_summary, parse_utili
 __all__ = [
     "BoardFit", "CosimReport", "CosimResult", "CsynthReport", "FitRow", "LayerRow", "ProjectReport",
     "Resources", "TimingSummary", "VivadoUtilization", "board_for_device", "compute_fits",
-    "parse_cosim", "parse_csynth_rpt", "parse_csynth_xml", "parse_project", "parse_timing_summary",
+    "parse_cosim", "parse_csynth", "parse_csynth_rpt", "parse_csynth_xml", "parse_project", "parse_timing_summary",
     "parse_utilization", "render_report",
 ]

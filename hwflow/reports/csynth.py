@@ -270,3 +270,17 @@ def aggregate_hierarchy(path: Path) -> tuple[str, dict[str, list[str]]] | None:
     top = topm.findtext("ModuleName") or ""
     walk(topm, top)
     return top, children
+
+
+def parse_csynth(path: Path) -> CsynthReport:
+    """One module's csynth numbers from `<module>_csynth.xml`, or from the text `<module>_csynth.rpt`
+    beside it when there is no XML (older projects and some copied designs keep only the text report).
+    `path` may name either file; neither readable: ReportError naming both."""
+    path = Path(path)
+    xml = path.with_suffix(".xml")
+    rpt = path.with_suffix(".rpt")
+    if xml.is_file():
+        return parse_csynth_xml(xml)
+    if rpt.is_file():
+        return parse_csynth_rpt(rpt).report
+    raise ReportError(f"{xml}: no csynth report (neither {xml.name} nor {rpt.name} exists)")

@@ -135,6 +135,12 @@ class VivadoUtilization:
     uram_available: int | None = None
     iob: int | None = None  # bonded I/O pins: a top with ports on pins needs them (fit verdict)
     iob_available: int | None = None
+    # report_utilization -hierarchical: (instance, module, Resources) per row, top-down
+    instances: tuple = ()
+
+    def instance(self, name: str) -> "Resources | None":
+        """The resources of the first row (top-down) whose instance name is `name`, None if none is."""
+        return next((r for inst, _module, r in self.instances if inst == name), None)
 
     @property
     def missing(self) -> list[str]:

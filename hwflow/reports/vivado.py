@@ -17,6 +17,7 @@ from hwflow.reports.model import (
     ClockTiming,
     CosimReport,
     CosimResult,
+    Resources,
     TimingSummary,
     UtilSource,
     VivadoUtilization,
@@ -94,16 +95,24 @@ def _parse_hierarchical(lines: list[str], path: Path, common: dict) -> VivadoUti
         top = blocks[1][0]
         col = {h: i for i, h in enumerate(header)}
 
-        def get(name: str):
-            return _abs_value(top[col[name]], path, name) if name in col else None
+        def res(row) -> Resources:
+            def get(name: str):
+                return _abs_value(row[col[name]], path, name) if name in col and col[name] < len(row) else None
 
-        ramb36, ramb18 = get("RAMB36"), get("RAMB18")
-        bram = None if ramb36 is None else ramb36 + (ramb18 or 0) / 2
-        lut, ff, dsp, uram = get("Total LUTs"), get("FFs"), get("DSP48 Blocks") or get("DSP Blocks"), get("URAM")
+            ramb36, ramb18 = get("RAMB36"), get("RAMB18")
+            bram = None if ramb36 is None else 2 * ramb36 + (ramb18 or 0)
+            lut, ff, uram = get("Total LUTs"), get("FFs"), get("URAM")
+            dsp = get("DSP48 Blocks") if "DSP48 Blocks" in col else get("DSP Blocks")
+            return Resources(*(None if v is None else int(v) for v in (lut, ff, dsp, bram, uram)))
+
+        r = res(top)
+        # every instance row (name, module, resources), top-down: the hls4ml IP and its core are rows of
+        # a routed block design (e.g. myproject_axi_0 and its myproject_U0)
+        rows = tuple((row[0].strip(), row[col["Module"]].strip() if "Module" in col else "", res(row))
+                     for row in blocks[1] if row and row[0].strip() and not row[0].strip().startswith("("))
         return VivadoUtilization(
-            kind=UtilSource.HIERARCHICAL, **common,
-            lut=None if lut is None else int(lut), ff=None if ff is None else int(ff),
-            dsp=None if dsp is None else int(dsp), bram_tiles_36k=bram, uram=None if uram is None else int(uram),
+            kind=UtilSource.HIERARCHICAL, **common, lut=r.lut, ff=r.ff, dsp=r.dsp,
+            bram_tiles_36k=None if r.bram_18k is None else r.bram_18k / 2, uram=r.uram, instances=rows,
         )
     raise ReportError(f"{path}: hierarchical utilization report without a 'Total LUTs' table")
 

@@ -1,128 +1,13 @@
-"""Resources, latency and initiation interval of a converted hls4ml model, without synthesis.
-
-`estimate(hls_model, board=None, clock_period_ns=None) -> Estimate` walks the layers of an
-hls4ml 1.3.0 `ModelGraph` (converted, not written, not compiled) and models each one the way
-the nnet_utils templates implement it:
-
-- multipliers: `multiplier_limit = ceil(n_in*n_out/RF) - n_zeros/RF` (nnet_dense_latency.h
-  ALLOCATION pragma; nnet_dense_resource.h `block_factor` for the Resource strategy); conv
-  layers reuse one such kernel per pixel (line buffer in io_stream, im2col partitions in
-  io_parallel), depthwise layers have kernel*channels products. `n_zeros` are the model's
-  real zero weights (pruning): HLS drops those products where the weights are constants (Latency,
-  or Resource at RF 1); the Resource kernel at RF > 1 reads them from its ROM and keeps them.
-- DSP vs LUT. Resource strategy: the weights are read from a ROM, a product is a DSP unless
-  both operands are `lut_mult_max_bits` wide or narrower. Latency strategy: the weights are
-  compile-time constants, and HLS builds a product by a constant with few significant bits
-  (zeros stripped at both ends: powers of two, small values) as shift-adds in LUTs. The
-  significant bits are counted on the layer's actual quantized weights (q = round(w * 2^frac)):
-  a product is a DSP when q has more than `dsp_min_sig_bits[tool]` (+ `dsp_sig_per_input_bit`
-  per activation bit below 16) significant bits. (`dsp_share`, the older statistical model of
-  the same share from the precision alone, is kept for weights without data.) The DSP-mapped
-  products share at most `multiplier_limit` DSPs; the LUT-mapped ones are not limited.
-  Wide products take ceil(a/A)*ceil(b/B) DSPs (DSP48E1 25x18, DSP48E2 27x18).
-- latency/II: a kernel's interval is RF (PIPELINE II=RF). Vivado HLS (<= 2020.1 reports)
-  reports a shorter interval when the allocation limit binds: ceil(DSP products / limit)
-  (on when the fit says so: `vivado_ii_from_dsp`). io_parallel is one pipelined function
-  (latency = longest path of layer latencies plus a per-call overhead); io_stream is a
-  dataflow region: interval = slowest layer, latency from a start/finish model per layer
-  (first output after the line buffer fills, last output a `tail` after the last input).
-- io_stream convolutions take cycles per input pixel by tool (`tool`: Vivado HLS or Vitis HLS,
-  an input of `estimate`): Latency strategy at least `stream_pixel_min[tool]`, Resource RF +
-  `stream_resource_extra[tool]` (`stream_resource_rf1[tool]` at RF 1).
-- BRAM_18K: weights of Resource-strategy layers at RF > 1 (ROM `block_factor` wide, RF deep:
-  nnet_dense_resource.h binds them `RESOURCE core=ROM_nP_BRAM`, and the fixtures' Memory tables
-  show even 9-word ROMs in BRAM, e.g. 9 x 238 bits = 7 BRAM_18K), softmax and other lookup tables,
-  and io_stream FIFOs of the depth on hls4ml's output variable (`var.pragma = ('stream', depth)`),
-  none for in-place streams and the output port. FIFOs per tool (`Calibration.fifo_*`, fitted on
-  the FIFO tables of real reports): Vivado HLS splits a stream into one FIFO per element, SRL up to
-  512 bits, BRAM above; Vitis HLS keeps one wide FIFO. Line buffers (ap_shift_reg) are SRL.
-- LUT/FF: linear in a few per-layer features (LUT products x bits, adder bits, DSPs, reuse
-  muxes, elementwise bits, a per-layer constant); coefficients fitted (non-negative least
-  squares, relative error) on per-layer numbers of real reports.
-
-The free constants live in `hwflow/estimate_calibration.json`, written by
-`benchmarks/calibrate_estimator.py`, which also measures the error against real reports.
-"""
+"""Per-layer cost models of hwflow.estimate (csynth level): one function per hls4ml layer kind,
+following hls4ml 1.3.0's nnet_utils templates (see the package docstring)."""
 
 from __future__ import annotations
 
 import functools
-import json
 import math
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, field, fields
 
-from hwflow.boards import Board, board_for_part, get_board
-from hwflow.errors import ConfigError, ReportError
-
-CALIBRATION_PATH = Path(__file__).with_name("estimate_calibration.json")
-RESOURCES = ("DSP", "LUT", "FF", "BRAM_18K", "URAM")
-LUT_FEATURES = ("lutmul", "add", "dsp", "mux", "elem", "layer", "inbuf", "lbuf", "lutvar")
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """The free constants of the model (see the module docstring); defaults are hand-set priors."""
-
-    lut_mult_max_bits: int = 4
-    weight_sigma: float = 0.4
-    dsp_min_sig_bits: dict = field(default_factory=lambda: {"vivado_hls": 5, "vitis": 4})
-    vivado_ii_from_dsp: bool = True
-    dsp_packing: bool = False
-    dsp_sig_per_input_bit: float = 0.0
-    latency_rf_cycles: int = 1
-    dense_depth_ns: float = 5.0
-    reuse_extra_cycles: int = 1
-    softmax_depth_ns: float = 15.0
-    table_act_depth_ns: float = 5.0
-    parallel_call_overhead: float = 0.6
-    stream_pixel_extra: int = 0
-    # io_stream convolutions, cycles per input pixel, per tool (Vivado HLS and Vitis HLS schedule
-    # the line-buffer loop differently): Latency strategy at least `stream_pixel_min`; Resource
-    # strategy RF + `stream_resource_extra` at RF > 1, `stream_resource_rf1` at RF = 1
-    # (neutral priors: one cycle per pixel, RF cycles; kept by the fit where no design informs them)
-    stream_pixel_min: dict = field(default_factory=lambda: {"vivado_hls": 1, "vitis": 1})
-    stream_resource_extra: dict = field(default_factory=lambda: {"vivado_hls": 0, "vitis": 0})
-    stream_resource_rf1: dict = field(default_factory=lambda: {"vivado_hls": 1, "vitis": 1})
-    # io_stream FIFOs, per tool, read off the FIFO tables of the fixtures' top-level csynth reports
-    # (benchmarks/calibrate_estimator.py `fifo_rows`): Vivado HLS splits the stream of an
-    # nnet::array<T, N> into N FIFOs of T's width (`layerK_out_V_data_i_V`), SRL up to 512 bits,
-    # BRAM above (even 32 deep x 24 bits), 18 bits wide per BRAM_18K; Vitis HLS keeps one FIFO of
-    # N*T bits. A FIFO is SRL when depth*width <= `fifo_bram_min_bits` or depth <= `fifo_srl_depth`.
-    fifo_bram_min_bits: dict = field(default_factory=lambda: {"vivado_hls": 4096, "vitis": 4096})
-    fifo_srl_depth: dict = field(default_factory=lambda: {"vivado_hls": 2, "vitis": 2})
-    fifo_per_element: dict = field(default_factory=lambda: {"vivado_hls": False, "vitis": False})
-    fifo_bram_width: dict = field(default_factory=lambda: {"vivado_hls": 36, "vitis": 36})
-    # line buffers (ap_shift_reg, one per channel and kernel row): SRL up to this many bits (the
-    # fixtures' line buffers, up to 34 x 32 bits, are all SRL; none larger is in them)
-    shift_reg_bram_min_bits: int = 4096
-    # LUT/FF = sum(coef[k] * feature[k]) per layer (features: LUT_FEATURES); either one table or
-    # one per tool ({"vivado_hls": {...}, "vitis": {...}}: the tools differ in logic per feature)
-    lut_coef: dict = field(default_factory=lambda: dict(zip(LUT_FEATURES, (1.0, 1.0, 5.0, 0.5, 1.5, 50.0, 0.5, 0.1, 1.0))))
-    ff_coef: dict = field(default_factory=lambda: dict(zip(LUT_FEATURES, (0.2, 0.3, 10.0, 0.2, 0.3, 30.0, 1.0, 0.1, 0.2))))
-
-    @classmethod
-    def load(cls, path: Path = CALIBRATION_PATH) -> "Calibration":
-        try:
-            raw = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ReportError(f"{path}: cannot read the estimator calibration ({exc})") from None
-        known = {f.name for f in fields(cls)}
-        consts = {k: v for k, v in raw.get("constants", {}).items() if k in known}
-        for k in ("stream_pixel_min", "stream_resource_extra", "stream_resource_rf1", "fifo_bram_min_bits"):
-            if k in consts and not isinstance(consts[k], dict):  # files before the per-tool tables
-                consts[k] = {"vivado_hls": consts[k], "vitis": consts[k]}
-        return cls(**consts)
-
-    def coefs(self, name: str, tool: str) -> dict:
-        table = getattr(self, name)
-        if table and all(isinstance(v, dict) for v in table.values()):
-            return table.get(tool) or next(iter(table.values()))
-        return table
-
-    def per_tool(self, name: str, tool: str) -> float:
-        table = getattr(self, name)
-        return table.get(tool, next(iter(table.values()))) if isinstance(table, dict) else table
+from hwflow.estimate.calibration import LUT_FEATURES, Calibration
 
 
 @dataclass
@@ -142,57 +27,23 @@ class LayerEstimate:
     uram: int = 0
     latency: int = 0  # cycles for one image through this layer
     ii: int = 1  # cycles before this layer accepts the next image
+    # csynth's convention where it differs (io_stream Resource convolutions: the kernel's RF charged on
+    # every input pixel, the loop's worst case); None: same as latency / ii. Calibration compares these
+    # with reports; the flow (images/s, fit) uses latency / ii, what co-simulation and boards run.
+    csynth_latency: int | None = None
+    csynth_ii: int | None = None
     first_out: int = 0  # io_stream: cycles from its first input to its first output
     tail: int = 0  # io_stream: cycles from its last input to its last output
     inputs: list = field(default_factory=list)
     features: dict = field(default_factory=dict)  # LUT/FF features (LUT_FEATURES)
     kernels: list = field(default_factory=list)  # per weight kernel: the DSP model's inputs (calibration)
+    # weight ROMs of Resource-strategy kernels: [depth (words), width (bits), BRAM_18K] each (the
+    # Vivado-level projection moves shallow ones into LUTs, hwflow.estimate.vivado)
+    roms: list = field(default_factory=list)
+    fifos: list = field(default_factory=list)  # io_stream output FIFOs in BRAM: [depth, width (bits), BRAM_18K]
+    vivado: dict = field(default_factory=dict)  # Vivado-level LUT/FF/DSP/BRAM_18K/URAM (hwflow.estimate.vivado)
     note: str = ""
 
-
-@dataclass
-class Roofline:
-    """DSP-bound roofline. `images_per_s` is the design as estimated; when it does not fit the
-    board, `attainable_images_per_s` scales it down by its worst utilisation (a version with
-    proportionally more reuse that fits), otherwise it equals `images_per_s`. `share` =
-    attainable MACs/s / board peak (all DSPs, one MAC per cycle), capped at 1.0; `capped` says
-    the uncapped value exceeded 1 (LUT-mapped multipliers carrying MACs beyond the DSP bound)."""
-
-    macs_per_image: int
-    peak_macs_per_s: float  # board DSPs x MACs/DSP x clock
-    images_per_s: float  # clock / II of the design
-    attainable_images_per_s: float
-    achieved_macs_per_s: float  # attainable images/s x MACs per image
-    share: float  # achieved / peak, <= 1.0
-    capped: bool = False
-
-
-@dataclass
-class Estimate:
-    layers: list[LayerEstimate]
-    totals: dict[str, int]
-    latency_cycles: int
-    ii_cycles: int
-    clock_period_ns: float
-    io_type: str
-    backend: str
-    part: str
-    board: str | None
-    utilisation: dict[str, float] | None  # percent of the board
-    binding_resource: str | None
-    fits: bool | None
-    roofline: Roofline | None
-    unknown_layers: list[str]
-    tool: str = "vitis"  # vivado_hls | vitis: whose io_stream schedule was modelled
-
-    @property
-    def latency_us(self) -> float:
-        return self.latency_cycles * self.clock_period_ns / 1000.0
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["latency_us"] = self.latency_us
-        return d
 
 
 # --- precision helpers -------------------------------------------------------------------
@@ -531,7 +382,10 @@ def _layer(layer, ctx: _Ctx) -> LayerEstimate:
             # adder tree: shared over the interval like the multipliers (Resource: block_factor wide)
             f["add"] += (n_prod - nz) * acc_bits * unroll / 16.0 / r["share_div"]
             kernel_ii, rounds, binds = max(kernel_ii, r["ii"]), max(rounds, r["rounds"]), binds or r["binds"]
-            le.bram_18k += _weight_bram(prec, n_prod, rf, strategy)
+            rom_bram = _weight_bram(prec, n_prod, rf, strategy)
+            le.bram_18k += rom_bram
+            if rom_bram:
+                le.roms.append([rf, math.ceil(n_prod / rf) * _bits(prec), rom_bram])
         # latency: the DSP schedule (rounds) plus the multiply/adder depth; an extra cycle for the
         # reuse multiplexers when the units are shared (RF=1 designs with all products in one round)
         steps = rounds if strategy == "latency" else kernel_ii
@@ -547,6 +401,13 @@ def _layer(layer, ctx: _Ctx) -> LayerEstimate:
                 per_pixel = kernel_ii + (cal.stream_pixel_extra if binds and kernel_ii < rf else 0)
                 per_pixel = max(per_pixel, cal.per_tool("stream_pixel_min", ctx.tool))
             le.ii = pixels_in * per_pixel
+            if strategy == "resource" and pixels_out < pixels_in:
+                # Resource: the loop over input pixels is not pipelined and compute_output_buffer_*d
+                # calls the kernel only where a window ends (nnet_conv_stream.h): the other pixels only
+                # shift the line buffer. Stride > 1 and valid borders are that much cheaper than the
+                # worst case csynth reports (pixels_in x (RF + extra)); co-simulation and boards run this.
+                le.csynth_ii, le.csynth_latency = le.ii, le.ii + k_lat
+                le.ii = pixels_out * per_pixel + (pixels_in - pixels_out) * cal.stream_skip_cycles
             le.latency = le.ii + k_lat
             fh, fw = _attr(layer, "filt_height"), _attr(layer, "filt_width")
             in_w = _attr(layer, "in_width", in_shape[-2] if len(in_shape) > 2 else 1)
@@ -557,7 +418,14 @@ def _layer(layer, ctx: _Ctx) -> LayerEstimate:
             le.bram_18k += max(fh - 1, 0) * in_shape[-1] * _shift_reg_bram(in_w, a_bits, cal)
             f["lbuf"] = max(fh - 1, 0) * in_w * in_shape[-1] * a_bits / 16.0
         elif stream:  # dense on a stream: read the input pixels, then one kernel call
-            f["inbuf"] = int(np.prod(in_shape)) * a_bits / 16.0  # the input vector held in registers
+            # the input vector held in registers, read by one multiplexer per product lane: at a reuse
+            # factor above n_in the kernel has fewer lanes (block_factor) than outputs and the buffer is
+            # registers with few LUTs (`inreg`: FF only), not a mux per output (`inbuf`: LUT and FF)
+            in_bits = int(np.prod(in_shape)) * a_bits / 16.0
+            block = math.ceil(sum(p[1] for p in parts) / max(rf, 1))
+            lanes = min(1.0, block / max(chans_out, 1))
+            f["inbuf"] = in_bits * lanes
+            f["inreg"] = in_bits * (1.0 - lanes)
             le.ii = max(pixels_in, kernel_ii)
             le.latency = pixels_in + k_lat
             le.first_out = le.latency
@@ -609,7 +477,11 @@ def _layer(layer, ctx: _Ctx) -> LayerEstimate:
         else:
             le.latency, le.ii = depth, 1
     if stream and kind != "free":
-        le.fifo_bram_18k = sum(stream_fifo_bram(depth, n, bits, cal, ctx.tool) for depth, n, bits in _out_fifos(layer, ctx))
+        for depth, n, bits in _out_fifos(layer, ctx):
+            b = stream_fifo_bram(depth, n, bits, cal, ctx.tool)
+            le.fifo_bram_18k += b
+            if b:
+                le.fifos.append([depth, n * bits, b])
         le.bram_18k += le.fifo_bram_18k
     le.features = f
     for res, coef in (("lut", cal.coefs("lut_coef", ctx.tool)), ("ff", cal.coefs("ff_coef", ctx.tool))):
@@ -617,101 +489,3 @@ def _layer(layer, ctx: _Ctx) -> LayerEstimate:
         setattr(le, res, int(round(value)) if kind != "free" else 0)
     return le
 
-
-# --- whole network -----------------------------------------------------------------------
-
-
-def _tool(backend: str, tool: str | None = None) -> str:
-    """Estimator tool key: `tool` names the HLS tool ("Vivado HLS 2019.2", "vitis", "vivado_hls");
-    without it, the hls4ml backend's (Vivado -> Vivado HLS, Vitis -> Vitis HLS)."""
-    if tool:
-        t = tool.lower().replace("_", " ")
-        if "vitis" in t:
-            return "vitis"
-        if "vivado" in t:
-            return "vivado_hls"
-        raise ConfigError(f"estimate: tool {tool!r} is not an HLS tool; valid: 'Vivado HLS <version>', "
-                          "'Vitis HLS <version>', vivado_hls, vitis")
-    return "vivado_hls" if backend.lower() in ("vivado", "vivadoaccelerator") else "vitis"
-
-
-def _network_latency(layers: list[LayerEstimate], stream: bool, cal: Calibration) -> int:
-    """Longest path through the layer graph (inputs by name; unknown inputs start at 0).
-
-    io_parallel: finish = max(input finishes) + latency + call overhead.
-    io_stream (dataflow): a layer starts when its inputs' first outputs arrive and finishes the
-    later of (start + its own latency) and (last input + its tail)."""
-    start: dict[str, float] = {}
-    first: dict[str, float] = {}
-    finish: dict[str, float] = {}
-    end = 0.0
-    for le in layers:
-        ins = [n for n in le.inputs if n in finish]
-        if le.kind in ("free", "unknown"):
-            t = max((finish[n] for n in ins), default=0.0)
-            s = max((first[n] for n in ins), default=0.0)
-            start[le.name], first[le.name], finish[le.name] = s, s, t
-            continue
-        if stream:
-            s = max((first[n] for n in ins), default=0.0)
-            done = max(s + le.latency, max((finish[n] for n in ins), default=0.0) + le.tail)
-            start[le.name], first[le.name], finish[le.name] = s, s + le.first_out, done + cal.parallel_call_overhead
-        else:
-            s = max((finish[n] for n in ins), default=0.0)
-            start[le.name] = s
-            first[le.name] = finish[le.name] = s + le.latency + cal.parallel_call_overhead
-        end = max(end, finish[le.name])
-    return int(round(end))
-
-
-def estimate(hls_model, board: Board | str | None = None, clock_period_ns: float | None = None,
-             calibration: Calibration | None = None, tool: str | None = None) -> Estimate:
-    """Per-layer and total resources, latency and II of a converted hls4ml `ModelGraph`.
-
-    `board`: a Board, a board name from hwflow.boards, or None for the board whose part the
-    model was converted for (no utilisation when no board matches). `clock_period_ns`: the
-    model's ClockPeriod when None. `tool`: the HLS tool that will synthesize it ("Vivado HLS
-    2020.1", "Vitis HLS 2023.1", or vivado_hls / vitis); None: the backend's tool.
-    """
-    if isinstance(board, str):
-        board = get_board(board, where="estimate --board")
-    cal = calibration or Calibration.load()
-    cfg = hls_model.config
-    part = str(cfg.get_config_value("Part") or "")
-    backend = str(getattr(getattr(cfg, "backend", None), "name", None) or cfg.get_config_value("Backend") or "Vitis")
-    io_type = str(cfg.get_config_value("IOType") or "io_parallel")
-    if board is None and part:
-        board = board_for_part(part)
-    clock = float(clock_period_ns or cfg.get_config_value("ClockPeriod") or (board.clock_period_ns if board else 5.0))
-    if clock <= 0:
-        raise ConfigError(f"estimate: clock_period_ns must be > 0, got {clock}")
-    family7 = (board.part if board else part).lower().startswith("xc7")
-    outputs = frozenset(getattr(hls_model, "outputs", None) or [])
-    ctx = _Ctx(io_type, clock, _tool(backend, tool), family7, cal, outputs)
-    layers = [_layer(layer, ctx) for layer in hls_model.get_layers()]
-    totals = {r: sum(getattr(le, r.lower()) for le in layers) for r in RESOURCES}
-    active = [le for le in layers if le.kind not in ("free", "unknown")]
-    ii = max((le.ii for le in active), default=1)
-    latency = max(_network_latency(layers, io_type == "io_stream", cal), ii)
-    utilisation = binding = fits = roofline = None
-    if board is not None:
-        avail = board.resources
-        utilisation = {r: (100.0 * totals[r] / avail[r]) if avail[r] else (math.inf if totals[r] else 0.0)
-                       for r in RESOURCES}
-        binding = max(utilisation, key=lambda r: utilisation[r])
-        fits = all(v <= 100.0 for v in utilisation.values())
-        roofline = _roofline(layers, board, clock, ii, utilisation, cal)
-    return Estimate(layers, totals, int(latency), int(ii), clock, io_type, backend, part,
-                    board.name if board else None, utilisation, binding, fits, roofline,
-                    [le.name for le in layers if le.kind == "unknown"], ctx.tool)
-
-
-def _roofline(layers, board: Board, clock: float, ii: int, utilisation: dict, cal: Calibration) -> Roofline:
-    macs = sum(le.macs for le in layers)
-    f_hz = 1e9 / clock
-    peak = board.dsp * (2 if cal.dsp_packing else 1) * f_hz  # DSP-bound: every DSP one MAC per cycle
-    ips = f_hz / max(ii, 1)
-    worst = max([v for v in utilisation.values() if math.isfinite(v)] + [0.0]) / 100.0
-    attainable = ips / max(1.0, worst) if all(math.isfinite(v) for v in utilisation.values()) else 0.0
-    raw = attainable * macs / peak if peak else 0.0
-    return Roofline(macs, peak, ips, attainable, attainable * macs, min(raw, 1.0), raw > 1.0)
