@@ -402,21 +402,6 @@ def check_project_tcl(path: Path) -> None:
                 raise ConfigError(f"{path}: line {i}: clock_period {m.group(2)!r} is not a positive finite number")
 
 
-# ------------------------------------------------------------------------------------ model files
-# Saved Keras models are checked in hwflow.modelfile (read as JSON, before Keras loads anything);
-# its checks are reachable from here too, under their old names.
-
-_MODELFILE_NAMES = ("config_dicts", "check_model_file", "load_model_file", "_model_config")
-
-
-def __getattr__(name: str):
-    if name in _MODELFILE_NAMES:
-        from hwflow import modelfile
-
-        return getattr(modelfile, name)
-    raise AttributeError(f"module 'hwflow.guard' has no attribute {name!r}")
-
-
 # --------------------------------------------------------------------------------- output / locks
 
 
