@@ -26,7 +26,7 @@ from hwflow.errors import ConfigError, HwflowError
 from hwflow.estimate import estimate
 from hwflow.estimate_report import from_keras, summary_lines, write_reports
 from hwflow.fit import _pct, run_fit
-from hwflow.guard import cli_float, cli_int, out_dir
+from hwflow.guard import cli_float, cli_int, out_dir, out_file, shown_message
 from hwflow.paths import CONFIG_DIR, ModelPaths
 from hwflow import sweep
 from hwflow.synth import BACKENDS, DEFAULT_BITSTREAM_TIMEOUT_S, DEFAULT_SYNTH_TIMEOUT_S
@@ -92,20 +92,27 @@ def _board(args):
 
 
 def _cmd_hls(args) -> int:
-    if args.keras:  # the shorthand: the config it runs is written next to the build, then the same flow
+    written = None
+    if args.keras:  # the shorthand: the config it runs, validated in memory, then the same flow
         from hwflow.usermodel import shorthand_config
 
         board = _board(args)
-        path = shorthand_config(Path(args.keras), data=args.data, board=board.name if board else None)
-        print(f"hwflow hls --keras: config {path}")
-        args.config = path
+        cfg, written = shorthand_config(Path(args.keras), data=args.data, board=board.name if board else None)
     elif args.data or args.board:
         raise ConfigError("hwflow hls: --data and --board go with --keras (a config names its own data: and hls.board)")
-    cfg = _need_config(args)
+    else:
+        cfg = _need_config(args)
     if args.fifo:  # validated like the file's own key (io_parallel accepts only full)
         cfg = config_from_dict({**cfg.raw, "hls": {**(cfg.raw.get("hls") or {}), "fifo_depth": args.fifo}}, cfg.path)
     opts = flow.Options(images=args.images, engine=args.engine, command="hls")
-    flow.run(cfg, stop="estimate" if args.no_csim else "parity", options=opts)
+    try:
+        flow.run(cfg, stop="estimate" if args.no_csim else "parity", options=opts)
+    except HwflowError as exc:  # bad input (exit 2, 3): nothing written; a C-sim/parity failure: kept to edit
+        if written is not None and exc.exit_code not in (2, 3):
+            print(f"hwflow hls --keras: config {written()}")
+        raise
+    if written is not None:
+        print(f"hwflow hls --keras: config {written()}")
     return 0
 
 
@@ -132,6 +139,9 @@ def _cmd_estimate(args) -> int:
                                    io_type=args.io_type, reuse_factor=args.reuse_factor, strategy=args.strategy)
         name = Path(args.keras).stem
         est = estimate(hls_model, board=board or None, tool=args.tool, basis=args.basis)
+        if est.unknown_layers:  # refused before anything is written: a partial estimate is no estimate
+            raise ConfigError(f"--keras: {args.keras}: layer(s) {', '.join(est.unknown_layers)} cannot be estimated "
+                              f"(layer types hwflow.estimate does not know); remove or replace them")
         paths = write_reports(est, Path(args.out) if args.out else ModelPaths.for_model(name).reports, name)
         source = None
     else:
@@ -150,11 +160,15 @@ def _cmd_estimate(args) -> int:
 
 
 def _fraction(text: str) -> float:
-    v = float(text)
+    """argparse type of --max-util / --max-dsp-util: a fraction in (0, 1.5], or a percent (argparse names the flag)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if v > 1.5:  # given in percent
         v /= 100.0
-    if not 0 < v <= 1.5:
-        raise ConfigError(f"--max-util: {text!r} is not valid; valid: a fraction in (0, 1.5] or a percent")
+    if not (0 < v <= 1.5):  # NaN fails too
+        raise argparse.ArgumentTypeError(f"{text!r} is not valid; valid: a fraction in (0, 1.5] or a percent")
     return v
 
 
@@ -163,17 +177,16 @@ def _cmd_fit(args) -> int:
     board = get_board(args.board, where="--board")
     if args.target_fps is not None and args.target_fps <= 0:
         raise ConfigError(f"--target-fps: must be > 0, got {args.target_fps:g}")
-    out = Path(args.out) if args.out else CONFIG_DIR / f"{cfg.name}_{board.name}.yaml"
+    out = out_file(args.out, "--out") if args.out else CONFIG_DIR / f"{cfg.name}_{board.name}.yaml"
+    report_dir = out_dir(args.report_dir, "--report-dir")  # both checked before any work
     cmd = f"hwflow fit --config {args.config or cfg.path} --board {board.name}" + (
         f" --target-fps {args.target_fps:g}" if args.target_fps else "") + (
-        f" --max-util {args.max_util}" if args.max_util is not None else "") + (
+        f" --max-util {args.max_util:g}" if args.max_util is not None else "") + (
         f" --basis {args.basis}" if args.basis != "vivado" else "")
     with quiet_stdout(args.verbose):
-        res, path, reports = run_fit(cfg, board, out, target_fps=args.target_fps,
-                                     max_util=None if args.max_util is None else _fraction(args.max_util),
-                                     max_dsp_util=None if args.max_dsp_util is None else _fraction(args.max_dsp_util),
-                                     command=cmd, basis=args.basis,
-                                     report_dir=Path(args.report_dir) if args.report_dir else None)
+        res, path, reports = run_fit(cfg, board, out, target_fps=args.target_fps, max_util=args.max_util,
+                                     max_dsp_util=args.max_dsp_util, command=cmd, report_dir=report_dir,
+                                     basis=args.basis)
     a, u = res.after, res.after["utilisation"]
     print(f"{cfg.name} on {board.name}: {a['images_per_s']:,.1f} images/s, latency {a['latency_us']:,.1f} us, "
           f"DSP {_pct(u['DSP'])} LUT {_pct(u['LUT'])} FF {_pct(u['FF'])} BRAM_18K {_pct(u['BRAM_18K'])}, "
@@ -413,9 +426,10 @@ def _add_estimate_commands(sub) -> None:
     p.add_argument("--board", required=True, help="board from hwflow.boards")
     p.add_argument("--target-fps", type=cli_float(0.0), help="meet this many images/s with the least resources "
                    "(default: the most images/s that fit)")
-    p.add_argument("--max-util", default=None, help="LUT/FF/BRAM/URAM budget, fraction of the board (default: the "
-                                                  "Vivado-level budget, LUT/FF 0.85, BRAM/URAM 0.96; 0.8 with --basis hls)")
-    p.add_argument("--max-dsp-util", default=None, help="DSP budget, fraction of the board (default 1.0)")
+    p.add_argument("--max-util", type=_fraction, default=None,
+                   help="LUT/FF/BRAM/URAM budget, fraction of the board (default: the Vivado-level budget, LUT/FF "
+                        "0.85, BRAM/URAM 0.96; 0.8 with --basis hls)")
+    p.add_argument("--max-dsp-util", type=_fraction, default=None, help="DSP budget, fraction of the board (default 1.0)")
     p.add_argument("--basis", default="vivado", choices=("vivado", "hls"),
                    help="fit the Vivado-level projection (default) or the csynth-level estimate")
     p.add_argument("--out", help="the fitted config (default hls_configs/<name>_<board>.yaml)")
@@ -463,8 +477,15 @@ def _add_search_commands(sub) -> None:
     p.set_defaults(func=_cmd_sweep)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with the value it echoes in an error shortened and invisible characters shown."""
+
+    def error(self, message):
+        super().error(shown_message(message))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hwflow", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="hwflow", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_flow_commands(sub)
     _add_synth_commands(sub)
@@ -480,15 +501,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except HwflowError as exc:
-        print(f"hwflow {args.command}: error: {exc}", file=sys.stderr)
+        print(f"hwflow {args.command}: error: {shown_message(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"hwflow {args.command}: interrupted", file=sys.stderr)
         return 130
     except OSError as exc:  # the file system refused (read-only build folder, disk full, ...): one line, exit 2
         where = exc.filename or "a file"
-        print(f"hwflow {args.command}: error: {where}: {exc.strerror or exc}; check that it is writable/readable "
-              f"(or set HWFLOW_BUILD_DIR)", file=sys.stderr)
+        print(f"hwflow {args.command}: error: " + shown_message(f"{where}: {exc.strerror or exc}; check that it is "
+              f"writable/readable (or set HWFLOW_BUILD_DIR)"), file=sys.stderr)
         return 2
     except MemoryError:
         print(f"hwflow {args.command}: error: out of memory; reduce the input size, images or points", file=sys.stderr)

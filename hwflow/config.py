@@ -15,7 +15,6 @@ import hashlib
 import json
 import math
 import os
-import re
 from dataclasses import dataclass, field, fields
 from enum import Enum, StrEnum
 from pathlib import Path
@@ -26,7 +25,8 @@ import yaml
 from hwflow import zoo
 from hwflow.boards import Board, get_board
 from hwflow.errors import ConfigError
-from hwflow.guard import check_part, load_yaml_text, read_text_file
+from hwflow.guard import (MAX_CHANNELS, MAX_IMAGE_SIDE, MAX_PRECISION_WIDTH, check_input_shape, check_part,
+                          check_precision, load_yaml_text, read_text_file, regular_file, show)
 from hwflow.zoo.quant import LayerQuant, QuantPlan, spec_from_value
 
 
@@ -70,14 +70,10 @@ STRATEGIES = tuple(s.value for s in Strategy)
 FIFO_MODES = tuple(m.value for m in FifoMode)
 ROLES = ("weight", "bias", "activation")
 PRECISION_KEYS = ("result", "accum", "weight", "bias")
-MAX_PRECISION_WIDTH = 64  # widest ap_fixed hwflow accepts (ap_fixed allows 1024, but g++ and the tools crawl far earlier)
-MAX_IMAGE_SIDE = 1024  # input_shape height/width limit (checked before any data is resized)
-MAX_CHANNELS = 16
 MAX_WIDTH_MULTIPLIER = 4.0  # model.width / model.alpha: channel multipliers beyond this do not fit any board
-_PRECISION = re.compile(
-    r"^(ap_)?(u?fixed<\s*\d+\s*,\s*-?\d+\s*(,\s*(RND|RND_ZERO|RND_MIN_INF|RND_INF|RND_CONV|TRN|TRN_ZERO)"
-    r"\s*(,\s*(WRAP|SAT|SAT_ZERO|SAT_SYM)\s*(,\s*\d+\s*)?)?)?>|u?int<\s*\d+\s*>)$"
-)
+MAX_INT = 2**31 - 1  # no config integer is larger (a 20-digit count is a typo, not a size)
+MAX_SEED = 2**32 - 1  # numpy's seed range
+MAX_CLASSES = 100_000
 
 
 def _plain(value):
@@ -318,9 +314,9 @@ class FlowConfig:
 
 def _expect(value, types, where: str, what: str):
     if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
-        raise ConfigError(f"{where}: expected {what}, got {value!r}")
+        raise ConfigError(f"{where}: expected {what}, got {show(repr(value))}")
     if not isinstance(value, types):
-        raise ConfigError(f"{where}: expected {what}, got {value!r}")
+        raise ConfigError(f"{where}: expected {what}, got {show(repr(value))}")
     return value
 
 
@@ -332,7 +328,7 @@ def check_keys(section: dict, allowed, where: str) -> dict:
         raise ConfigError(f"{where}: expected a mapping, got {type(section).__name__}")
     unknown = [k for k in section if k not in allowed]
     if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(allowed)}")
+        raise ConfigError(f"{where}: unknown key {show(repr(unknown[0]))}; valid keys: {', '.join(allowed)}")
     return section
 
 
@@ -340,7 +336,7 @@ def _choice(value, choices, where: str):
     """`value` if it is one of `choices` (a StrEnum class: the member), else a one-line ConfigError."""
     valid = [c.value if isinstance(c, Enum) else c for c in choices]
     if isinstance(value, (dict, list)) or value not in valid:
-        raise ConfigError(f"{where}: {value!r} is not valid; valid: {', '.join(map(str, valid))}")
+        raise ConfigError(f"{where}: {show(repr(value))} is not valid; valid: {', '.join(map(str, valid))}")
     return choices(value) if isinstance(choices, type) and issubclass(choices, Enum) else value
 
 
@@ -350,10 +346,11 @@ def _valid_text(choices) -> str:
     return ", ".join(map(str, choices))
 
 
-def _int(value, where: str, lo: int = 0) -> int:
+def _int(value, where: str, lo: int = 0, hi: int = MAX_INT) -> int:
     _expect(value, int, where, "an integer")
-    if value < lo:
-        raise ConfigError(f"{where}: must be >= {lo}, got {value}")
+    if not lo <= value <= hi:
+        raise ConfigError(f"{where}: must be " + (f">= {lo}" if value < lo else f"in {lo}..{hi:,}")
+                          + f", got {show(value, 40)}")
     return value
 
 
@@ -364,17 +361,6 @@ def _num(value, where: str, lo: float | None = None, hi: float | None = None) ->
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ConfigError(f"{where}: must be in [{lo}, {hi}], got {value}")
     return float(value)
-
-
-def check_precision(value, where: str) -> str:
-    _expect(value, str, where, "an hls4ml precision string like 'fixed<16,6>'")
-    if not _PRECISION.match(value.strip()):
-        raise ConfigError(f"{where}: {value!r} is not a precision; valid forms: fixed<W,I>, ufixed<W,I>, "
-                          f"fixed<W,I,RND_CONV,SAT>, int<W> (optionally ap_-prefixed)")
-    width = int(re.search(r"<\s*(\d+)", value).group(1))
-    if not 1 <= width <= MAX_PRECISION_WIDTH:
-        raise ConfigError(f"{where}: {value!r}: width {width} is out of range; valid widths: 1..{MAX_PRECISION_WIDTH}")
-    return value.strip()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -396,14 +382,7 @@ def _model(raw, where, base: Path = Path(".")) -> ModelSection:
     for k, v in raw.items():
         default = params[k].default
         if k == "input_shape":
-            if not (isinstance(v, list) and len(v) == 3 and all(isinstance(i, int) and not isinstance(i, bool)
-                                                                and i > 0 for i in v)):
-                raise ConfigError(f"{where}.input_shape: expected [height, width, channels] (3 positive integers), "
-                                  f"got {v!r}")
-            if max(v[:2]) > MAX_IMAGE_SIDE or v[2] > MAX_CHANNELS:
-                raise ConfigError(f"{where}.input_shape: {v!r} is too large; the limit is {MAX_IMAGE_SIDE} pixels "
-                                  f"per side and {MAX_CHANNELS} channels")
-            raw[k] = tuple(v)
+            raw[k] = check_input_shape(v, f"{where}.input_shape")
         elif k == "dropout":
             raw[k] = _num(v, f"{where}.{k}", 0)
             if v >= 1:
@@ -411,7 +390,7 @@ def _model(raw, where, base: Path = Path(".")) -> ModelSection:
         elif isinstance(default, bool):
             _expect(v, bool, f"{where}.{k}", "true or false")
         elif isinstance(default, int):
-            _int(v, f"{where}.{k}", 1)
+            _int(v, f"{where}.{k}", 2 if k == "classes" else 1, MAX_CLASSES if k == "classes" else MAX_INT)
         elif isinstance(default, float):
             raw[k] = _num(v, f"{where}.{k}", 0)
             if v <= 0 or (k in ("width", "alpha") and v > MAX_WIDTH_MULTIPLIER):
@@ -458,10 +437,12 @@ def _data(raw, where, base: Path) -> DataSection:
     if src != "default":
         path = (base / src).resolve() if not Path(src).is_absolute() else Path(src)
         if not path.exists():
-            raise ConfigError(f"{where}.source: {src!r} does not exist (resolved to {path}); "
+            raise ConfigError(f"{where}.source: {show(repr(src))} does not exist (resolved to {show(path)}); "
                               f"valid: 'default', an image folder <root>/<class>/*.jpg|png, or a .npz file")
-        if path.is_file() and path.suffix != ".npz":
-            raise ConfigError(f"{where}.source: {src!r} is a file but not .npz")
+        if not path.is_dir():
+            regular_file(path, "data file (.npz) or image folder", flag=f"{where}.source")
+            if path.suffix != ".npz":
+                raise ConfigError(f"{where}.source: {show(repr(src))} is a file but not .npz")
         kw["path"] = path
     return DataSection(**kw, written=written)
 
@@ -484,7 +465,7 @@ def _train(raw, where, base: Path) -> TrainSection:
         "qat_epochs": _int,
         "batch_size": lambda v, w: _int(v, w, 1),
         "learning_rate": lambda v, w: _num(v, w, 0, 1),
-        "seed": _int,
+        "seed": lambda v, w: _int(v, w, 0, MAX_SEED),
         "augment": _bool,
         "label_smoothing": lambda v, w: _num(v, w, 0, 0.5),
         "cutout": _int,
@@ -629,14 +610,14 @@ def validate_layers(cfg: FlowConfig, layer_names: list[str], kernel_layers: list
     """Per-layer keys must name layers of the built model."""
     for name in cfg.quantization.layers:
         if name not in kernel_layers:
-            raise ConfigError(f"{cfg.path}: quantization.layers.{name}: no such layer with weights; "
+            raise ConfigError(f"{cfg.path}: quantization.layers.{show(name)}: no such layer with weights; "
                               f"valid: {', '.join(kernel_layers)}")
     for key, names in (("layers", cfg.prune.layers), ("exclude", cfg.prune.exclude)):
         for name in names:
             if name not in kernel_layers:
-                raise ConfigError(f"{cfg.path}: prune.{key}.{name}: no such layer with weights; "
+                raise ConfigError(f"{cfg.path}: prune.{key}.{show(name)}: no such layer with weights; "
                                   f"valid: {', '.join(kernel_layers)}")
     for name in cfg.hls.layers:
         if name not in layer_names:
-            raise ConfigError(f"{cfg.path}: hls.layers.{name}: no such layer; valid: {', '.join(layer_names)}")
+            raise ConfigError(f"{cfg.path}: hls.layers.{show(name)}: no such layer; valid: {', '.join(layer_names)}")
 

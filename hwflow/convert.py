@@ -124,6 +124,7 @@ def to_hls_model(cfg: FlowConfig, qmodel, output_dir: Path | None = None, plan: 
             qmodel, hls_config=hls_config(cfg, qmodel, plan), output_dir=out, project_name="myproject",
             **_backend_kwargs(cfg))
     plan.verify(hls_model)
+    verify_precisions(cfg, hls_model)
     # Trace hooks let hwflow.sim.csim localise a parity failure (what hls4ml's own trace() switches on);
     # the writer guards them with #ifndef __SYNTHESIS__, so they cost nothing in hardware.
     hls_model.config.trace_output = True
@@ -135,6 +136,41 @@ def to_hls_model(cfg: FlowConfig, qmodel, output_dir: Path | None = None, plan: 
         except ConfigError as exc:  # a layer the FIFO model does not know: name the file, offer `full`
             raise ConfigError(f"{cfg.path}: {exc}") from None
     return hls_model
+
+
+def _actual_precision(layer, key: str):
+    """The precision hls4ml gave `key` (result/accum/weight/bias) of one converted layer, or None."""
+    if key == "result":
+        return layer.get_output_variable().type.precision
+    if key in ("weight", "bias") and key in getattr(layer, "weights", {}):
+        return layer.weights[key].type.precision
+    t = layer.types.get(f"{key}_t") if hasattr(layer, "types") else None
+    return None if t is None else t.precision
+
+
+def verify_precisions(cfg: FlowConfig, hls_model) -> None:
+    """Every hls.layers.<name>.precision.<key> of the config reached the converted model, or a
+    ConfigError before anything is written (a QKeras layer's weights/biases take their quantizer's
+    type: hls4ml drops a configured weight precision there without a word)."""
+    from hls4ml.backends.fpga.fpga_backend import FPGABackend
+
+    layers = {l.name: l for l in hls_model.get_layers()}
+    for name, lh in cfg.hls.layers.items():
+        for key, text in lh.precision.items():
+            where = f"{cfg.path}: hls.layers.{name}.precision.{key}: {text!r}"
+            layer = layers.get(name)
+            if layer is None:
+                raise ConfigError(f"{where} does not reach the project: hls4ml removes or merges layer {name!r} "
+                                  f"while converting; remove the entry")
+            actual = _actual_precision(layer, key)
+            want = str(FPGABackend.convert_precision_string(text))
+            if actual is None:
+                raise ConfigError(f"{where} does not reach the project: layer {name!r} ({layer.class_name}) has no "
+                                  f"{key} type; valid keys here: result" + (", accum" if "accum_t" in layer.types else ""))
+            if str(actual) != want:
+                hint = (f"set quantization.layers.{name}.{key} (the QKeras quantizer decides it)"
+                        if key in ("weight", "bias") else "remove the entry")
+                raise ConfigError(f"{where} does not reach the project: hls4ml uses {actual} there; {hint}")
 
 
 def _precision(var) -> str | None:
@@ -177,16 +213,25 @@ def convert(cfg: FlowConfig, qmodel, hls_dir: Path, plan: ReusePlan | None = Non
                           input_size=hls_model.get_input_variables()[0].size(),
                           output_size=hls_model.get_output_variables()[0].size(),
                           layers=[vars(l) for l in layers], config_index=config_index(tmp))
-        old = hls_dir.with_name(hls_dir.name + ".old")
-        if hls_dir.exists():
-            hls_dir.rename(old)
-        tmp.rename(hls_dir)
-        shutil.rmtree(old, ignore_errors=True)
+        swap_into_place(tmp, hls_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     hls_model.config.config["OutputDir"] = str(hls_dir)
     return ConvertResult(hls_dir, hls_model, layers, plan.notes, fifo_report)
+
+
+def swap_into_place(new: Path, dest: Path) -> None:
+    """Replace the folder `dest` by the finished folder `new` (same parent). A run killed between
+    the two renames leaves `dest.old` (and no `dest`): it is removed first, so the next run never
+    fails on it ("Directory not empty")."""
+    old = dest.with_name(dest.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if dest.exists():
+        dest.rename(old)
+    new.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _fifo_report(cfg: FlowConfig, hls_model, project: Path):

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from hwflow.errors import ConfigError
+from hwflow.guard import check_image_size, regular_file, show
 from hwflow.paths import build_root
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -106,16 +107,16 @@ def _read_folder(root: Path, class_names: list[str] | None = None, limit: int | 
         files = [files[i] for i in idx]
     def read(f: Path):
         try:
+            regular_file(f, "image", flag="data.source")
             with Image.open(f) as img:
+                check_image_size(*img.size, f"data.source: {show(f)}")  # every image, before it is decoded
                 img.load()  # decode now: a truncated file fails here, not in the middle of training
                 return img.convert("RGB")
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-            raise ConfigError(f"data.source: {f}: not a readable image ({' '.join(str(exc).split())[:100]}); "
+            raise ConfigError(f"data.source: {show(f)}: not a readable image ({' '.join(str(exc).split())[:100]}); "
                               f"remove or replace it") from None
 
     first = np.asarray(read(files[0][0]))
-    if max(first.shape[:2]) > 4096:
-        raise ConfigError(f"data.source: {files[0][0]}: {first.shape[1]}x{first.shape[0]} pixels; the limit is 4096 per side")
     out = np.empty((len(files), *first.shape), np.uint8)
     for i, (f, _) in enumerate(tqdm(files, desc=f"reading {root.name}", unit="img", leave=False, disable=None)):
         img = read(f)
@@ -174,16 +175,19 @@ def _check_arrays(path: Path, xtr, ytr, xte, yte, names: list[str], classes: int
         if y.ndim != 1 or len(y) != len(x):
             raise ConfigError(f"{path}: y_{key} has shape {y.shape} but x_{key} has {len(x)} images; "
                               f"valid: one integer label per image")
-        if not np.issubdtype(y.dtype, np.number) or (np.issubdtype(y.dtype, np.floating) and not np.all(np.isfinite(y))):
-            raise ConfigError(f"{path}: y_{key} holds non-finite or non-numeric labels; valid: integers 0..classes-1")
+        if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
+            raise ConfigError(f"{path}: y_{key} has dtype {y.dtype}; valid: integer labels 0..classes-1")
+        if np.issubdtype(y.dtype, np.floating) and not np.all(np.isfinite(y)):
+            raise ConfigError(f"{path}: y_{key} holds non-finite labels; valid: integers 0..classes-1")
         if np.issubdtype(y.dtype, np.floating) and np.any(y != np.round(y)):
             raise ConfigError(f"{path}: y_{key} holds non-integer labels; valid: integers 0..classes-1")
         if y.min() < 0:
             raise ConfigError(f"{path}: y_{key} holds negative labels (min {y.min()}); valid: integers 0..classes-1")
-        if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
-            raise ConfigError(f"{path}: x_{key} has dtype {x.dtype}; valid: uint8 or floats in [0, 1]")
-        if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
-            raise ConfigError(f"{path}: x_{key} holds NaN/inf pixels; valid: uint8 or finite floats in [0, 1]")
+        _check_pixels(path, f"x_{key}", x)
+    seen = np.unique(ytr)
+    if len(seen) < 2:
+        raise ConfigError(f"{path}: y_train holds one class only (label {seen[0]:g}); a classifier needs at least 2 "
+                          f"classes")
     if classes is not None:
         top = int(max(ytr.max(), yte.max()))
         if top >= classes:
@@ -192,6 +196,24 @@ def _check_arrays(path: Path, xtr, ytr, xte, yte, names: list[str], classes: int
         if len(names) < classes and not path.suffix == ".npz":
             raise ConfigError(f"{path}: {len(names)} class folder(s) ({', '.join(names)}) but model.classes is {classes}; "
                               f"give one folder per class or set model.classes: {len(names)}")
+
+
+def _check_pixels(path: Path, name: str, x: np.ndarray) -> None:
+    """The documented pixel forms only: uint8, or floats in [0, 1] (anything else would be scaled
+    wrongly: int64 or float 0..255 pixels saturate at 1.0)."""
+    if x.dtype == np.uint8:
+        check_image_size(x.shape[2], x.shape[1], f"{path}: {name}")
+        return
+    if not np.issubdtype(x.dtype, np.floating):
+        hint = "; convert with x.astype(np.uint8)" if np.issubdtype(x.dtype, np.integer) else ""
+        raise ConfigError(f"{path}: {name} has dtype {x.dtype}; valid: uint8 or floats in [0, 1]{hint}")
+    check_image_size(x.shape[2], x.shape[1], f"{path}: {name}")
+    if not np.all(np.isfinite(x)):
+        raise ConfigError(f"{path}: {name} holds NaN/inf pixels; valid: uint8 or finite floats in [0, 1]")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0 or hi > 1:
+        hint = " (0..255 pixels? divide by 255 or save them as uint8)" if hi > 1 else ""
+        raise ConfigError(f"{path}: {name} holds floats in [{lo:g}, {hi:g}]; valid: uint8 or floats in [0, 1]{hint}")
 
 
 def _load_npz(path: Path):

@@ -103,7 +103,7 @@ def from_keras(path: Path, board: Board, *, backend: str = "Vitis", io_type: str
     plan of one model-wide value)."""
     import tempfile
 
-    from hwflow.guard import load_model_file
+    from hwflow.modelfile import load_model_file
     from hwflow.reuse import ReusePlan, fast_reuse_rule
 
     model = load_model_file(path)

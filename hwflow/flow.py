@@ -299,6 +299,11 @@ def run(cfg: FlowConfig | None, *, start: str = "models", stop: str = "bitstream
         from hwflow.fifo import require_cosim_tools  # co-simulated FIFO depths need the HLS tool: fail first
 
         require_cosim_tools(cfg.hls.backend)
+    if parity in steps:  # C-sim's time limits from the environment: a bad value fails now, not after convert
+        from hwflow.guard import env_seconds
+
+        for var in ("HWFLOW_CSIM_TIMEOUT_S", "HWFLOW_CSIM_COMPILE_TIMEOUT_S"):
+            env_seconds(var, 1.0)
     o = build.options
     # the stages that write build/<name>/ hold its lock (synth and bitstream work in a copy and swap it in)
     writes = convert in steps or parity in steps or (models in steps and o.models == "train")
@@ -405,7 +410,14 @@ def validate_model(cfg: FlowConfig, model=None, strict: bool = True) -> ReusePla
 
         model, _ = build_models(cfg)
     names = [l.name for l in model.layers if not l.name.endswith(BN_SUFFIX)]
-    validate_layers(cfg, names, kernel_layer_names(model))
+    kernels = kernel_layer_names(model)
+    validate_layers(cfg, names, kernels)
+    for name, lh in cfg.hls.layers.items():  # the QKeras twin's quantizers type these: hls4ml drops the entry
+        key = next((k for k in ("weight", "bias") if k in lh.precision and name in kernels), None)
+        if key:
+            raise ConfigError(f"{cfg.path}: hls.layers.{name}.precision.{key}: {lh.precision[key]!r} does not reach "
+                              f"the project (a QKeras layer's {key}s take its quantizer's type); set "
+                              f"quantization.layers.{name}.{key} instead")
     plan = plan_reuse(cfg.hls, model)  # kernel shapes are the same in the float model and its BN-folded QKeras twin
     if strict:
         plan.raise_invalid(cfg.path)

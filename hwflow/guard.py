@@ -9,10 +9,16 @@ One module, so every reader applies the same rules (issue 17):
 - FPGA part names: a strict Xilinx part pattern, because the part is written into Tcl that
   Vivado/Vitis source (`set part "..."` in hls4ml's project.tcl: `[...]` inside double quotes
   is command substitution).
-- Model files: the stored model config is read as JSON and refused if it holds Lambda layers
-  (Python code run while loading) *before* Keras loads anything; `.keras` loads with safe_mode.
-- Command-line integers/floats with bounds, output paths that must be folders, and a lock file
-  that keeps two runs from writing one build folder at once.
+- Model files (hwflow.modelfile): the stored model config is read as JSON and refused if it is
+  malformed, holds Lambda layers (Python code run while loading) or layers the flow cannot build,
+  *before* Keras loads anything; `.keras` loads with safe_mode.
+- Command-line integers/floats with bounds, output paths that must be folders (or files), and a
+  lock file that keeps two runs from writing one build folder at once.
+- Files: only regular files are read (a folder, device or named pipe is named as such; a pipe or
+  /dev/zero never blocks or fills memory), each with a size cap.
+- Precisions: parsed as hls4ml reads them (width, integer bits, rounding, saturation, saturation
+  bits), each field range-checked, and written back in one canonical spelling.
+- Messages: every value echoed back is shortened and its invisible characters escaped (`show`).
 
 PyYAML has no alias/size limit of its own and no duplicate-key check, hence the small loader
 below (a SafeLoader subclass; no new constructors, so still exactly safe_load's types).
@@ -25,6 +31,7 @@ import json
 import math
 import os
 import re
+import stat
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -120,25 +127,100 @@ def load_yaml_text(text: str, where: str, loader: type[BoundedSafeLoader] = Boun
         ldr.dispose()
 
 
-def read_text_file(path: Path, what: str, max_bytes: int = MAX_YAML_BYTES) -> str:
-    """A small UTF-8 text file, or a one-line ConfigError (missing, too large, binary)."""
+def regular_file(path: Path, what: str, error: type[HwflowError] = ConfigError, flag: str = "") -> Path:
+    """`path` if it names a regular file (a symlink to one is fine); else one line saying what it is:
+    missing, a folder, or a device / named pipe / socket (never opened: a pipe would block)."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such {what}")
+    at = f"{flag}: " if flag else ""
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise ConfigError(f"{path}: {size:,} bytes is too large for a {what}; the limit is {max_bytes:,}")
-        data = path.read_bytes()
+        st = path.stat()
+    except FileNotFoundError:
+        raise error(f"{at}{show(path)}: no such {what}") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+        raise error(f"{at}{show(path)}: cannot read {what} ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise error(f"{at}{show(path)} is a folder, not a {what}; give the file itself")
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a named pipe" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "a device"
+        raise error(f"{at}{show(path)} is {kind}, not a regular {what}; refusing to read it")
+    return path
+
+
+def read_capped(path: Path, what: str, max_bytes: int, error: type[HwflowError] = ConfigError) -> bytes:
+    """The bytes of a regular file of at most `max_bytes` (checked on the open file itself: a file
+    swapped for a pipe after the check is not read either)."""
+    path = regular_file(path, what, error)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise error(f"{show(path)}: cannot read {what} ({exc.strerror or exc})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{show(path)} is not a regular {what}; refusing to read it")
+        if st.st_size > max_bytes:
+            raise error(f"{show(path)}: {st.st_size:,} bytes is too large for a {what}; the limit is {max_bytes:,}")
+        chunks, n = [], 0
+        while n <= max_bytes:
+            b = os.read(fd, min(1 << 20, max_bytes + 1 - n))
+            if not b:
+                break
+            chunks.append(b)
+            n += len(b)
+        if n > max_bytes:
+            raise error(f"{show(path)}: more than {max_bytes:,} bytes is too large for a {what}")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise error(f"{show(path)}: cannot read {what} ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+
+
+def read_text_file(path: Path, what: str, max_bytes: int = MAX_YAML_BYTES) -> str:
+    """A small UTF-8 text file, or a one-line ConfigError (missing, a folder or device, too large, binary)."""
+    path = Path(path)
+    data = read_capped(path, what, max_bytes)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not a text {what} (byte {exc.start} is not UTF-8); expected YAML text") from None
+        raise ConfigError(f"{show(path)}: not a text {what} (byte {exc.start} is not UTF-8); expected YAML text") from None
     if "\x00" in text:
-        raise ConfigError(f"{path}: not a text {what} (contains NUL bytes); expected YAML text")
+        raise ConfigError(f"{show(path)}: not a text {what} (contains NUL bytes); expected YAML text")
     return text
+
+
+# ------------------------------------------------------------------------------------- messages
+
+MAX_SHOWN = 120  # characters of one echoed value (a path, a key, a YAML value)
+MAX_MESSAGE = 2000  # characters of one whole error message
+
+
+def _escape_invisible(text: str) -> str:
+    """Invisible and control characters as \\uXXXX (a zero-width space in a layer name is shown), newlines kept."""
+    return "".join(c if c.isprintable() or c == "\n" else
+                   (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}" if ord(c) < 0x10000
+                    else f"\\U{ord(c):08x}") for c in text)
+
+
+def _elide(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    keep = max(8, (limit - 20) // 2)
+    return f"{text[:keep]}...[{len(text) - 2 * keep:,} characters]...{text[-keep:]}"
+
+
+def show(value: Any, limit: int = MAX_SHOWN) -> str:
+    """A value as echoed in a message: str() of it, invisible characters escaped, at most ~`limit` characters."""
+    return _elide(_escape_invisible(str(value)), limit)
+
+
+def shown_message(text: str) -> str:
+    """A whole error message as printed at the CLI edge: invisible characters escaped, every very
+    long run without spaces (a 5,000-character file name, a 200,000-character value) elided, and
+    the whole capped at MAX_MESSAGE characters."""
+    text = _escape_invisible(str(text))
+    text = re.sub(r"\S{%d,}" % (2 * MAX_SHOWN + 1), lambda m: _elide(m.group(0), 2 * MAX_SHOWN), text)
+    return _elide(text, MAX_MESSAGE)
 
 
 # ---------------------------------------------------------------------------------------- numbers
@@ -184,6 +266,92 @@ def cli_float(lo: float, hi: float | None = None):
         return v
 
     return parse
+
+
+def env_seconds(var: str, default: float) -> float:
+    """A time limit from the environment: unset or empty -> `default`; "90", "90s", "10m", "1.5h" ->
+    seconds; anything else (or not > 0) is a ConfigError naming the variable (never silently ignored)."""
+    text = os.environ.get(var, "").strip()
+    if not text:
+        return default
+    m = re.fullmatch(r"([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*(s|m|min|h)?", text)
+    v = float(m.group(1)) * {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600}[m.group(2)] if m else float("nan")
+    if not (math.isfinite(v) and v > 0):
+        raise ConfigError(f"${var}: {show(text)!r} is not a time limit; valid: seconds > 0 like 600, 600s, 10m or 1h "
+                          f"(or unset it: {default:g} s)")
+    return v
+
+
+# ----------------------------------------------------------------------------------- precisions
+
+MAX_PRECISION_WIDTH = 64  # widest ap_fixed hwflow accepts (ap_fixed allows 1024, but g++ and the tools crawl far earlier)
+ROUNDING_MODES = ("TRN", "TRN_ZERO", "RND", "RND_ZERO", "RND_MIN_INF", "RND_INF", "RND_CONV")
+SATURATION_MODES = ("WRAP", "SAT", "SAT_ZERO", "SAT_SYM")
+_PREC = re.compile(r"^(?:ap_)?(?P<kind>u?fixed|u?int)<(?P<args>[^<>]*)>$")
+
+
+def check_precision(value: Any, where: str) -> str:
+    """An hls4ml precision string read field by field as hls4ml reads it (FPGABackend._convert_ap_type),
+    each field range-checked; returned in one canonical spelling (no spaces), which is what the
+    project gets. fixed<W,I[,Q[,O[,N]]]> / ufixed<...> / int<W> / uint<W>, optionally ap_-prefixed:
+    W in 1..64; I (integer bits, sign included) in -W..W; Q a rounding mode, O a saturation mode,
+    N (saturation bits) in 0..W."""
+    forms = "fixed<W,I>, ufixed<W,I>, fixed<W,I,RND_CONV,SAT>, int<W> (optionally ap_-prefixed)"
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise ConfigError(f"{where}: expected an hls4ml precision string like 'fixed<16,6>', got {show(value)!r}")
+    text = "".join(value.split())
+    m = _PREC.match(text)
+    if not m:
+        raise ConfigError(f"{where}: {show(value)!r} is not a precision; valid forms: {forms}")
+    kind, args = m.group("kind"), m.group("args").split(",")
+    fixed = kind.endswith("fixed")
+    n_num = 2 if fixed else 1
+    if len(args) < n_num or (not fixed and len(args) > 1) \
+            or not all(re.fullmatch(r"[-+]?\d{1,6}", a) for a in args[:n_num]):
+        raise ConfigError(f"{where}: {show(value)!r} is not a precision ({kind} takes "
+                          f"{'integers W,I then optional modes' if fixed else 'one integer W'}); valid forms: {forms}")
+    width = int(args[0])
+    if not 1 <= width <= MAX_PRECISION_WIDTH:
+        raise ConfigError(f"{where}: {show(value)!r}: width {width} is out of range; valid widths: 1..{MAX_PRECISION_WIDTH}")
+    if fixed:
+        integer = int(args[1])
+        if not -width <= integer <= width:
+            raise ConfigError(f"{where}: {show(value)!r}: {integer} integer bits with width {width}; valid: integer bits "
+                              f"-{width}..{width} (the sign bit included; more than the width is not a {kind})")
+        if len(args) > 5:
+            raise ConfigError(f"{where}: {show(value)!r}: too many fields; valid: {kind}<W,I,rounding,saturation,N>")
+        if len(args) > 2 and args[2] not in ROUNDING_MODES:
+            raise ConfigError(f"{where}: {show(value)!r}: rounding mode {show(args[2])!r}; valid: {', '.join(ROUNDING_MODES)}")
+        if len(args) > 3 and args[3] not in SATURATION_MODES:
+            raise ConfigError(f"{where}: {show(value)!r}: saturation mode {show(args[3])!r}; valid: "
+                              f"{', '.join(SATURATION_MODES)}")
+        if len(args) > 4 and not (re.fullmatch(r"\d{1,4}", args[4]) and int(args[4]) <= width):
+            raise ConfigError(f"{where}: {show(value)!r}: saturation bits {show(args[4])!r}; valid: 0..{width}")
+    prefix = "ap_" if text.startswith("ap_") else ""
+    return f"{prefix}{kind}<{','.join(str(int(a)) if i < n_num else a for i, a in enumerate(args))}>"
+
+
+# ----------------------------------------------------------------------------------- image sizes
+
+MAX_IMAGE_SIDE = 1024  # model input height/width (config input_shape, a model file's input)
+MAX_CHANNELS = 16
+MAX_SOURCE_SIDE = 4096  # a source image (file or .npz array), before it is resized to the input
+
+
+def check_input_shape(shape: Any, where: str) -> tuple[int, int, int]:
+    """[height, width, channels]: 3 positive integers within the limits (configs and model files alike)."""
+    if not (isinstance(shape, (list, tuple)) and len(shape) == 3
+            and all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in shape)):
+        raise ConfigError(f"{where}: expected [height, width, channels] (3 positive integers), got {show(shape)}")
+    if max(shape[:2]) > MAX_IMAGE_SIDE or shape[2] > MAX_CHANNELS:
+        raise ConfigError(f"{where}: {show(list(shape))} is too large; the limit is {MAX_IMAGE_SIDE} pixels "
+                          f"per side and {MAX_CHANNELS} channels")
+    return tuple(shape)
+
+
+def check_image_size(width: int, height: int, where: str) -> None:
+    if max(width, height) > MAX_SOURCE_SIDE:
+        raise ConfigError(f"{where}: {width}x{height} pixels; the limit is {MAX_SOURCE_SIDE} per side")
 
 
 # ------------------------------------------------------------------------------------------ parts
@@ -234,112 +402,6 @@ def check_project_tcl(path: Path) -> None:
                 raise ConfigError(f"{path}: line {i}: clock_period {m.group(2)!r} is not a positive finite number")
 
 
-# ------------------------------------------------------------------------------------ model files
-
-def config_dicts(o):
-    """Every mapping in a Keras model config (the JSON tree of layers, nested models, initialisers), depth first."""
-    if isinstance(o, dict):
-        yield o
-        for v in o.values():
-            yield from config_dicts(v)
-    elif isinstance(o, list):
-        for v in o:
-            yield from config_dicts(v)
-
-
-_CODE_LAYERS = {"Lambda"}  # layers whose config carries Python code (marshalled bytecode / a function)
-
-
-def _model_config(path: Path) -> Any:
-    """The stored model config (JSON) of a .h5 or .keras file, read without Keras."""
-    if zipfile.is_zipfile(path):
-        try:
-            with zipfile.ZipFile(path) as z:
-                with z.open("config.json") as f:
-                    return json.loads(f.read(MAX_YAML_BYTES * 4))
-        except (KeyError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"--keras: {path}: a .keras archive without a readable config.json ({exc})") from None
-    try:
-        import h5py
-
-        with h5py.File(path, "r") as f:
-            raw = f.attrs.get("model_config")
-    except OSError:
-        raise ConfigError(f"--keras: {path} is not a Keras model file (neither .keras zip nor HDF5)") from None
-    if raw is None:
-        raise ConfigError(f"--keras: {path}: an HDF5 file without a model_config (weights only?); "
-                          f"save the whole model (model.save)")
-    try:
-        return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ConfigError(f"--keras: {path}: its model_config is not JSON") from None
-
-
-def check_model_file(path: Path) -> str:
-    """Refuse a model file whose config holds code, before anything deserializes it. Returns its format."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"--keras: {path} does not exist")
-    found = [str((o.get("config") or {}).get("name", o.get("class_name"))) + f" ({o.get('class_name')})"
-             for o in config_dicts(_model_config(path))
-             if o.get("class_name") in _CODE_LAYERS or (isinstance(o.get("config"), dict)
-                                                        and "function_type" in o["config"])]
-    if found:
-        raise ConfigError(f"--keras: {path}: refused: layer {found[0]} holds Python code that would run while loading"
-                          f"{f' (and {len(found) - 1} more)' if len(found) > 1 else ''}; "
-                          f"replace Lambda layers with built-in or QKeras layers")
-    return "keras" if zipfile.is_zipfile(path) else "h5"
-
-
-def load_model_file(path: Path):
-    """A saved Keras/QKeras model, after check_model_file; `.keras` with Keras' safe_mode on."""
-    path = Path(path)
-    fmt = check_model_file(path)
-    import tensorflow as tf
-    from qkeras.utils import _add_supported_quantized_objects
-
-    from hwflow.hls_ext.keras_layers import CUSTOM_OBJECTS
-
-    objects: dict = dict(CUSTOM_OBJECTS)
-    _add_supported_quantized_objects(objects)
-    kw = {"safe_mode": True} if fmt == "keras" else {}
-    try:
-        try:
-            return tf.keras.models.load_model(path, custom_objects=objects, compile=False, **kw)
-        except TypeError as exc:
-            if fmt != "keras" or "could not be deserialized" not in str(exc):
-                raise
-            return _load_qkeras_keras(path, objects)
-    except Exception as exc:  # noqa: BLE001 - Keras raises OSError/ValueError/TypeError/KeyError for bad files
-        msg = " ".join(str(exc).split())[:200]
-        raise ConfigError(f"--keras: {path} is not a loadable Keras/QKeras model ({type(exc).__name__}: {msg})") from None
-
-
-def _load_qkeras_keras(path: Path, objects: dict):
-    """A QKeras model in the .keras format (e.g. the keras_model.keras hls4ml writes into a project).
-
-    Keras 2.14 hands QActivation its quantizer as a plain config dict, which QKeras 0.9 cannot take;
-    so the (already checked) config has its QKeras quantizer dicts turned into quantizer objects
-    (only subclasses of qkeras' BaseQuantizer), the model is rebuilt from it and the weights loaded.
-    """
-    import qkeras.quantizers as qq
-    import tensorflow as tf
-
-    def fix(o):
-        if isinstance(o, dict):
-            cls = getattr(qq, str(o.get("class_name")), None) if o.get("module") == "qkeras.quantizers" else None
-            if isinstance(cls, type) and issubclass(cls, qq.BaseQuantizer) and isinstance(o.get("config"), dict):
-                return cls(**o["config"])
-            return {k: fix(v) for k, v in o.items()}
-        return [fix(v) for v in o] if isinstance(o, list) else o
-
-    conf = fix(_model_config(path))
-    with tf.keras.utils.custom_object_scope(objects):
-        model = tf.keras.Model.from_config(conf["config"], custom_objects=objects)
-    model.load_weights(path)
-    return model
-
-
 # --------------------------------------------------------------------------------- output / locks
 
 
@@ -349,7 +411,23 @@ def out_dir(path: str | Path | None, flag: str = "--out") -> Path | None:
         return None
     p = Path(path)
     if p.exists() and not p.is_dir():
-        raise ConfigError(f"{flag}: {p} is an existing file; give a folder (it is created if missing)")
+        raise ConfigError(f"{flag}: {show(p)} is an existing file; give a folder (it is created if missing)")
+    parent = next((q for q in p.parents if q.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"{flag}: {show(parent)} is a file, so the folder {show(p)} cannot be created below it")
+    return p
+
+
+def out_file(path: str | Path | None, flag: str = "--out") -> Path | None:
+    """An output file argument: may not exist yet, but may not be a folder (or sit below a file)."""
+    if path is None:
+        return None
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{flag}: {show(p)} is an existing folder; give a file name (e.g. {show(p / 'fitted.yaml')})")
+    parent = next((q for q in p.parents if q.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"{flag}: {show(parent)} is a file, so {show(p)} cannot be written below it")
     return p
 
 

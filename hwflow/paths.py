@@ -18,9 +18,13 @@ def write_text_atomic(path: Path, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:  # e.g. `path` is a folder: the temporary file goes too
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def write_report_files(out_dir: Path, stem: str, markdown: str, data, plot) -> dict[str, Path]:

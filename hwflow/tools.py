@@ -223,6 +223,50 @@ def _tail(lines: deque[str]) -> str:
     return "\n".join(f"    | {ln}" for ln in lines)
 
 
+# Children alive right now (each the leader of its own process group). SIGTERM to hwflow ends them
+# with it: they run in their own sessions (so a time limit can stop a whole tree), which also means
+# the terminal's or a scheduler's SIGTERM would not reach them (g++/cc1plus compiled on for minutes).
+_LIVE: set[subprocess.Popen] = set()
+_LIVE_LOCK = threading.Lock()
+_TERM_INSTALLED = False
+
+
+def _on_term(signum, frame) -> None:
+    with _LIVE_LOCK:
+        procs = list(_LIVE)
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # SIGKILL: a handler must not wait for a grace period
+        except (ProcessLookupError, PermissionError):
+            pass
+    previous = _PREVIOUS.get(signum)
+    if callable(previous):
+        previous(signum, frame)
+    elif previous != signal.SIG_IGN:
+        raise SystemExit(128 + signum)  # finally-blocks still remove temporary folders
+
+
+_PREVIOUS: dict[int, object] = {}
+
+
+def _track(proc: subprocess.Popen) -> subprocess.Popen:
+    """Register a started child so SIGTERM/SIGHUP of hwflow ends its process group too."""
+    global _TERM_INSTALLED
+    if not _TERM_INSTALLED and threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            _PREVIOUS[sig] = signal.getsignal(sig)
+            signal.signal(sig, _on_term)
+        _TERM_INSTALLED = True
+    with _LIVE_LOCK:
+        _LIVE.add(proc)
+    return proc
+
+
+def _untrack(proc: subprocess.Popen) -> None:
+    with _LIVE_LOCK:
+        _LIVE.discard(proc)
+
+
 def _kill_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
     """Stop the tool and everything it started (vivado_hls spawns children)."""
     if proc.poll() is not None:
@@ -277,6 +321,7 @@ def run(
             bufsize=1,
             start_new_session=True,  # own process group, so a time limit stops the children too
         )
+        _track(proc)
     except FileNotFoundError:
         raise ToolNotFoundError(f"`{cmd.argv[0]}` could not be started (not found); {WITHOUT_TOOLS}") from None
 
@@ -326,6 +371,7 @@ def run(
         bar.close()
         if proc.poll() is None:
             _kill_group(proc)
+        _untrack(proc)
     elapsed = time.monotonic() - start
     if rc != 0:
         raise ToolError(f"{label} failed with exit status {rc} after {elapsed:.1f} s; log: {cmd.log}\n{_tail(tail)}")
@@ -383,9 +429,9 @@ def run_parallel(
     try:
         for argv in argvs:
             try:
-                procs.append(subprocess.Popen(list(argv), cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
-                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                              errors="replace", start_new_session=True))
+                procs.append(_track(subprocess.Popen(list(argv), cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
+                                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                                     errors="replace", start_new_session=True)))
             except FileNotFoundError:
                 raise ToolNotFoundError(f"{label}: `{argv[0]}` could not be started (not found)") from None
         outs: list[list[str]] = [[] for _ in procs]
@@ -421,6 +467,7 @@ def run_parallel(
         for q in procs:
             if q.poll() is None:
                 _kill_group(q, grace_s=1.0)
+            _untrack(q)
     elapsed = time.monotonic() - start
     return [Captured(tuple(map(str, a)), p.returncode, "".join(o), "".join(e), elapsed)
             for a, p, o, e in zip(argvs, procs, outs, errs)]

@@ -32,7 +32,7 @@ _LOADED: dict = {}  # (path, mtime, size) -> (float model with the softmax cut, 
 
 
 def _class_names(conf) -> set[str]:
-    from hwflow.guard import config_dicts
+    from hwflow.modelfile import config_dicts
 
     return {o["class_name"] for o in config_dicts(conf) if isinstance(o.get("class_name"), str) and "config" in o}
 
@@ -65,7 +65,7 @@ def load(cfg):
 def _load_file(cfg, path: Path):
     import tensorflow as tf
 
-    from hwflow.guard import _model_config, load_model_file
+    from hwflow.modelfile import _model_config, load_model_file
 
     where = f"{cfg.path}: model.file"
     conf = _model_config(path)
@@ -373,27 +373,33 @@ def describe(cfg) -> str:
 # ------------------------------------------------------------------------ `hls --keras`
 
 
-def shorthand_config(model_file: Path, *, data: str | None = None, board: str | None = None) -> Path:
-    """build/<stem>/<stem>.yaml for `hwflow hls --keras FILE`: the config the shorthand runs, written
-    next to the build (so `hwflow csim/synth/tune --config` it later). Returns its path."""
+def shorthand_config(model_file: Path, *, data: str | None = None, board: str | None = None):
+    """The config `hwflow hls --keras FILE` runs: (FlowConfig validated in memory, write) where
+    `write()` writes it to build/<stem>/<stem>.yaml (to `hwflow csim/synth/tune --config` it later)
+    and returns its path. Nothing is written here: a bad model file, data path or board is refused
+    before build/<stem>/ holds anything."""
     import os
 
     import yaml
 
+    from hwflow.config import config_from_dict
+    from hwflow.modelfile import check_model_file
     from hwflow.paths import ModelPaths, write_text_atomic
 
+    check_model_file(Path(model_file))  # a folder, a device, a malformed or unsupported model: one line
     model_file = Path(model_file).resolve()
-    if not model_file.is_file():
-        raise ConfigError(f"--keras: {model_file} does not exist; valid: a saved Keras/QKeras model "
-                          f"({', '.join(SUFFIXES)})")
     root = ModelPaths.for_model(model_file.stem).root
-    root.mkdir(parents=True, exist_ok=True)
     raw: dict = {"model": {"file": os.path.relpath(model_file, root.resolve())}, "train": {"epochs": 0}}
     if data:
         raw["data"] = {"source": str(Path(data).resolve())}
     if board:
         raw["hls"] = {"board": board}
     path = root / f"{model_file.stem}.yaml"
-    write_text_atomic(path, "# written by `hwflow hls --keras`: edit it and run `hwflow hls --config` on it\n"
-                      + yaml.safe_dump(raw, sort_keys=False))
-    return path
+    cfg = config_from_dict(raw, path)
+
+    def write() -> Path:
+        write_text_atomic(path, "# written by `hwflow hls --keras`: edit it and run `hwflow hls --config` on it\n"
+                          + yaml.safe_dump(raw, sort_keys=False))
+        return path
+
+    return cfg, write

@@ -470,7 +470,7 @@ def test_qkeras_model_in_keras_format_loads(tmp_path):
     import tensorflow as tf
     from qkeras import QActivation, QDense, quantized_bits, quantized_relu
 
-    from hwflow.guard import load_model_file
+    from hwflow.modelfile import load_model_file
 
     inp = tf.keras.Input((6,))
     x = QDense(4, kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(6, 0, alpha=1))(inp)

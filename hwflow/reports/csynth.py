@@ -15,15 +15,34 @@ from pathlib import Path
 
 from hwflow.errors import ReportError
 from hwflow.reports.model import CsynthReport, Resources
-from hwflow.reports.textutil import ascii_tables, number, read_text, seconds
+from hwflow.reports.textutil import ascii_tables, number, report_parser, read_text, seconds
 
 _RES_TAGS = {"LUT": "LUT", "FF": "FF", "DSP": "DSP", "DSP48E": "DSP", "BRAM_18K": "BRAM_18K", "URAM": "URAM"}
 
 
+MAX_XML_DEPTH = 200  # real csynth.xml files nest about 10 levels; a 3,000-deep one is not a report
+
+
 def _load_xml(path: Path) -> ET.Element:
+    """The parsed XML, refused (ReportError) when malformed or nested deeper than MAX_XML_DEPTH
+    (counted while parsing: nothing later walks a deep tree)."""
     text = read_text(path)
     try:
-        root = ET.fromstring(text)
+        parser = ET.XMLPullParser(events=("start", "end"))
+        parser.feed(text)
+        parser.close()
+        depth, root = 0, None
+        for event, elem in parser.read_events():
+            if event == "start":
+                depth += 1
+                root = elem if root is None else root
+                if depth > MAX_XML_DEPTH:
+                    raise ReportError(f"{path}: XML nested deeper than {MAX_XML_DEPTH} levels; not a C-synthesis "
+                                      f"report")
+            else:
+                depth -= 1
+        if root is None:
+            raise ET.ParseError("no element found")
     except ET.ParseError as exc:
         what = "truncated XML" if "no element found" in str(exc) or "unclosed" in str(exc) else "not valid XML"
         raise ReportError(f"{path}: {what} ({exc}); expected a C-synthesis report (<profile>...</profile>)") from None
@@ -50,12 +69,13 @@ def _tool(root: ET.Element, version: str | None) -> str | None:
         return "Vivado HLS"
     if res is not None and res.find("DSP") is not None:
         return "Vitis HLS"
-    if version:
-        year, _, minor = version.partition(".")
-        return "Vitis HLS" if (int(year), minor[:1] or "0") >= (2020, "2") else "Vivado HLS"
+    m = re.search(r"(\d{4})\.(\d+)", version or "")  # "2020.1", "v2020.1-beta", "2019.2.1"
+    if m:
+        return "Vitis HLS" if (int(m.group(1)), int(m.group(2))) >= (2020, 2) else "Vivado HLS"
     return None
 
 
+@report_parser
 def parse_csynth_xml(path: Path) -> CsynthReport:
     """One `<module>_csynth.xml` (or the Vivado HLS `csynth.xml` copy / Vitis aggregate top part)."""
     path = Path(path)
@@ -106,6 +126,7 @@ def parse_csynth_xml(path: Path) -> CsynthReport:
     )
 
 
+@report_parser
 def top_name_of(path: Path) -> str | None:
     """TopModelName of a csynth.xml without parsing the (possibly > 1 MB) rest strictly."""
     return _load_xml(Path(path)).findtext("UserAssignments/TopModelName")
@@ -162,6 +183,7 @@ def _res_from_cells(header: list[str], cells: list[str], path: Path, key: str) -
     return Resources.from_dict(vals)
 
 
+@report_parser
 def parse_csynth_rpt(path: Path) -> RptReport:
     """The text `<module>_csynth.rpt`: the top numbers plus the Instance tables (children)."""
     path = Path(path)
@@ -185,8 +207,12 @@ def parse_csynth_rpt(path: Path) -> RptReport:
     def clock(cell: str, key: str) -> float | None:
         return number(cell.replace("ns", ""), file=path, key=key, kind=float)
 
-    t_rows = perf_tables[0][1][1]
-    clk = t_rows[0]
+    if len(perf_tables[0][1]) < 2 or len(perf_tables[1][1]) < 2:
+        raise ReportError(f"{path}: truncated report, the timing or latency table has no data rows")
+    clk = perf_tables[0][1][1][0]
+    if len(clk) < 4:
+        raise ReportError(f"{path}: Timing row has {len(clk)} columns, expected 4 (clock, target, estimated, "
+                          f"uncertainty); truncated report?")
     lat_header = " ".join(" ".join(r) for r in perf_tables[1][1][0])
     lo, hi, imin, imax, ptype = _latency_cells(perf_tables[1][1][1][0], lat_header, path, "Latency summary")
 
@@ -250,6 +276,7 @@ def _instances(lines: list[str], perf: int, util: int, path: Path) -> tuple[Inst
     return tuple(out)
 
 
+@report_parser
 def aggregate_hierarchy(path: Path) -> tuple[str, dict[str, list[str]]] | None:
     """(top, parent -> children) from a Vitis aggregate csynth.xml's RTLDesignHierarchy, if any."""
     root = _load_xml(Path(path))
@@ -258,17 +285,19 @@ def aggregate_hierarchy(path: Path) -> tuple[str, dict[str, list[str]]] | None:
         return None
     children: dict[str, list[str]] = {}
 
-    def walk(node: ET.Element, name: str) -> None:
+    top = topm.findtext("ModuleName") or ""
+    stack = [(topm, top)]  # depth first, children in document order (iterative: no recursion limit)
+    while stack:
+        node, name = stack.pop()
+        todo = []
         for inst in node.findall("InstancesList/Instance"):
             child = inst.findtext("ModuleName")
             if child:
                 kids = children.setdefault(name, [])
                 if child not in kids:
                     kids.append(child)
-                walk(inst, child)
-
-    top = topm.findtext("ModuleName") or ""
-    walk(topm, top)
+                todo.append((inst, child))
+        stack.extend(reversed(todo))
     return top, children
 
 

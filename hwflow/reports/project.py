@@ -28,6 +28,7 @@ from hwflow.reports.model import (
     Resources,
     VivadoUtilization,
 )
+from hwflow.reports.textutil import read_head
 from hwflow.reports.vivado import is_utilization_report, parse_cosim, parse_timing_summary, parse_utilization
 
 _CONFIG_RE = re.compile(r"(?:^|_)config(\d+)(?=_|$)")
@@ -42,9 +43,9 @@ _PRUNE = {".autopilot", ".Xil", "firmware", "tb_data", "csim", "hdl", "ip", "xsi
 def _project_tcl(hls_dir: Path) -> tuple[str | None, str | None]:
     """(project_name, backend) from hls4ml's project.tcl, when the project has one."""
     p = hls_dir / "project.tcl"
-    if not p.is_file():
+    if not p.exists():  # present but a pipe/device/folder: refused by read_head, never skipped
         return None, None
-    text = p.read_text(errors="replace")
+    text = read_head(p, None)
     name = re.search(r'set project_name\s+"([^"]+)"', text)
     backend = re.search(r'set backend\s+"([^"]+)"', text)
     return (name.group(1) if name else None), (backend.group(1) if backend else None)
@@ -106,10 +107,10 @@ def firmware_layers(hls_dir: Path, project_name: str) -> tuple[Path | None, dict
     hls4ml writes one call per layer: `nnet::dense<in_t, out_t, config7>(a, b, w7, b7); // fc1`.
     """
     cpp = hls_dir / "firmware" / f"{project_name}.cpp"
-    if not cpp.is_file():
+    if not cpp.exists():
         return None, {}
     out: dict[int, tuple[str, str]] = {}
-    for line in cpp.read_text(errors="replace").splitlines():
+    for line in read_head(cpp, None).splitlines():
         m = re.search(r"nnet::(\w+)<(.*)>\s*\(.*\)\s*;\s*//\s*(\w+)", line)
         if m:
             idx = [int(x) for x in re.findall(r"config(\d+)\b", m.group(2))]
@@ -121,11 +122,11 @@ def firmware_layers(hls_dir: Path, project_name: str) -> tuple[Path | None, dict
 def reuse_factors(hls_dir: Path) -> dict[int, int]:
     """configN -> reuse_factor from firmware/parameters.h (skips helper structs like config2_mult)."""
     p = hls_dir / "firmware" / "parameters.h"
-    if not p.is_file():
+    if not p.exists():
         return {}
     out: dict[int, int] = {}
     current = None
-    for line in p.read_text(errors="replace").splitlines():
+    for line in read_head(p, None).splitlines():
         m = re.match(r"struct (\w+)\s*:", line)
         if m:
             current = config_index(m.group(1)) if re.search(r"config\d+$", m.group(1)) else None
@@ -142,7 +143,7 @@ def config_reuse(hls_dir: Path) -> tuple[int | None, dict[str, int]]:
     A file that is present but unreadable is a ReportError naming it, never skipped silently.
     """
     p = hls_dir / HLS4ML_CONFIG
-    if not p.is_file():
+    if not p.exists():
         return None, {}
     try:
         cfg = load_hls4ml_yaml(p)
@@ -267,13 +268,12 @@ def _model_order(rows: list[LayerRow], names: dict[int, tuple[str, str]],
             below.setdefault(r.parent, []).append(r)
     out: list[LayerRow] = []
 
-    def add(r: LayerRow) -> None:
-        out.append(r)
-        for k in below.pop(r.module, []):
-            add(k)
-
-    for r in layers:
-        add(r)
+    for r in layers:  # each layer, then its sub-modules depth first (iterative)
+        stack = [r]
+        while stack:
+            x = stack.pop()
+            out.append(x)
+            stack.extend(reversed(below.pop(x.module, [])))
     placed = {r.module for r in out}
     return tuple(out + [r for r in rows if r.module not in placed])
 
@@ -286,15 +286,19 @@ def _dfs(top: str, children: dict[str, list[str]]) -> tuple[dict[str, str], list
     """(module -> parent, modules in depth-first instance order) below `top`."""
     parent: dict[str, str] = {}
     out: list[str] = []
-
-    def visit(n: str) -> None:
-        for k in children.get(n, []):
-            if k != top and k not in parent:
-                parent[k] = n
-                out.append(k)
-                visit(k)
-
-    visit(top)
+    stack = [iter(children.get(top, []))]
+    owner = [top]
+    while stack:  # iterative depth-first: a hierarchy thousands deep must not hit the recursion limit
+        k = next(stack[-1], None)
+        if k is None:
+            stack.pop()
+            owner.pop()
+            continue
+        if k != top and k not in parent:
+            parent[k] = owner[-1]
+            out.append(k)
+            stack.append(iter(children.get(k, [])))
+            owner.append(k)
     return parent, out
 
 

@@ -22,7 +22,7 @@ from hwflow.reports.model import (
     UtilSource,
     VivadoUtilization,
 )
-from hwflow.reports.textutil import ascii_tables, number, read_text, split_row
+from hwflow.reports.textutil import ascii_tables, number, report_parser, read_head, read_text, split_row
 
 _SITE = {
     "Slice LUTs": "lut",
@@ -41,12 +41,12 @@ def _header_field(text: str, name: str) -> str | None:
     return m.group(1) if m else None
 
 
+@report_parser
 def is_utilization_report(path: Path) -> bool:
-    with open(path, errors="replace") as f:
-        head = f.read(2000)
-    return "report_utilization" in head
+    return "report_utilization" in read_head(path)
 
 
+@report_parser
 def parse_utilization(path: Path) -> VivadoUtilization:
     path = Path(path)
     text = read_text(path)
@@ -117,6 +117,7 @@ def _parse_hierarchical(lines: list[str], path: Path, common: dict) -> VivadoUti
     raise ReportError(f"{path}: hierarchical utilization report without a 'Total LUTs' table")
 
 
+@report_parser
 def parse_timing_summary(path: Path) -> TimingSummary:
     """`report_timing_summary`: the Design Timing Summary line and the Clock Summary."""
     path = Path(path)
@@ -133,8 +134,8 @@ def parse_timing_summary(path: Path) -> TimingSummary:
         raise ReportError(f"{path}: Design Timing Summary has {len(values)} values for {len(names)} columns")
     v = dict(zip(names, values))
 
-    def f(key: str, kind=float):
-        return number(v.get(key), file=path, key=key, kind=kind)
+    def f(key: str, kind=float):  # slack (WNS, TNS, WHS, ...) is negative when timing fails
+        return number(v.get(key), file=path, key=key, kind=kind, signed=True)
 
     text = "\n".join(lines)
     met = True if "All user specified timing constraints are met" in text else (
@@ -175,12 +176,13 @@ def _clocks(lines: list[str], path: Path) -> tuple[ClockTiming, ...]:
             name=m.group(1),
             period_ns=number(m.group(2), file=path, key="Period(ns)", kind=float),
             frequency_mhz=number(m.group(3), file=path, key="Frequency(MHz)", kind=float),
-            wns_ns=number(s[1], file=path, key="WNS(ns)", kind=float) if s else None,
-            tns_ns=number(s[2], file=path, key="TNS(ns)", kind=float) if s else None,
+            wns_ns=number(s[1], file=path, key="WNS(ns)", kind=float, signed=True) if s else None,
+            tns_ns=number(s[2], file=path, key="TNS(ns)", kind=float, signed=True) if s else None,
         ))
     return tuple(out)
 
 
+@report_parser
 def parse_cosim(path: Path) -> CosimReport:
     """`<top>_cosim.rpt`: status and measured latency / interval per simulated RTL language."""
     path = Path(path)

@@ -178,12 +178,11 @@ def _clean_dead_tmp() -> None:
 
 
 def _limit(var: str, default: float) -> float:
-    """A time limit in seconds from the environment (unset, unparsable or not > 0: `default`)."""
-    try:
-        limit = float(os.environ.get(var, "0"))
-    except ValueError:
-        limit = 0.0
-    return limit if 0 < limit < float("inf") else default
+    """A time limit in seconds from the environment (unset: `default`; "600", "600s", "10m", "1h";
+    anything else is a ConfigError naming the variable: hwflow.guard.env_seconds)."""
+    from hwflow.guard import env_seconds
+
+    return env_seconds(var, default)
 
 
 def run(hls_dir: Path, lib: CsimLib, x: np.ndarray, *, trace: bool = False, workers: int | None = None,

@@ -135,6 +135,15 @@ def _warm_up() -> str:
     return "ready"
 
 
+def _worker_env() -> dict[str, str]:
+    """What the worker processes inherit of the quiet/verbose choice (hwflow.cli.quiet_environment):
+    TensorFlow's C++ log level (3 unless --verbose: level 2 still prints its "E ..." lines) and warnings."""
+    env = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
+    if "PYTHONWARNINGS" in os.environ:
+        env["PYTHONWARNINGS"] = os.environ["PYTHONWARNINGS"]
+    return env
+
+
 def connect(scheduler: str | None = None, workers: int | None = None):
     """(client, cluster or None): an existing scheduler when given (argument or $HWFLOW_DASK_SCHEDULER),
     else a LocalCluster of `workers` single-threaded processes (default: one per core)."""
@@ -152,7 +161,7 @@ def connect(scheduler: str | None = None, workers: int | None = None):
     if n < 1:
         raise ConfigError(f"--workers: must be >= 1, got {n}")
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           silence_logs=logging.ERROR, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+                           silence_logs=logging.ERROR, env=_worker_env())
     return Client(cluster), cluster
 
 

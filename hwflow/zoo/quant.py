@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 
 from hwflow.errors import ConfigError
+from hwflow.guard import show
 
 # quantizer name -> (positional parameter names, keyword parameters allowed)
 QUANTIZERS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
@@ -70,7 +71,7 @@ def parse_spec(text: str, *, where: str) -> QuantSpec:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise ConfigError(f"{where}: cannot parse quantizer {text!r} at position {pos}; "
+            raise ConfigError(f"{where}: cannot parse quantizer {show(repr(text))} at position {pos}; "
                               f"expected e.g. 'quantized_bits(8,0,alpha=1)' or 'quantized_relu(8,3)'")
         kind = m.lastgroup
         tokens.append((kind, m.group(kind)))
@@ -97,16 +98,18 @@ def parse_spec(text: str, *, where: str) -> QuantSpec:
         if len(g) == 1 and g[0][0] == "num":
             if n_pos >= len(positional_names):
                 raise ConfigError(f"{where}: {name} takes at most {len(positional_names)} positional arguments")
-            args[positional_names[n_pos]] = float(g[0][1])
+            key = positional_names[n_pos]
             n_pos += 1
         elif len(g) == 3 and g[0][0] == "name" and g[1] == ("op", "=") and g[2][0] == "num":
             key = g[0][1]
             if key not in keywords and key not in positional_names:
                 valid = sorted(set(positional_names) | keywords)
-                raise ConfigError(f"{where}: {name} has no argument {key!r}; valid: {', '.join(valid)}")
-            args[key] = float(g[2][1])
+                raise ConfigError(f"{where}: {name} has no argument {show(repr(key))}; valid: {', '.join(valid)}")
         else:
-            raise ConfigError(f"{where}: bad argument in {text!r}; arguments are numbers or key=number")
+            raise ConfigError(f"{where}: bad argument in {show(repr(text))}; arguments are numbers or key=number")
+        if key in args:  # Python would refuse it too (no silent "the second one wins")
+            raise ConfigError(f"{where}: {show(repr(text))} gives {key!r} twice; give each argument once")
+        args[key] = float(g[-1][1])
     if "bits" not in args:
         raise ConfigError(f"{where}: {text!r} must give the number of bits")
     bits, integer = args["bits"], args.get("integer", 0.0)
