@@ -131,14 +131,12 @@ def render() -> str:
 def render_parity() -> str:
     """Every fitted config's top-1 (parity_fitted.json) as a table."""
     entries = {k: v for k, v in json.loads(PARITY.read_text()).items() if not k.startswith("_")}
-    lines = ["| fitted config | test images | float | QKeras | firmware | bit-exact | measured by |",
-             "|---|---|--:|--:|--:|---|---|"]
+    lines = ["| fitted config | test images | float | QKeras | firmware | bit-exact | commit | note |",
+             "|---|---|--:|--:|--:|---|---|---|"]
     for name, e in entries.items():
-        note = f" ({e['note']})" if e.get("note") else ""
-        commit = f", at {e['commit']}" if e.get("commit") else ""
         lines.append(f"| `{name}` | {e['dataset']}, {e['images']:,} | {_pct(e.get('float'))} | {_pct(e.get('qkeras'))} "
-                     f"| {_pct(e.get('firmware'))} | {'yes' if e.get('bit_exact') else 'no'}{note} "
-                     f"| `{e['measured_by']}`{commit} |")
+                     f"| {_pct(e.get('firmware'))} | {'yes' if e.get('bit_exact') else 'no'} | {e.get('commit', '-')} "
+                     f"| {e.get('note', '')} |")
     return "\n".join(lines) + "\n"
 
 

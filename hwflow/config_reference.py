@@ -114,17 +114,27 @@ def section_rows(section: str) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def model_rows(arch: str) -> list[tuple[str, str, str, str]]:
-    """(key, type, default, valid values) of one architecture's `model:` keys."""
-    choices = zoo.choices_of(arch)
-    rows = [("arch", "str", "required", arch)]
-    for name, p in zoo.params_of(arch).items():
-        default = p.default
-        t = "[height, width, channels]" if name == "input_shape" else type(default).__name__
-        valid = choices.get(name)
-        valid_text = C._valid_text(valid) if valid is not None else ""
-        rows.append((name, t, _value_text(list(default) if isinstance(default, tuple) else default), valid_text))
-    return rows
+def model_rows() -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The `model:` keys of every architecture as one table: key, type, then per architecture its
+    default (with the valid values, where the entry point restricts them), "-" where it has no such key."""
+    archs = zoo.list_models()
+    params = {a: zoo.params_of(a) for a in archs}
+    names = list(dict.fromkeys(n for a in archs for n in params[a]))
+    rows = [("arch", "str", *(f"{a} (required)" for a in archs))]
+    for name in names:
+        first = next(params[a][name] for a in archs if name in params[a])
+        t = "[height, width, channels]" if name == "input_shape" else type(first.default).__name__
+        cells = []
+        for a in archs:
+            if name not in params[a]:
+                cells.append("-")
+                continue
+            d = params[a][name].default
+            valid = zoo.choices_of(a).get(name)
+            cells.append(_value_text(list(d) if isinstance(d, tuple) else d)
+                         + (f" ({C._valid_text(valid)})" if valid is not None else ""))
+        rows.append((name, t, *cells))
+    return ("key", "type", *archs), rows
 
 
 def _table(head: tuple[str, ...], rows) -> list[str]:
@@ -147,9 +157,10 @@ def reference_markdown() -> str:
             "parameters of that architecture's entry point. `model: {file: path/to/model.h5}` takes a saved "
             "Keras or QKeras model instead (see *Bring your own model*). Architectures: "
             + ", ".join(f"`{a}`" for a in zoo.list_models()) + ".", ""]
-    for arch in zoo.list_models():
-        out += [f"### model: arch {arch}", ""]
-        out += _table(("key", "type", "default", "valid values"), model_rows(arch))
+    head, rows = model_rows()
+    out += ["Keys of each architecture and their defaults (valid values in brackets; - : not a key of that "
+            "architecture):", ""]
+    out += _table(head, rows)
     for section in TABLES:
         out += [f"## {section}", ""]
         intro = " ".join(_doc(cls) for prefix, cls in TABLES[section] if not prefix)

@@ -18,7 +18,7 @@ import yaml
 from benchmarks import flagship_table
 from hwflow import config as C
 from hwflow import tools, zoo
-from hwflow.config_reference import NOT_KEYS, TABLES, default_text, key_fields, reference_markdown, type_text
+from hwflow.config_reference import NOT_KEYS, TABLES, default_text, key_fields, model_rows, reference_markdown, type_text
 from hwflow.errors import ConfigError
 from hwflow.paths import REPO_ROOT
 
@@ -67,10 +67,13 @@ def test_config_reference_lists_every_key_with_type_and_default():
                 assert key in rows, f"{section}.{key} missing from the config reference"
                 cells = [c.strip() for c in rows[key].strip("|").split(" | ")]
                 assert cells[1] == type_text(f).replace("|", "\\|") and cells[2] == default_text(f), (section, key)
+    head, rows = model_rows()
+    by_key = {r[0]: r for r in rows}
     for arch in zoo.list_models():
-        block = page.split(f"### model: arch {arch}\n", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+        col = head.index(arch)
         for name in zoo.params_of(arch):
-            assert f"| `{name}` |" in block, f"model.{name} of {arch} missing"
+            assert by_key[name][col] != "-", f"model.{name} of {arch} missing"
+            assert f"| `{name}` |" in page
     assert set(C.SECTIONS) == set(TABLES) | {"model"}
 
 
