@@ -13,7 +13,7 @@ HW       := $(VENV)/bin/hwflow
 PYTEST   := $(VENV)/bin/python -m pytest
 STAMP    := $(VENV)/.installed
 
-.PHONY: help venv hls check csim report estimate fit synth bitstream doctor tune sweep bench test test-fast clean
+.PHONY: help venv hls check csim report estimate fit synth bitstream doctor tune sweep bench docs test test-fast clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -66,11 +66,14 @@ sweep: $(STAMP)  ## design-space sweep on Dask (SPACE=sweep.yaml)
 bench: $(STAMP)  ## benchmarks under benchmarks/ (ratios against a baseline, one run)
 	$(VENV)/bin/python -m benchmarks.run
 
-test: $(STAMP)  ## the whole test suite (unit + end-to-end)
+docs: $(STAMP)  ## the documentation site (mkdocs.yml) into site/, strict: a broken link or include fails
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/python -m mkdocs build --strict --site-dir site
+
+test: $(STAMP)  ## the whole test suite (unit + end-to-end; includes the strict docs build)
 	$(PYTEST) -q
 
 test-fast: $(STAMP)  ## unit tests only
 	$(PYTEST) -q -m "not slow"
 
-clean:  ## remove build outputs (keeps .venv)
-	rm -rf build
+clean:  ## remove build outputs and the built site (keeps .venv)
+	rm -rf build site

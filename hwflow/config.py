@@ -120,20 +120,20 @@ class DataSection(Written):
     source: str = "default"  # "default" (scikit-learn digits, shipped with the package) or a path
     path: Path | None = None  # resolved path for image folders / .npz, None for default (not a key)
     test_fraction: float = 0.3  # for sources without a test split
-    max_train: int | None = None
-    max_test: int | None = None
+    max_train: int | None = None  # at most this many training images (None: all)
+    max_test: int | None = None  # at most this many test images (None: all)
     validation: int = 0  # training images held out (seeded) for model selection, e.g. `hwflow tune`
 
 
 @dataclass(frozen=True)
 class TrainSection(Written):
-    epochs: int = 10
-    qat_epochs: int = 3
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    seed: int = 0
-    augment: bool = False
-    label_smoothing: float = 0.0
+    epochs: int = 10  # float training epochs (0: no training, e.g. the untrained *_imagenet configs)
+    qat_epochs: int = 3  # quantization-aware training epochs of the QKeras twin, after BN folding
+    batch_size: int = 64  # images per training step
+    learning_rate: float = 1e-3  # Adam learning rate of the float training (QAT and pruning derive theirs from it)
+    seed: int = 0  # seeds weight initialisation, shuffling and augmentation
+    augment: bool = False  # random flips and pad-and-crop of the training images
+    label_smoothing: float = 0.0  # cross-entropy label smoothing, 0 .. 0.5
     cutout: int = 0  # side of the square zeroed at a random place of each training image (0: off)
     init_from: Path | None = None  # another config whose trained QKeras weights start this QAT
     init_from_key: str | None = field(default=None, compare=False, repr=False)  # relative to this config's folder
@@ -151,9 +151,9 @@ QuantValue = int | str  # a bit width, or a quantizer call like "quantized_relu(
 
 @dataclass(frozen=True)
 class QuantDefaults(Written):
-    weight: QuantValue = 8
-    bias: QuantValue = 8
-    activation: QuantValue = 8
+    weight: QuantValue = 8  # kernel quantizer: bits (integer bits from the trained weights) or e.g. "quantized_bits(6,1,alpha=1)"
+    bias: QuantValue = 8  # bias quantizer, as weight
+    activation: QuantValue = 8  # activation quantizer: bits or e.g. "quantized_relu(6,3)"
     activation_integer: int | None = None  # integer bits of an activation given as a width
 
 
@@ -161,10 +161,10 @@ class QuantDefaults(Written):
 class LayerQuantOverride:
     """quantization.layers.<name>: the roles it overrides (None = the default's)."""
 
-    weight: QuantValue | None = None
-    bias: QuantValue | None = None
-    activation: QuantValue | None = None
-    activation_integer: int | None = None
+    weight: QuantValue | None = None  # this layer's kernel quantizer (None: quantization.default's)
+    bias: QuantValue | None = None  # this layer's bias quantizer
+    activation: QuantValue | None = None  # this layer's activation quantizer
+    activation_integer: int | None = None  # integer bits of this layer's activation given as a width
 
     def given(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
@@ -192,20 +192,20 @@ class PruneSection(Written):
     is the share of zero weights per layer; `layers` overrides it per layer (0 = not pruned);
     `exclude` lists layers never pruned. Absent section: nothing is pruned."""
 
-    sparsity: float = 0.0
-    layers: dict[str, float] = field(default_factory=dict)
-    exclude: tuple[str, ...] = ()
-    epochs: int = 8
-    ramp: float = 0.6
+    sparsity: float = 0.0  # share of zero weights of every kernel layer, 0 .. 0.99
+    layers: dict[str, float] = field(default_factory=dict)  # per-layer sparsity (0: not pruned)
+    exclude: tuple[str, ...] = ()  # layers never pruned
+    epochs: int = 8  # pruning fine-tune epochs of the float baseline
+    ramp: float = 0.6  # share of the epochs over which the sparsity rises to its target
     frequency: int = 100  # training steps between mask updates while the sparsity ramps
     learning_rate: float | None = None  # None: train.learning_rate / 2
 
 
 @dataclass(frozen=True)
 class LayerHls:
-    reuse_factor: int | None = None
-    strategy: Strategy | None = None
-    precision: dict[str, str] = field(default_factory=dict)
+    reuse_factor: int | None = None  # this layer's reuse factor (must be one hls4ml keeps; the error lists them)
+    strategy: Strategy | None = None  # this layer's strategy
+    precision: dict[str, str] = field(default_factory=dict)  # hls4ml precision per role: result, accum, weight, bias
 
 
 DEFAULT_BOARD = "pynq-z2"
@@ -216,16 +216,16 @@ class HlsSection:
     """hls: part, clock and fifo_depth default to the board's part and clock and to the io_type's
     FIFO mode (auto for io_stream, full for io_parallel, which has no FIFOs)."""
 
-    backend: Backend = Backend.VITIS
-    board: Board = field(default_factory=lambda: get_board(DEFAULT_BOARD))
-    part: str | None = None
-    clock_period_ns: float | None = None
-    io_type: IoType = IoType.STREAM
-    strategy: Strategy = Strategy.LATENCY
-    reuse_factor: int = 1
-    input_precision: str = "ufixed<8,0,RND_CONV,SAT>"
-    layers: dict[str, LayerHls] = field(default_factory=dict)
-    fifo_depth: FifoMode | None = None
+    backend: Backend = Backend.VITIS  # hls4ml backend (VivadoAccelerator: bitstream + driver on pynq-z2, zcu102, Alveo)
+    board: Board = field(default_factory=lambda: get_board(DEFAULT_BOARD))  # target board (see Boards below)
+    part: str | None = None  # FPGA part (None: the board's)
+    clock_period_ns: float | None = None  # target clock period (None: the board's default)
+    io_type: IoType = IoType.STREAM  # io_stream: dataflow with FIFOs between layers; io_parallel: arrays
+    strategy: Strategy = Strategy.LATENCY  # default strategy of every layer
+    reuse_factor: int = 1  # default reuse factor (where a layer cannot take it, the closest valid one, with a note)
+    input_precision: str = "ufixed<8,0,RND_CONV,SAT>"  # precision of the input images
+    layers: dict[str, LayerHls] = field(default_factory=dict)  # per-layer settings (below)
+    fifo_depth: FifoMode | None = None  # io_stream FIFO depths: auto (hwflow.fifo), full (H*W), cosim (hls4ml's pass); None: auto for io_stream
 
     def __post_init__(self):
         if self.part is None:

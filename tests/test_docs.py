@@ -1,0 +1,112 @@
+"""The documentation cannot drift: the README's flagship block is the results file, the config
+reference lists every key of the typed config, and `mkdocs build --strict` passes (a broken link, a
+missing include or a page outside the nav fails it).
+
+The strict build takes a few seconds (no TensorFlow: mkdocstrings reads the sources statically).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import fields
+
+import pytest
+import yaml
+
+from benchmarks import flagship_table
+from hwflow import config as C
+from hwflow import tools, zoo
+from hwflow.config_reference import NOT_KEYS, TABLES, default_text, key_fields, model_rows, reference_markdown, type_text
+from hwflow.errors import ConfigError
+from hwflow.paths import REPO_ROOT
+
+
+def test_readme_flagship_block_is_the_results_file():
+    """README.md and the docs show benchmarks/results/flagship.md, which the script writes from the
+    results JSON files: regenerate with `python -m benchmarks.flagship_table`."""
+    table = flagship_table.render()
+    assert flagship_table.OUT.read_text() == table
+    assert flagship_table.readme_block((REPO_ROOT / "README.md").read_text()) == table
+    assert flagship_table.PARITY_MD.read_text() == flagship_table.render_parity()
+    assert flagship_table.main(["--check"]) == 0
+
+
+def test_flagship_rows_are_labelled_and_known():
+    table = flagship_table.render()
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert len(rows) == len(flagship_table.FLAGSHIP)
+    for (fitted, _), row in zip(flagship_table.FLAGSHIP, rows):
+        assert row.startswith(f"| `{fitted}` |")
+        assert row.count("*est.*") + row.count("*meas.*") >= 2, row  # images/s and utilisation labelled
+        assert (REPO_ROOT / "hls_configs" / f"{fitted}.yaml").is_file()
+
+
+def test_readme_is_short_and_its_links_resolve():
+    text = (REPO_ROOT / "README.md").read_text()
+    assert len(text.splitlines()) < 200
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text)
+    assert links
+    missing = [link for link in links if not link.startswith("http") and not (REPO_ROOT / link).is_file()]
+    assert missing == []
+
+
+def test_config_reference_lists_every_key_with_type_and_default():
+    page = reference_markdown()
+    for section, tables in TABLES.items():
+        assert f"\n## {section}\n" in page
+        block = page.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+        rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `([^`]+)` \|.*$", block, flags=re.M)}
+        for prefix, cls in tables:
+            for f in key_fields(cls):
+                if (section, f.name) in {("quantization", "default"), ("quantization", "layers"), ("hls", "layers")} \
+                        and not prefix:
+                    continue
+                key = prefix + f.name
+                assert key in rows, f"{section}.{key} missing from the config reference"
+                cells = [c.strip() for c in rows[key].strip("|").split(" | ")]
+                assert cells[1] == type_text(f).replace("|", "\\|") and cells[2] == default_text(f), (section, key)
+    head, rows = model_rows()
+    by_key = {r[0]: r for r in rows}
+    for arch in zoo.list_models():
+        col = head.index(arch)
+        for name in zoo.params_of(arch):
+            assert by_key[name][col] != "-", f"model.{name} of {arch} missing"
+            assert f"| `{name}` |" in page
+    assert set(C.SECTIONS) == set(TABLES) | {"model"}
+
+
+def test_config_reference_hides_only_what_is_not_a_key(tmp_path):
+    """The fields the reference leaves out are refused by the loader (they are not keys of the file)."""
+    for section, cls in (("data", C.DataSection), ("train", C.TrainSection), ("prune", C.PruneSection)):
+        for f in fields(cls):
+            if f.name in NOT_KEYS:
+                with pytest.raises(ConfigError, match="unknown key"):
+                    C.config_from_dict({"model": {"arch": "squeezenet"}, section: {f.name: 1}}, tmp_path / "c.yaml")
+
+
+def test_docs_build_is_strict_about_links_includes_and_pages():
+    cfg = yaml.safe_load((REPO_ROOT / "mkdocs.yml").read_text())
+    assert {"omitted_files", "absolute_links", "unrecognized_links", "anchors"} <= set(cfg["validation"])
+    snippets = next(e["pymdownx.snippets"] for e in cfg["markdown_extensions"]
+                    if isinstance(e, dict) and "pymdownx.snippets" in e)
+    assert snippets["check_paths"] is True
+    reliability = (REPO_ROOT / "docs" / "reliability.md")
+    assert reliability.is_file()
+
+
+def test_mkdocs_build_strict(tmp_path):
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(REPO_ROOT)}
+    site = tmp_path / "site"
+    res = tools.capture([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+                        cwd=REPO_ROOT, timeout_s=300, label="mkdocs build --strict", env=env)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    config_page = (site / "config" / "index.html").read_text()
+    assert "fifo_depth" in config_page and "activation_integer" in config_page  # the generated reference
+    api = (site / "api" / "index.html").read_text()
+    for name in ("hwflow.flow.run", "hwflow.config.load_config", "hwflow.estimate.estimate",
+                 "hwflow.reports.parse_project", "hwflow.sim.emulate.emulate", "hwflow.fit.run_fit", "hwflow.reuse.fit"):
+        assert f'id="{name}"' in api, name
+    assert (site / "prune_cifar10.png").is_file()  # plots served from benchmarks/results/
+    assert "squeezenet_tiny_pynq-z2" in (site / "index.html").read_text()  # the flagship table included
