@@ -29,8 +29,8 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP)  ## create .venv with the pinned stack
 
-hls: $(STAMP)  ## data -> train -> check -> convert -> C-sim parity (MODEL=name)
-	$(HW) hls --config $(CONFIG)
+hls: $(STAMP)  ## data -> train -> check -> fold -> convert -> C-sim parity (MODEL=name, BOARD=<board> refolds)
+	$(HW) hls --config $(CONFIG) $(if $(BOARD),--board $(BOARD))
 
 check: $(STAMP)  ## pre-flight check for constructs hls4ml mishandles
 	$(HW) check --config $(CONFIG)
@@ -44,7 +44,7 @@ report: $(STAMP)  ## parse synthesis reports into build/MODEL/reports/
 estimate: $(STAMP)  ## resources and latency per layer without synthesis
 	$(HW) estimate --config $(CONFIG) $(if $(BOARD),--board $(BOARD))
 
-fit: $(STAMP)  ## per-layer reuse factors that fit BOARD (writes hls_configs/MODEL_BOARD.yaml)
+fit: $(STAMP)  ## freeze the fold for BOARD into a config (writes hls_configs/MODEL_BOARD.yaml)
 	@test -n "$(BOARD)" || { echo "make fit needs BOARD=<board>, e.g. make fit MODEL=squeezenet BOARD=pynq-z2"; exit 2; }
 	$(HW) fit --config $(CONFIG) --board $(BOARD) $(if $(TARGET_FPS),--target-fps $(TARGET_FPS))
 

@@ -148,7 +148,7 @@ def too_large(layer, ctx: Ctx):
         return None
     user = ctx.layer_hls(layer.name)
     strategy = (user.strategy if user and user.strategy else None) or ctx.hls.strategy
-    rf = (user.reuse_factor if user and user.reuse_factor else None) or ctx.hls.reuse_factor
+    rf = (user.reuse_factor if user and user.reuse_factor else None) or ctx.hls.default_reuse_factor
     mults = size[0] * size[1] / rf
     if strategy == "Latency" and mults > 4096:
         return Finding(layer.name, "too-large-latency", False,

@@ -98,13 +98,15 @@ def _cmd_hls(args) -> int:
 
         board = _board(args)
         cfg, written = shorthand_config(Path(args.keras), data=args.data, board=board.name if board else None)
-    elif args.data or args.board:
-        raise ConfigError("hwflow hls: --data and --board go with --keras (a config names its own data: and hls.board)")
+    elif args.data:
+        raise ConfigError("hwflow hls: --data goes with --keras (a config names its own data:)")
     else:
         cfg = _need_config(args)
     if args.fifo:  # validated like the file's own key (io_parallel accepts only full)
         cfg = config_from_dict({**cfg.raw, "hls": {**(cfg.raw.get("hls") or {}), "fifo_depth": args.fifo}}, cfg.path)
-    opts = flow.Options(images=args.images, engine=args.engine, command="hls")
+    # --board with a config: fold it for that board (hls.reuse_factor: auto; the plan stage says otherwise)
+    opts = flow.Options(images=args.images, engine=args.engine, command="hls",
+                        board=_board(args) if args.board and not args.keras else None)
     try:
         flow.run(cfg, stop="estimate" if args.no_csim else "parity", options=opts)
     except HwflowError as exc:  # bad input (exit 2, 3): nothing written; a C-sim/parity failure: kept to edit
@@ -344,10 +346,11 @@ def _project_args(p) -> None:
 
 
 def _add_flow_commands(sub) -> None:
-    p = sub.add_parser("hls", help="models -> check -> convert -> estimate -> C-sim parity")
+    p = sub.add_parser("hls", help="models -> check -> plan -> convert -> estimate -> C-sim parity")
     _target(p, ("--keras", "a saved Keras/QKeras model (.h5/.keras): writes build/<name>/<name>.yaml and runs it"))
     p.add_argument("--data", help="with --keras: image folder or .npz for parity (and accuracy); default: digits")
-    p.add_argument("--board", help="with --keras: a board of the board table (default: pynq-z2)")
+    p.add_argument("--board", help="a board of the board table: with --config, fold the design for it (the "
+                                   "config's hls.reuse_factor must be auto); with --keras, default pynq-z2")
     p.add_argument("--no-csim", action="store_true", help="stop after writing the HLS project (and its estimate)")
     p.add_argument("--images", type=cli_int(1), help="C-sim this many test images (default: parity.images)")
     p.add_argument("--fifo", choices=FIFO_MODES, help="FIFO depths (overrides hls.fifo_depth): auto = hwflow's token "

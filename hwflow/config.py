@@ -222,10 +222,23 @@ class HlsSection:
     clock_period_ns: float | None = None  # target clock period (None: the board's default)
     io_type: IoType = IoType.STREAM  # io_stream: dataflow with FIFOs between layers; io_parallel: arrays
     strategy: Strategy = Strategy.LATENCY  # default strategy of every layer
-    reuse_factor: int = 1  # default reuse factor (where a layer cannot take it, the closest valid one, with a note)
+    # default reuse factor (where a layer cannot take it, the closest valid one, with a note), or "auto": fold
+    # every layer without its own reuse_factor / strategy for the board during the run (hwflow.reuse.fit on
+    # the Vivado-level projection; the plan is written to reports/fit.*)
+    reuse_factor: int | str = 1
     input_precision: str = "ufixed<8,0,RND_CONV,SAT>"  # precision of the input images
     layers: dict[str, LayerHls] = field(default_factory=dict)  # per-layer settings (below)
     fifo_depth: FifoMode | None = None  # io_stream FIFO depths: auto (hwflow.fifo), full (H*W), cosim (hls4ml's pass); None: auto for io_stream
+
+    @property
+    def fold(self) -> bool:
+        """reuse_factor: auto: the flow folds the design for its board (hwflow.flow.models)."""
+        return self.reuse_factor == "auto"
+
+    @property
+    def default_reuse_factor(self) -> int:
+        """The model-wide reuse factor before folding (1 with auto: the fold sets every layer's)."""
+        return 1 if self.fold else int(self.reuse_factor)
 
     def __post_init__(self):
         if self.part is None:
@@ -344,6 +357,16 @@ def _valid_text(choices) -> str:
     if isinstance(choices, range) and choices.step == 1:
         return f"{choices.start}..{choices.stop - 1}"
     return ", ".join(map(str, choices))
+
+
+def _reuse_factor(value, where: str) -> int | str:
+    """hls.reuse_factor: an integer >= 1, or auto (fold for the board)."""
+    if value == "auto":
+        return value
+    if isinstance(value, str):
+        raise ConfigError(f"{where}: {show(repr(value))} is not valid; valid: an integer >= 1 or auto (fold every "
+                          f"layer for the board)")
+    return _int(value, where, 1)
 
 
 def _int(value, where: str, lo: int = 0, hi: int = MAX_INT) -> int:
@@ -527,7 +550,7 @@ def _hls(raw, where) -> HlsSection:
         "clock_period_ns": lambda v, w: _num(v, w, 0.5, 100),
         "io_type": lambda v, w: _choice(v, IoType, w),
         "strategy": lambda v, w: _choice(v, Strategy, w),
-        "reuse_factor": lambda v, w: _int(v, w, 1),
+        "reuse_factor": _reuse_factor,
         "input_precision": check_precision,
         "fifo_depth": lambda v, w: _choice(v, FifoMode, w),
     })

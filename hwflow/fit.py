@@ -54,6 +54,8 @@ def fitted_raw(cfg: FlowConfig, board: Board, out: Path, choices: dict | None = 
         hls["clock_period_ns"] = board.clock_period_ns
     hls["backend"] = deploy_backend(cfg.hls.backend, board)
     hls["board"] = board.name
+    if choices is not None and hls.get("reuse_factor") == "auto":
+        hls["reuse_factor"] = 1  # the folded plan: every searched layer has its own below
     if choices:
         layers = {k: dict(v or {}) for k, v in (hls.get("layers") or {}).items()}
         for name, c in choices.items():
@@ -161,32 +163,61 @@ def write_reports(res: FitResult, out_dir: Path, title: str, source: str) -> dic
                               {"estimated": True, "model": source, **res.to_dict()}, lambda p: plot(res, p))
 
 
-def run_fit(cfg: FlowConfig, board: Board, out: Path, *, target_fps: float | None = None,
-            max_util: float | None = None, max_dsp_util: float | None = None, qmodel=None, source: str = "",
-            command: str = "hwflow fit", report_dir: Path | None = None,
-            basis: str = "vivado") -> tuple[FitResult, Path, dict]:
-    """Fit `cfg` on `board`; writes the config to `out` and the reports; returns (result, config path, reports)."""
+def tunable_sizes(cfg: FlowConfig, qmodel) -> dict[str, tuple[int, int]]:
+    """(n_in, n_out) of the layers the search may fold: every layer with a reuse factor except those whose
+    reuse_factor or strategy the config sets itself (those stay as written)."""
+    from hwflow import reuse
+
+    fixed = {n for n, lh in cfg.hls.layers.items() if lh.reuse_factor is not None or lh.strategy is not None}
+    return {n: s for n, s in reuse.kernel_sizes(qmodel).items() if n not in fixed}
+
+
+def fold(cfg: FlowConfig, board: Board, qmodel, *, where: Path | None = None, target_fps: float | None = None,
+         max_util: float | None = None, max_dsp_util: float | None = None,
+         basis: str = "vivado") -> tuple[FitResult, dict]:
+    """The balanced-folding search (hwflow.reuse.fit) of `cfg` for `board` on `qmodel`: the result and the
+    folded config as a dict (paths relative to `where`, default the config's own folder). One search for
+    `hwflow fit` (which writes the dict) and for a run of a config with `hls.reuse_factor: auto` (which
+    builds it). FitError (exit 9) when nothing fits."""
     from hwflow import convert, reuse
 
-    if qmodel is None:
-        from hwflow.estimate_report import config_qmodel
+    where = Path(where) if where is not None else cfg.path
+    probe = config_from_dict(fitted_raw(cfg, board, where), where)  # backend, board and clock of the fitted design
+    hls_model = convert.to_hls_model(probe, qmodel)
+    res = reuse.fit(hls_model, tunable_sizes(cfg, qmodel), board, backend_name=probe.hls.backend,
+                    clock_period_ns=probe.hls.clock_period_ns, target_fps=target_fps, max_util=max_util,
+                    max_dsp_util=max_dsp_util, name=cfg.name, basis=basis)
+    raw = fitted_raw(cfg, board, where, res.choices)
+    fitted = config_from_dict(raw, where)  # validated like any config file
+    reuse.plan_reuse(fitted.hls, qmodel).raise_invalid(where)  # every reuse factor kept by hls4ml's rule
+    return res, raw
 
-        qmodel, source = config_qmodel(cfg)
-    out = Path(out)
+
+def model_note(qmodel, source: str) -> str:
     from hwflow.prune import zero_share
 
     zeros = zero_share(qmodel)
     if zeros > 0:
         source = (f"{source}; {100 * zeros:.1f}% of the kernel weights are zero (pruned: the estimator drops "
                   f"their products where the weights are constants, Latency or RF 1)")
-    probe = config_from_dict(fitted_raw(cfg, board, out), out)  # backend, board and clock of the fitted design
-    hls_model = convert.to_hls_model(probe, qmodel)
-    res = reuse.fit(hls_model, reuse.kernel_sizes(qmodel), board, backend_name=probe.hls.backend,
-                    clock_period_ns=probe.hls.clock_period_ns, target_fps=target_fps, max_util=max_util,
-                    max_dsp_util=max_dsp_util, name=cfg.name, basis=basis)
-    raw = fitted_raw(cfg, board, out, res.choices)
-    fitted = config_from_dict(raw, out)  # validated like any config file
-    reuse.plan_reuse(fitted.hls, qmodel).raise_invalid(out)  # every reuse factor kept by hls4ml's rule
+    return source
+
+
+def run_fit(cfg: FlowConfig, board: Board, out: Path, *, target_fps: float | None = None,
+            max_util: float | None = None, max_dsp_util: float | None = None, qmodel=None, source: str = "",
+            command: str = "hwflow fit", report_dir: Path | None = None,
+            basis: str = "vivado") -> tuple[FitResult, Path, dict]:
+    """`hwflow fit`: freeze the fold of `cfg` for `board` into a config at `out` (the search a run of
+    `reuse_factor: auto` makes, written down for reproducibility) plus the reports; returns (result, config
+    path, reports)."""
+    if qmodel is None:
+        from hwflow.estimate_report import config_qmodel
+
+        qmodel, source = config_qmodel(cfg)
+    out = Path(out)
+    source = model_note(qmodel, source)
+    res, raw = fold(cfg, board, qmodel, where=out, target_fps=target_fps, max_util=max_util,
+                    max_dsp_util=max_dsp_util, basis=basis)
     report_dir = Path(report_dir or ModelPaths.for_model(out.stem).reports)
     write_text_atomic(out, header(res, cfg.path, command, report_dir / "fit.md")
                   + yaml.safe_dump(raw, sort_keys=False, width=120, default_flow_style=None))

@@ -75,7 +75,8 @@ class Build:
     models: object | None = None  # hwflow.train.TrainedModels (train) or a QKeras model's twin record
     model_source: str = ""  # where the QKeras model came from (estimate's note)
     findings: list[Finding] = field(default_factory=list)
-    reuse: ReusePlan | None = None  # every layer's reuse factor, planned once (models stage)
+    reuse: ReusePlan | None = None  # every layer's reuse factor, planned once (models stage; plan stage: folded)
+    fit: object | None = None  # hwflow.reuse.FitResult of the plan stage (reuse_factor: auto)
     hls_model: object | None = None  # hls4ml ModelGraph
     project: object | None = None  # hwflow.convert.ConvertResult (written project)
     estimate: object | None = None  # hwflow.estimate.Estimate
@@ -152,6 +153,44 @@ def check(b: Build) -> Build:
     cfg = _need_cfg(b, "check")
     _need_models(b)
     b.findings = stage_check(cfg, b.qmodel, b.reuse)
+    return b
+
+
+def plan(b: Build) -> Build:
+    """`hls.reuse_factor: auto`: fold every layer the config leaves open for the board (hwflow.fit.fold:
+    hwflow.reuse's balanced-folding search on the Vivado-level projection, on the QKeras model of this
+    run), before any project is written; the folded config replaces the run's config, its plan the
+    build's, and reports/fit.{md,json,png} + fit.yaml (the plan frozen as a config) record it. Nothing
+    fits: FitError (exit 9), one line with the remedy. A config with its own reuse factors: nothing to do."""
+    cfg = _need_cfg(b, "plan")
+    board = b.options.board or cfg.hls.board
+    if not cfg.hls.fold:
+        if b.options.board is not None and b.options.board.name != cfg.hls.board.name and b.options.command == "hls":
+            raise ConfigError(f"{cfg.path}: hls.reuse_factor is {cfg.hls.reuse_factor}, so --board {board.name} cannot "
+                              f"refold it; valid: hls.reuse_factor: auto (the flow folds for --board), or "
+                              f"`hwflow fit --board {board.name}` to write a config for it")
+        return b
+    _need_models(b)
+    import yaml
+
+    from hwflow.config import config_from_dict
+    from hwflow.fit import fold, header, model_note, write_reports
+    from hwflow.paths import write_text_atomic
+
+    res, raw = fold(cfg, board, b.qmodel)
+    folded = config_from_dict(raw, cfg.path)
+    b.cfg, b.fit = folded, res
+    b.reuse = plan_reuse(folded.hls, b.qmodel)
+    a = res.after
+    if b.options.write_reports:
+        files = write_reports(res, b.reports_dir, cfg.name, model_note(b.qmodel, b.model_source or ""))
+        write_text_atomic(b.reports_dir / "fit.yaml", header(res, cfg.path, f"hwflow hls (reuse_factor: auto)",
+                                                             files["md"])
+                          + yaml.safe_dump(raw, sort_keys=False, width=120, default_flow_style=None))
+    u = a["utilisation"]
+    print(f"  folded for {board.name} (Vivado level, estimated): {a['images_per_s']:,.0f} images/s, DSP {u['DSP']:.0f}% "
+          f"LUT {u['LUT']:.0f}% FF {u['FF']:.0f}% BRAM_18K {u['BRAM_18K']:.0f}%, binding {a['binding']} "
+          f"({res.search['tunable_layers']} layers, {res.search['seconds']} s)")
     return b
 
 
@@ -268,7 +307,7 @@ def bitstream(b: Build) -> Build:
     return b
 
 
-STAGES = [models, check, convert, estimate, parity, synth, report, bitstream]
+STAGES = [models, check, plan, convert, estimate, parity, synth, report, bitstream]
 STAGE_NAMES = [s.__name__ for s in STAGES]
 
 

@@ -213,10 +213,10 @@ def plan_reuse(hls, model) -> ReusePlan:
         valid = valid_reuse_factors(backend, *size)
         user = hls.layers.get(layer.name)
         explicit = bool(user and user.reuse_factor)
-        rf = user.reuse_factor if explicit else hls.reuse_factor
+        rf = user.reuse_factor if explicit else hls.default_reuse_factor
         closest = rf if rf in valid else backend.get_closest_reuse_factor(list(valid), rf)
         layers[layer.name] = LayerReuse(layer.name, size[0], size[1], tuple(valid), rf, explicit, closest)
-    return ReusePlan(hls.reuse_factor, layers)
+    return ReusePlan(hls.default_reuse_factor, layers)
 
 
 # --- folding -------------------------------------------------------------------------------

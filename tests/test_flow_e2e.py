@@ -33,7 +33,7 @@ def test_make_hls_small_configs(name, session_build, monkeypatch):
     saved = json.loads((res.paths.reports / "parity.json").read_text())
     assert saved["passed"] and saved["n_images"] == 200
     times = json.loads((res.paths.reports / "time_per_stage.json").read_text())
-    assert list(times) == ["models", "check", "convert", "estimate", "parity"]  # flow.STAGES up to parity
+    assert list(times) == ["models", "check", "plan", "convert", "estimate", "parity"]  # flow.STAGES up to parity
 
     # a second run reuses the trained weights and the compiled C-sim library
     again = run_hls(cfg, images=20)

@@ -58,7 +58,7 @@ def test_reuse_plan_once_per_build_and_written_from_it(build_dir, tmp_path, monk
     b = flow.run(cfg, stop="estimate")
 
     assert len(calls) == 1  # models stage; check, convert and estimate read b.reuse
-    assert list(b.times) == ["models", "check", "convert", "estimate"]
+    assert list(b.times) == ["models", "check", "plan", "convert", "estimate"]
     plan = b.reuse
     assert plan.layers["conv1"].explicit and plan.factors["conv1"] == 9
     adjusted = [lr for lr in plan.layers.values() if not lr.ok]  # 7 divides no layer's n_in*n_out here
@@ -71,7 +71,7 @@ def test_reuse_plan_once_per_build_and_written_from_it(build_dir, tmp_path, monk
     assert "ReuseFactor: 7" in hcfg  # Model.ReuseFactor: the default for layers without multipliers
     assert FPGABackend.get_valid_reuse_factors is original_rule  # the fast rule was scoped to the conversion
     times = json.loads((b.paths.reports / "time_per_stage.json").read_text())
-    assert list(times) == ["models", "check", "convert", "estimate"]
+    assert list(times) == ["models", "check", "plan", "convert", "estimate"]
     assert (b.paths.reports / "estimate.json").exists()
 
     # a later slice continues from disk: the check alone plans again (a new build), once

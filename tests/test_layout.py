@@ -116,7 +116,8 @@ def test_readme_pipeline_is_flow_stages():
     section = section[: section.index("\n## ", 4)]
     drawn = re.findall(r"^\s+\d+ (\w+)\s", section, flags=re.M)
     assert drawn == flow.STAGE_NAMES
-    assert flow.STAGE_NAMES == ["models", "check", "convert", "estimate", "parity", "synth", "report", "bitstream"]
+    assert flow.STAGE_NAMES == ["models", "check", "plan", "convert", "estimate", "parity", "synth", "report",
+                                "bitstream"]
     assert all(callable(s) and s.__name__ == n for s, n in zip(flow.STAGES, flow.STAGE_NAMES))
 
 
