@@ -1,14 +1,14 @@
-"""Regenerate the shipped fitted configs (hls_configs/<config>_<board>.yaml) with `hwflow fit`, and the
-table the README shows (benchmarks/results/fit_shipped.md / .json). Run it again whenever the estimator
-changes (its calibration decides every number here); each fit takes seconds after the model is built.
+"""What `make hls` builds for every shipped base config: the fold of the plan stage (hls.reuse_factor:
+auto, hwflow.fit.fold) on the board the config names, and the table the docs show
+(benchmarks/results/fit_shipped.md / .json). Run it again whenever the estimator or its Vivado-level
+projection changes (they decide every number here); each fold takes seconds after the model is built.
 
-    .venv/bin/python -m benchmarks.fit_shipped [--configs-dir hls_configs] [--out-dir hls_configs] [--only NAME ...]
+    .venv/bin/python -m benchmarks.fit_shipped [--configs-dir hls_configs] [--only NAME ...]
 
-Each entry names a config and the board it should go on. When the estimate says nothing fits that
-board at any reuse factor, the one-line reason is recorded and the config is fitted on the smallest
-board of the table that takes it (then the next larger, if the exact estimate still says no). Fitted
-configs an earlier run wrote for another board (`<config>_<board>.yaml` starting with the fit header)
-are removed first, so the folder holds one fitted config per entry.
+Every config of the folder whose `hls.reuse_factor` is `auto` is folded on its own board with the
+model `hwflow estimate` would use (trained when the training cache has it, else the untrained twin: the
+row says which). A config that does not fit its board is a row saying so (the one-line reason), never a
+silent skip. Nothing is written to hls_configs/: the plan is made at run time.
 """
 
 from __future__ import annotations
@@ -19,105 +19,91 @@ import sys
 import time
 from pathlib import Path
 
-ENTRIES = [  # (config, board it should go on)
-    ("squeezenet", "pynq-z2"),
-    ("mobilenet", "pynq-z2"),
-    ("mobilenet_tiny", "pynq-z2"),  # the family's smallest member, for the small board
-    ("squeezenet_tiny", "pynq-z2"),  # 4 of 8 fire modules, width 0.25: the SqueezeNet that fits it
-    ("squeezenet_cifar10", "pynq-z2"),
-    ("squeezenet_cifar10_tuned", "pynq-z2"),
-    ("squeezenet_cifar10_small", "pynq-z2"),  # 4 of 8 fire modules, 4-bit activations: the CIFAR-10 member that fits
-    ("mobilenet_cifar10", "pynq-z2"),
-    ("mobilenet_imagenet", "zcu102"),
-    ("mobilenet_imagenet_w4a4", "zcu102"),  # 4-bit weights and activations (FINN's w4a4): labelled, untrained
-    ("squeezenet_imagenet", "zcu102"),
-]
+import yaml
 
 
-def _row(name, wanted, res, path, note, seconds):
-    a = res.after
-    u = a["utilisation"]
-    return {"config": name, "wanted_board": wanted, "board": res.board, "fitted_config": str(path),
-            "images_per_s": round(a["images_per_s"], 1), "latency_us": round(a["latency_us"], 1),
-            "utilisation": {r: round(u[r], 1) for r in ("DSP", "LUT", "FF", "BRAM_18K")},
-            "binding": a["binding"], "roofline_share": round(a["roofline_share"] or 0.0, 4),
-            "balance": round(res.balance, 2), "note": note, "seconds": round(seconds, 1)}
+def auto_configs(configs_dir: Path) -> list[str]:
+    """Names of the configs in `configs_dir` whose hls.reuse_factor is auto (read with yaml.safe_load)."""
+    out = []
+    for p in sorted(configs_dir.glob("*.yaml")):
+        raw = yaml.safe_load(p.read_text()) or {}
+        if isinstance(raw, dict) and (raw.get("hls") or {}).get("reuse_factor") == "auto":
+            out.append(p.stem)
+    return out
 
 
-def fit_entry(name: str, wanted: str, configs_dir: Path, out_dir: Path) -> dict:
-    from hwflow.boards import BOARDS, get_board
+def fold_entry(name: str, configs_dir: Path) -> dict:
     from hwflow.config import load_config
     from hwflow.estimate_report import config_qmodel
-    from hwflow.fit import run_fit
+    from hwflow.fit import fold
     from hwflow.reuse import FitError
 
     cfg = load_config(configs_dir / f"{name}.yaml")
-    for b in BOARDS:  # an earlier run's fitted config on another board (the estimator changed): replaced below
-        old = out_dir / f"{name}_{b}.yaml"
-        if old.is_file() and old.read_text().startswith("# Written by `hwflow fit"):
-            old.unlink()
     qmodel, source = config_qmodel(cfg)
-    order = sorted(BOARDS.values(), key=lambda b: (b.lut, b.dsp))
-    board, note = get_board(wanted), ""
-    while True:
-        t0 = time.perf_counter()
-        try:
-            out = out_dir / f"{name}_{board.name}.yaml"
-            res, path, _ = run_fit(cfg, board, out, qmodel=qmodel, source=source,
-                                   command=f"hwflow fit --config {configs_dir.name}/{name}.yaml --board {board.name}")
-            return _row(name, wanted, res, path, note, time.perf_counter() - t0)
-        except FitError as exc:
-            print(f"  {exc}", flush=True)
-            note = note or str(exc)
-            bigger = [b for b in order if (b.lut, b.dsp) > (board.lut, board.dsp)]
-            nxt = get_board(exc.board) if exc.board and exc.board != board.name else (bigger[0] if bigger else None)
-            if nxt is None or (nxt.lut, nxt.dsp) <= (board.lut, board.dsp):
-                nxt = bigger[0] if bigger else None
-            if nxt is None:
-                return {"config": name, "wanted_board": wanted, "board": None, "note": note}
-            board = nxt
+    board = cfg.hls.board
+    t0 = time.perf_counter()
+    try:
+        res, _ = fold(cfg, board, qmodel)
+    except FitError as exc:
+        return {"config": name, "fitted_config": name, "board": board.name, "fits": False, "note": str(exc),
+                "model": source, "seconds": round(time.perf_counter() - t0, 1)}
+    a = res.after
+    u = a["utilisation"]
+    return {"config": name, "fitted_config": name, "board": res.board, "fits": True, "model": source,
+            "basis": "estimated (Vivado level)", "images_per_s": round(a["images_per_s"], 1),
+            "latency_us": round(a["latency_us"], 1),
+            "utilisation": {r: round(u[r], 1) for r in ("DSP", "LUT", "FF", "BRAM_18K")},
+            "totals": a["totals"], "csynth_totals": a["csynth_totals"], "binding": a["binding"],
+            "roofline_share": round(a["roofline_share"] or 0.0, 4), "balance": round(res.balance, 2),
+            "search_seconds": res.search["seconds"], "seconds": round(time.perf_counter() - t0, 1)}
 
 
 def render(rows: list[dict]) -> str:
-    lines = ["# Fitted configs (`hwflow fit`, all figures *estimated* by hwflow.estimate, no synthesis)", "",
-             "| config | board | fitted config | images/s | latency (us) | DSP | LUT | FF | BRAM_18K | binding | "
-             "DSP roofline share |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["# Shipped configs folded for their boards (`make hls`'s plan stage; every figure *estimated*, "
+             "Vivado level)", "",
+             "| config | board | images/s | latency (us) | DSP | LUT | FF | BRAM_18K | binding | model | fold (s) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        if r.get("board") is None:
-            lines.append(f"| {r['config']} | none | - | - | - | - | - | - | - | - | - |")
+        if not r.get("fits"):
+            lines.append(f"| {r['config']} | {r['board']} | does not fit | - | - | - | - | - | - | {r['model']} | "
+                         f"{r['seconds']} |")
             continue
         u = r["utilisation"]
-        lines.append(f"| {r['config']} | {r['board']} | {Path(r['fitted_config']).name} | {r['images_per_s']:,.1f} | "
-                     f"{r['latency_us']:,.1f} | {u['DSP']:.1f}% | {u['LUT']:.1f}% | {u['FF']:.1f}% | "
-                     f"{u['BRAM_18K']:.1f}% | {r['binding']} | {100 * r['roofline_share']:.1f}% |")
-    notes = [f"- {r['config']} on {r['wanted_board']}: {r['note']}" for r in rows if r.get("note")]
+        lines.append(f"| {r['config']} | {r['board']} | {r['images_per_s']:,.1f} | {r['latency_us']:,.1f} | "
+                     f"{u['DSP']:.1f}% | {u['LUT']:.1f}% | {u['FF']:.1f}% | {u['BRAM_18K']:.1f}% | {r['binding']} | "
+                     f"{r['model']} | {r['search_seconds']} |")
+    notes = [f"- {r['config']} on {r['board']}: {r['note']}" for r in rows if not r.get("fits")]
     if notes:
-        lines += ["", "Does not fit the board it should go on (estimated):", "", *notes]
+        lines += ["", "Does not fit the board it names (estimated):", "", *notes]
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs-dir", type=Path, default=Path("hls_configs"))
-    ap.add_argument("--out-dir", type=Path, default=Path("hls_configs"))
     ap.add_argument("--results", type=Path, default=Path("benchmarks/results"))
-    ap.add_argument("--only", nargs="*", help="config names (default: every entry)")
+    ap.add_argument("--only", nargs="*", help="config names (default: every config with reuse_factor: auto)")
     args = ap.parse_args(argv)
+    from hwflow.paths import write_text_atomic
+
     rows = []
-    for name, board in ENTRIES:
+    for name in auto_configs(args.configs_dir):
         if args.only and name not in args.only:
             continue
-        print(f"== {name} -> {board}", flush=True)
-        row = fit_entry(name, board, args.configs_dir, args.out_dir)
-        print(f"  {json.dumps(row)}", flush=True)
+        print(f"== {name}", flush=True)
+        row = fold_entry(name, args.configs_dir)
+        print(f"  {json.dumps({k: row[k] for k in ('board', 'fits', 'seconds')} | {'ips': row.get('images_per_s')})}",
+              flush=True)
         rows.append(row)
-    args.results.mkdir(parents=True, exist_ok=True)
     previous = args.results / "fit_shipped.json"
     if args.only and previous.is_file():  # a partial run updates its rows of the last full table
         done = {r["config"]: r for r in rows}
         rows = [done.pop(r["config"], r) for r in json.loads(previous.read_text())] + list(done.values())
-    (args.results / "fit_shipped.json").write_text(json.dumps(rows, indent=1) + "\n")
-    (args.results / "fit_shipped.md").write_text(render(rows))
+    write_text_atomic(args.results / "fit_shipped.json", json.dumps(rows, indent=1) + "\n")
+    write_text_atomic(args.results / "fit_shipped.md", render(rows))
     print(render(rows))
     return 0
 

@@ -43,13 +43,12 @@ BEGIN, END = "<!-- flagship:begin -->", "<!-- flagship:end -->"
 
 # The flagship rows, in table order: (fitted config in hls_configs/, results file with its board figures).
 FLAGSHIP = [
-    ("squeezenet_tiny_pynq-z2", "fit_shipped.json"),
-    ("squeezenet_cifar10_small_pynq-z2", "fit_shipped.json"),
-    ("squeezenet_zcu102", "fit_shipped.json"),
-    ("squeezenet_cifar10_zcu102", "fit_shipped.json"),
-    ("mobilenet_cifar10_alveo-u50", "fit_shipped.json"),
-    ("mobilenet_imagenet_alveo-u250", "fit_shipped.json"),
+    ("squeezenet_cifar10_pynq", "fit_shipped.json"),  # the CIFAR-10 flagship on pynq-z2
+    ("squeezenet", "fit_shipped.json"),  # the main job (make hls MODEL=squeezenet)
+    ("squeezenet_tiny", "fit_shipped.json"),
 ]
+# Published figures the flagship is compared with (quoted, with their source): references.json
+REFERENCES = RESULTS / "references.json"
 
 RESOURCES = ("DSP", "LUT", "FF", "BRAM_18K")
 DATASETS = {"default": "digits", "cifar10-jpg": "CIFAR-10"}  # data.source -> the name the table shows
@@ -117,10 +116,15 @@ def render() -> str:
         fw, test = top1(parity.get(fitted))
         lines.append(f"| `{fitted}` | {network(fitted)} | {r['board']} | {r['images_per_s']:,.0f} {label} "
                      f"| {util} {label} | {fw} | {test} |")
+    for ref in json.loads(REFERENCES.read_text())["rows"]:
+        lines.append(f"| {ref['design']} (reference) | {ref['network']} | {ref['board']} | {ref['images_per_s']:,.1f} "
+                     f"*published* | - | {_pct(ref['top1'])} *published* | {ref['test']} |")
     files = ", ".join(f"`benchmarks/results/{s}`" for s in dict.fromkeys(s for _, s in FLAGSHIP))
     lines += [
         "",
-        f"*est.* = estimated by `hwflow.estimate` at the board's default clock, no synthesis ({files}); "
+        f"*est.* = estimated by `hwflow.estimate` at the Vivado level (what Vivado synthesis builds, projected "
+        f"from the csynth-level estimate), as `make hls` folds the config for its board, no synthesis ({files}); "
+        "*published* = measured on the board by its authors, quoted from `benchmarks/results/references.json`; "
         "*meas.* = measured: top-1 of the firmware (hls4ml's fixed-point model, bit-exact emulator checked "
         "by C-sim) on the test images (`benchmarks/results/parity_fitted.json`). "
         "Written by `python -m benchmarks.flagship_table`.",

@@ -142,20 +142,42 @@ def test_fitted_config_parity_and_bitstream_plan(small, build_dir):
     assert "design_1_wrapper.bit" in plan.text and "vivado" in plan.text
 
 
-@pytest.mark.parametrize("name", ["mobilenet_tiny_pynq-z2", "squeezenet_tiny_pynq-z2", "squeezenet_cifar10_small_pynq-z2",
-                                  "squeezenet_tiny_pruned_pynq-z2"])
-def test_shipped_pynq_z2_configs_are_within_the_board(name):
-    """The shipped fitted configs for pynq-z2 (written by benchmarks/fit_shipped.py) are within the
-    board by the current estimator (untrained twins: the estimate depends on the weights only
-    through the DSP share of constant products) and reach a bitstream (VivadoAccelerator)."""
+SHIPPED_32 = ["squeezenet", "squeezenet_tiny", "squeezenet_tiny_pruned", "squeezenet_cifar10_pynq",
+              "squeezenet_cifar10_small", "mobilenet_tiny", "mobilenet", "mobilenet_cifar10", "mobilenet_v2",
+              "shufflenet", "mnasnet"]
+
+
+def test_every_32x32_base_config_folds_itself():
+    """The shipped configs at 32x32 or less all ask the flow to fold them (hls.reuse_factor: auto), and the
+    list above is all of them (a new base config gets the check below)."""
+    import yaml
+
     from hwflow.paths import CONFIG_DIR
-    from hwflow.train import untrained_models
+
+    auto = set()
+    for p in CONFIG_DIR.glob("*.yaml"):
+        raw = yaml.safe_load(p.read_text())
+        if raw["model"].get("input_shape", [224])[0] <= 32:
+            assert raw["hls"]["reuse_factor"] == "auto", p.name
+            auto.add(p.stem)
+    assert auto == set(SHIPPED_32) | {"squeezenet_cifar10", "squeezenet_cifar10_tuned"}
+
+
+@pytest.mark.parametrize("name", SHIPPED_32)
+def test_shipped_base_config_builds_a_project_that_fits_its_board(name, build_dir):
+    """`make hls MODEL=<name>`'s plan stage (untrained twin: the estimate depends on the weights only through
+    the DSP share of constant products) gives a design that fits the board the config names at the Vivado
+    level, with every layer's reuse factor one hls4ml keeps, and the estimate stage agrees."""
+    from hwflow import flow
+    from hwflow.paths import CONFIG_DIR
 
     cfg = load_config(CONFIG_DIR / f"{name}.yaml")
-    assert cfg.hls.board.name == "pynq-z2" and cfg.hls.backend == "VivadoAccelerator"
-    est = estimate(convert.to_hls_model(cfg, untrained_models(cfg)[1]), board=BOARD)
-    for r, frac in (("DSP", 1.0), ("LUT", 0.8), ("FF", 0.8), ("BRAM_18K", 0.8)):
-        assert est.totals[r] <= frac * BOARD.resources[r] * 1.02, (name, r, est.totals[r])
+    b = flow.run(cfg, stop="plan", options=flow.Options(models="untrained", write_reports=False))
+    assert b.fit is not None and b.cfg.hls.board.name == cfg.hls.board.name and b.cfg.hls.reuse_factor == 1
+    assert all(lr.ok for lr in b.reuse.layers.values()) and set(b.fit.choices) <= set(b.reuse.layers)
+    est = estimate(convert.to_hls_model(b.cfg, b.qmodel, plan=b.reuse), board=cfg.hls.board)
+    assert est.fits and est.basis == "vivado", (name, est.binding_resource, est.utilisation)
+    assert est.ii_cycles == b.fit.after["ii_cycles"]
 
 
 def test_frontier_rows_for_every_member_and_the_small_one_fits(tmp_path, build_dir):
