@@ -179,16 +179,17 @@ def build_from_layers(info: dict, seed: int = 0):
 
 
 def load_model(d: CnnDesign):
+    """The design's model through the flow's own loader (hwflow.modelfile.load_model_file, what
+    `hwflow estimate --keras` uses: QKeras `.keras` files of Keras 2.14 included), or the network rebuilt
+    from design.json's layer list when there is no model file."""
     if d.model_file is None:
         return build_from_layers(d.info)
-    import tensorflow as tf
-    from qkeras.utils import _add_supported_quantized_objects
+    from hwflow.errors import ConfigError
+    from hwflow.modelfile import load_model_file
 
-    objs: dict = {}
-    _add_supported_quantized_objects(objs)
     try:
-        return tf.keras.models.load_model(d.model_file, custom_objects=objs, compile=False)
-    except (OSError, ValueError, TypeError) as exc:
+        return load_model_file(d.model_file, one_input=False)  # a design's own network, as hls4ml took it
+    except ConfigError as exc:
         raise ReportError(f"{d.model_file}: cannot load the model ({exc})") from None
 
 
@@ -373,17 +374,15 @@ def read_fifo_table(path: Path) -> list[FifoRow]:
 def read_reports(d: CnnDesign) -> None:
     """Core totals (`top_function`, not the AXI wrapper) and per layer (outermost module of each
     config index) via hwflow.reports."""
-    from hwflow.reports import parse_csynth_xml, parse_project
+    from hwflow.reports import parse_csynth, parse_project
     from hwflow.reports.project import find_report_dir
 
     rdir, _ = find_report_dir(d.folder)
     if rdir is None:
-        raise ReportError(f"{d.folder}: no csynth report (expected <prj>/solution*/syn/report/*_csynth.xml)")
+        raise ReportError(f"{d.folder}: no csynth report (expected <prj>/solution*/syn/report/*_csynth.xml or .rpt)")
     top = d.info.get("top_function") or "myproject"
-    path = rdir / f"{top}_csynth.xml"
-    if not path.is_file():
-        raise ReportError(f"{path}: missing (the core's csynth report named by design.json top_function)")
-    d.report = _metrics(parse_csynth_xml(path))
+    # the flow's one csynth reader: the XML, or the text .rpt when the design kept only that
+    d.report = _metrics(parse_csynth(rdir / f"{top}_csynth.xml"))
     rpt = rdir / f"{top}_csynth.rpt"
     d.fifos = read_fifo_table(rpt) if rpt.is_file() else []
     proj = parse_project(d.folder)

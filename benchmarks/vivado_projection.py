@@ -18,7 +18,7 @@ Per design:
 - two projections of that figure, each leave-one-network-out (the constants refitted without every
   design of the held-out network):
   `report`: hwflow.estimate.vivado.project_totals on the csynth report's totals (the csynth -> Vivado
-  step alone); `estimate`: the design rebuilt from its model file (hwflow.guard.load_model_file, the
+  step alone); `estimate`: the design rebuilt from its model file (hwflow.modelfile.load_model_file, the
   loader `hwflow estimate --keras` uses) and hls4ml_config.yml, estimated by hwflow.estimate
   (csynth level, per layer) and projected per layer (hwflow.estimate.vivado.project) - the path a
   user's design takes. Designs without a model file have only the `report` projection.
@@ -129,7 +129,7 @@ def read_pair(pj: Path) -> Pair:
     ref = core_block or axi_block or {}
     part = (info.get("part") or {}).get("hls_report") or ref.get("part") or ""
     tool = _tool("Vivado", f"{ref.get('tool') or 'Vivado HLS'}") if ref.get("tool") else "vivado_hls"
-    p = Pair(info.get("design", folder.name), folder, info, _group(info), part, tool, csynth_from="report files")
+    p = Pair(folder.name, folder, info, _group(info), part, tool, csynth_from="report files")  # the folder names it
     p.core = _csynth(folder, core_block, p)
     p.axi = _csynth(folder, axi_block, p)
     avail = (ref.get("available") or {})
@@ -184,7 +184,7 @@ def rebuild(p: Pair) -> None:
     import hls4ml
 
     from hwflow.estimate import estimate
-    from hwflow.guard import load_model_file
+    from hwflow.modelfile import load_model_file
     from hwflow.project import load_hls4ml_yaml
 
     model_file = _model_file(p)
@@ -196,7 +196,7 @@ def rebuild(p: Pair) -> None:
         yml = load_hls4ml_yaml(ymls[0])
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = load_model_file(model_file)
+            model = load_model_file(model_file, one_input=False)  # a design's own network, as hls4ml took it
             hcfg = hls4ml.utils.config_from_keras_model(model, granularity="model", backend="Vivado")
             user = yml.get("HLSConfig") or {}
             hcfg["Model"].update(user.get("Model") or {})

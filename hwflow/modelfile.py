@@ -136,8 +136,10 @@ def _ports(conf: dict, key: str) -> int:
     return 1 if isinstance(ports[0], str) else len(ports)
 
 
-def check_model_file(path: Path, flag: str = "--keras") -> str:
-    """Refuse a model file the flow cannot take, before anything deserializes it. Returns its format."""
+def check_model_file(path: Path, flag: str = "--keras", one_input: bool = True) -> str:
+    """Refuse a model file the flow cannot take, before anything deserializes it. Returns its format.
+    `one_input` False (the benchmarks' rebuilds of other people's hls4ml designs, e.g. a network with an
+    auxiliary input): any number of inputs and outputs; every safety and layer check still applies."""
     if Path(path).is_dir():
         raise ConfigError(f"{flag}: {show(path)} is a folder (a TensorFlow SavedModel?), not a model file; valid: a "
                           f".h5 or .keras file (model.save('model.keras'))")
@@ -160,7 +162,7 @@ def check_model_file(path: Path, flag: str = "--keras") -> str:
                           f"{_SHOWN_SUPPORTED}")
     for key, what in (("input_layers", "inputs"), ("output_layers", "outputs")):
         n = _ports(conf, key)
-        if n != 1:
+        if n != 1 and one_input:
             raise ConfigError(f"{where}: a model with {n} {what}; valid: one image input and one output (logits)")
     return "keras" if zipfile.is_zipfile(path) else "h5"
 
@@ -213,10 +215,10 @@ def _input_shape(conf) -> list | None:
 # ------------------------------------------------------------------------------ loading
 
 
-def load_model_file(path: Path):
+def load_model_file(path: Path, one_input: bool = True):
     """A saved Keras/QKeras model, after check_model_file; `.keras` with Keras' safe_mode on."""
     path = Path(path)
-    fmt = check_model_file(path)
+    fmt = check_model_file(path, one_input=one_input)
     import tensorflow as tf
     from qkeras.utils import _add_supported_quantized_objects
 

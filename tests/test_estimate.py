@@ -383,3 +383,36 @@ def test_deep_weight_rom_packs_into_bram18_aspect_ratios():
     assert _weight_bram(P(width=4), 4096, 4096, "resource") == 1
     assert _weight_bram(P(width=17), 9 * 14, 9, "resource") == 7
     assert _weight_bram(P(width=8), 4096, 1, "resource") == 0 and _weight_bram(P(width=8), 64, 4, "latency") == 0
+
+
+def test_calibrator_reads_qkeras_keras_files_and_text_only_reports(tmp_path):
+    """The calibrator uses the flow's loader and report reader: a design whose model is a QKeras `.keras`
+    file (Keras 2.14) and whose only top-level csynth report is the text myproject_csynth.rpt is
+    evaluated, with the same report numbers as from the XML (cnnkdd_1, rebuilt from a copy)."""
+    import shutil
+
+    from benchmarks import calibrate_estimator as ce
+    from hwflow.modelfile import load_model_file
+
+    src = CNN_FIXTURES / "cnnkdd_1"
+    if not src.is_dir():
+        pytest.skip(f"{src} not present")
+    root = tmp_path / "fixtures"
+    dst = root / "cnnkdd_kr"
+    rep = dst / "myproject_prj" / "solution1" / "syn" / "report"
+    rep.mkdir(parents=True)
+    for f in src.iterdir():
+        if f.name not in ("keras_model.h5", "myproject_prj"):
+            (dst / f.name).symlink_to(f)
+    for f in (src / "myproject_prj" / "solution1" / "syn" / "report").iterdir():
+        if f.name != "myproject_csynth.xml":  # the text report only, at the top
+            (rep / f.name).symlink_to(f)
+    load_model_file(src / "keras_model.h5").save(dst / "keras_model.keras")  # QKeras layers, .keras format
+    out = tmp_path / "out.json"
+    assert ce.main(["--fixtures", str(root), "--no-fit", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["failed_designs"] == {}
+    row = res["designs"]["cnnkdd_kr"]
+    assert row["model_file"].endswith("keras_model.keras")
+    assert row["report"]["LUT"] == 28519 and row["report"]["DSP"] == 61  # = the XML's (vivado-pairs/cnnkdd_3)
+    shutil.rmtree(root)
