@@ -1,5 +1,6 @@
-"""Which members of a family fit a board: every combination of a grid of model keys, fitted by
-`hwflow fit`'s search (hwflow.fit.run_fit) on the QKeras twin hwflow estimate uses (untrained unless
+"""Which members of a family fit a board: every combination of a grid of model keys, folded by the
+plan stage's search (hwflow.fit.fold, what `hls.reuse_factor: auto` and `hwflow fit` run, on the
+Vivado-level projection) on the QKeras twin hwflow estimate uses (untrained unless
 the build folder caches a training of that member; an unpruned design's estimate depends on its
 weights' count and widths, hardly on their values).
 
@@ -10,7 +11,7 @@ The grid file maps a config name (in --configs-dir) to {model key: [values]}; th
 sets quantization.default.activation (4 bits or fewer: 2 integer bits). Per member: parameters,
 multiply-accumulates per image, whether it fits and at how many images/s (or the least LUT it needs
 at any reuse factor), utilisation. Writes <out>.md / .json / .png. Every resource and images/s figure
-is *estimated* (hwflow.estimate, no synthesis). The fit maximises images/s; --target-fps marks the
+is *estimated* (hwflow.estimate, Vivado level, no synthesis). The fold maximises images/s; --target-fps marks the
 members whose maximum reaches it.
 """
 
@@ -63,17 +64,15 @@ def macs(qmodel) -> int:
 
 def run_member(cfg, board) -> dict:
     from hwflow.estimate_report import config_qmodel
-    from hwflow.fit import run_fit
+    from hwflow.fit import fold
     from hwflow.reuse import FitError
 
     qmodel, source = config_qmodel(cfg)
     row = {"params": int(qmodel.count_params()), "macs": macs(qmodel)}
-    with tempfile.TemporaryDirectory(prefix="frontier-") as td:
-        try:
-            res, _, _ = run_fit(cfg, board, Path(td) / "fit.yaml", qmodel=qmodel, source=source,
-                                report_dir=Path(td) / "report")
-        except FitError as exc:
-            return {**row, "fits": False, "least": exc.least, "message": str(exc)}
+    try:
+        res, _ = fold(cfg, board, qmodel)  # the plan stage's search (reuse_factor: auto), Vivado level
+    except FitError as exc:
+        return {**row, "fits": False, "least": exc.least, "message": str(exc)}
     a = res.after
     return {**row, "fits": True, "images_per_s": a["images_per_s"], "utilisation": a["utilisation"],
             "binding": a["binding"]}
@@ -81,10 +80,12 @@ def run_member(cfg, board) -> dict:
 
 def render(rows: list[dict], board: str, target_fps) -> str:
     goal = f" (target {target_fps:g} images/s)" if target_fps else ""
-    lines = [f"# Which members fit {board}{goal} (`hwflow fit`, *estimated*)", "",
-             "Written by `benchmarks/frontier.py`. Untrained QKeras twins, fitted by hwflow.fit's search; "
-             "every resource and images/s figure is estimated by hwflow.estimate (no synthesis).", "",
-             "| base | member | parameters | MACs/image | fits | images/s | DSP / LUT / BRAM_18K (% of board) | least LUT |",
+    lines = [f"# Which members fit {board}{goal} (the plan stage's fold, *estimated* at the Vivado level)", "",
+             "Written by `benchmarks/frontier.py`. Untrained QKeras twins, folded by the search a config with "
+             "`hls.reuse_factor: auto` runs (hwflow.fit.fold); every resource and images/s figure is estimated by "
+             "hwflow.estimate at the Vivado level (what Vivado synthesis builds, projected from the csynth-level "
+             "estimate; budget LUT/FF 85%, BRAM_18K 96%), no synthesis.", "",
+             "| base | member | parameters | MACs/image | fits | images/s | DSP / LUT / BRAM_18K (% of board) | least LUT (Vivado level) |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         member = ", ".join(f"{k} {v}" for k, v in r["member"].items())
@@ -120,7 +121,7 @@ def plot(rows: list[dict], board: str, path: Path) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("parameters")
     ax.set_ylabel("MACs per image")
-    ax.set_title(f"members that fit {board} (estimated)", fontsize=10)
+    ax.set_title(f"members that fit {board} (estimated, Vivado level)", fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

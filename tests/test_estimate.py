@@ -416,3 +416,45 @@ def test_calibrator_reads_qkeras_keras_files_and_text_only_reports(tmp_path):
     assert row["model_file"].endswith("keras_model.keras")
     assert row["report"]["LUT"] == 28519 and row["report"]["DSP"] == 61  # = the XML's (vivado-pairs/cnnkdd_3)
     shutil.rmtree(root)
+
+
+def test_strided_resource_conv_charges_its_reuse_factor_on_output_pixels_only(tf_layers):
+    """io_stream Resource conv (nnet_conv_stream.h: the kernel runs only where a window ends): a stride-2
+    3x3 conv on 16x16 takes RF + extra cycles on its 7x7 output pixels and one cycle on the other input
+    pixels; csynth's worst case (RF on every input pixel) is kept beside it for the calibration."""
+    rf = 9
+    hm = _convert(_model(tf_layers.Conv2D(4, 3, strides=2), (16, 16, 3)), io_type="io_stream", rf=rf, strategy="Resource")
+    cal = Calibration.load()
+    le = next(l for l in estimate(hm, board="pynq-z2").layers if l.kind == "conv")
+    per = rf + cal.per_tool("stream_resource_extra", "vitis")
+    assert le.csynth_ii == 16 * 16 * per
+    assert le.ii == 7 * 7 * per + (16 * 16 - 7 * 7) * cal.stream_skip_cycles < le.csynth_ii / 3
+    # stride 1, no padding (valid): only the border pixels are skipped
+    hm1 = _convert(_model(tf_layers.Conv2D(4, 3), (16, 16, 3)), io_type="io_stream", rf=rf, strategy="Resource")
+    le1 = next(l for l in estimate(hm1, board="pynq-z2").layers if l.kind == "conv")
+    assert le1.ii == 14 * 14 * per + (16 * 16 - 14 * 14) * cal.stream_skip_cycles
+
+
+def test_large_rf_dense_input_buffer_is_registers_not_luts(tf_layers):
+    """A Dense on a stream keeps its input vector in registers read through one mux per product lane:
+    at a reuse factor above n_in there are fewer lanes than outputs and the buffer costs FF, few LUTs
+    (the mux share scales with block_factor / n_out); at RF <= n_in nothing changes (poker_5/7's dense
+    layers, RF 784 / 196 on 784 inputs: lanes = 1)."""
+    import tensorflow as tf
+
+    def dense_at(rf):
+        inp = tf.keras.Input((8, 8, 16))
+        m = tf.keras.Model(inp, tf_layers.Dense(10)(tf_layers.Flatten()(inp)))
+        le = next(l for l in estimate(_convert(m, io_type="io_stream", rf=rf, strategy="Resource")).layers
+                  if l.kind == "dense")
+        return le
+
+    small, big = dense_at(1024), dense_at(10240)  # n_in 1024, n_out 10: block 10 vs 1
+    assert small.reuse_factor == 1024 and big.reuse_factor == 10240
+    assert small.features["inbuf"] == pytest.approx(1024 * 16 / 16) and small.features["inreg"] == 0
+    assert big.features["inbuf"] == pytest.approx(1024 * 16 / 16 / 10) and big.features["inreg"] == pytest.approx(
+        1024 * 16 / 16 * 0.9)
+    cal = Calibration.load()
+    lut_drop = cal.lut_coef["inbuf"] * 1024 * 0.9
+    assert small.lut - big.lut >= 0.8 * lut_drop > 20_000  # tens of thousands of LUTs less
+    assert abs(small.ff - big.ff) < 0.1 * small.ff  # the buffer stays in FF
