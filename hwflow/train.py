@@ -317,6 +317,22 @@ def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
         m = json.loads((final / "metrics.json").read_text())
         return TrainedModels(float_model, qmodel, plan, m["float_accuracy"], m["qkeras_accuracy"], final, True)
 
+    if init_from is None and base is None and cfg.train.epochs > 0:
+        from hwflow import shipped
+
+        got = shipped.load(cfg, ds)  # hls_configs/weights/<name>.npz made for this config: no training
+        if got is not None:
+            float_model, qmodel, plan, prov = got
+            fa, qa = accuracy(float_model, ds.x_test, ds.y_test), accuracy(qmodel, ds.x_test, ds.y_test)
+            _store(final, key, float_model, qmodel, plan, {
+                "float_accuracy": fa, "qkeras_accuracy": qa, "train_images": len(ds.x_train),
+                "test_images": len(ds.x_test), "validation_images": 0 if ds.x_val is None else len(ds.x_val),
+                "started_at_epoch": None, "shipped": shipped.weights_path(cfg).name,
+                "shipped_provenance": prov})
+            print(f"  shipped weights: {shipped.weights_path(cfg).name} (trained {prov.get('epochs')} + "
+                  f"{prov.get('qat_epochs')} QAT epochs; no training)", flush=True)
+            return TrainedModels(float_model, qmodel, plan, fa, qa, final, True)
+
     tf.keras.utils.set_random_seed(cfg.train.seed)
     float_model, _ = build_models(cfg)
     started = {"float": _train_float(cfg, ds, float_model)}
@@ -354,26 +370,29 @@ def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
     fa = accuracy(float_model, ds.x_test, ds.y_test) if trained else None
     qa = accuracy(qmodel, ds.x_test, ds.y_test) if trained else None
 
+    _store(final, key, float_model, qmodel, plan, {
+        "float_accuracy": fa, "qkeras_accuracy": qa, "train_images": len(ds.x_train), "test_images": len(ds.x_test),
+        "validation_images": 0 if ds.x_val is None else len(ds.x_val),
+        # the epoch each training started at (> 0: resumed from its per-epoch checkpoint; null: cached)
+        "started_at_epoch": started, "sparsity": prune.sparsity_of(qmodel, list(sparsity))})
+    return TrainedModels(float_model, qmodel, plan, fa, qa, final, False)
+
+
+def _store(final: Path, key: str, float_model, qmodel, plan: QuantPlan, metrics: dict) -> None:
+    """The training cache entry (weights, plan, metrics), built in a temporary folder and moved into place."""
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=final.parent))
     try:
         float_model.save_weights(tmp / "float.weights.h5")
         qmodel.save_weights(tmp / "qkeras.weights.h5")
         (tmp / "plan.json").write_text(json.dumps(_plan_to_json(plan), indent=1))
-        (tmp / "metrics.json").write_text(json.dumps({"float_accuracy": fa, "qkeras_accuracy": qa,
-                                                      "train_images": len(ds.x_train), "test_images": len(ds.x_test),
-                                                      "validation_images": 0 if ds.x_val is None else len(ds.x_val),
-                                                      # the epoch each training started at (> 0: resumed
-                                                      # from its per-epoch checkpoint; null: cached)
-                                                      "started_at_epoch": started,
-                                                      "sparsity": prune.sparsity_of(qmodel, list(sparsity))}))
+        (tmp / "metrics.json").write_text(json.dumps(metrics))
         if final.exists():
             shutil.rmtree(final)
         tmp.rename(final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return TrainedModels(float_model, qmodel, plan, fa, qa, final, False)
 
 
 def _train_model_file(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
