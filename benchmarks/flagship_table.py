@@ -161,6 +161,13 @@ def write_readme(table: str) -> None:
     README.write_text(f"{head}{BEGIN}\n{table}{END}{tail}")
 
 
+def _rel(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def record(name: str, reports: Path | None) -> None:
     """Copy the top-1 figures of `hwflow hls --config hls_configs/<name>.yaml` into parity_fitted.json."""
     src = (reports or ROOT / "build" / name / "reports") / "parity.json"
@@ -174,7 +181,7 @@ def record(name: str, reports: Path | None) -> None:
         "dataset": DATASETS.get(Path(source).name, Path(source).name),
         "images": p["n_images"], "float": p["float_accuracy"], "qkeras": p["qkeras_accuracy"],
         "firmware": p["csim_accuracy"], "bit_exact": p["bit_exact_share"] == 1.0,
-        "measured_by": f"hwflow hls --config hls_configs/{name}.yaml (recorded from {src})",
+        "measured_by": f"hwflow hls --config hls_configs/{name}.yaml (recorded from {_rel(src)})",
     }
     PARITY.write_text(json.dumps(dict(sorted(entries.items())), indent=1) + "\n")
     print(f"recorded {name}: firmware top-1 {_pct(p['csim_accuracy'])} on {p['n_images']} images")

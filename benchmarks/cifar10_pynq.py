@@ -1,0 +1,149 @@
+"""CIFAR-10 on pynq-z2: the candidates' measured top-1 against their estimated images/s on the board,
+beside the published MLPerf Tiny entries (issue "CIFAR-10 on a pynq-z2, above the MLPerf Tiny bar").
+
+    .venv/bin/python -m benchmarks.cifar10_pynq [--board pynq-z2] [--out benchmarks/results/cifar10_pynq-z2]
+
+Per candidate config (CANDIDATES): parameters; float / QKeras / firmware top-1 on the 2,000 CIFAR-10 test
+images, *measured*, read from the results file that holds its run (`parity_fitted.json`: `hwflow hls` on
+this code; `prune_cifar10.json`: the dense rows of the pruning study, with the commit they were measured
+at); and the fold of the plan stage for the board now (hwflow.fit.fold on the model `hwflow estimate`
+uses): images/s and utilisation, *estimated* at the Vivado level, or the least LUT when nothing fits. The
+published points come from `references.json`. Writes <out>.md / .json / .png (top-1 vs images/s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+# (config, results file with its measured top-1)
+CANDIDATES = [
+    ("squeezenet_cifar10_small", "prune_cifar10.json"),
+    ("squeezenet_cifar10", "prune_cifar10.json"),
+    ("mobilenet_cifar10", "prune_cifar10.json"),
+    ("squeezenet_cifar10_pynq", "parity_fitted.json"),
+]
+
+
+def measured(config: str, source: str) -> dict | None:
+    """{float, qkeras, firmware, bit_exact, where} of a config from its results file, None if absent."""
+    data = json.loads((RESULTS / source).read_text())
+    if source == "prune_cifar10.json":
+        row = next((r for r in data["rows"] if r["config"] == config and r["sparsity"] == 0), None)
+        if row is None:
+            return None
+        return {"float": row["float_top1"], "qkeras": row["qkeras_top1"], "firmware": row["firmware_top1"],
+                "bit_exact": row["bit_exact_share"] == 1.0, "images": row["images"],
+                "where": "prune_cifar10.json (dense row; measured at commit f6cb6ce)"}
+    e = data.get(config)
+    if e is None:
+        return None
+    return {"float": e["float"], "qkeras": e["qkeras"], "firmware": e["firmware"], "bit_exact": e["bit_exact"],
+            "images": e["images"], "where": f"parity_fitted.json ({e.get('measured_by', '')})"}
+
+
+def folded(config: str, board) -> dict:
+    from hwflow.config import load_config
+    from hwflow.estimate_report import config_qmodel
+    from hwflow.fit import fold
+    from hwflow.paths import CONFIG_DIR
+    from hwflow.reuse import FitError
+
+    cfg = load_config(CONFIG_DIR / f"{config}.yaml")
+    qmodel, source = config_qmodel(cfg)
+    row = {"params": int(qmodel.count_params()), "model": source}
+    try:
+        res, _ = fold(cfg, board, qmodel)
+    except FitError as exc:
+        return {**row, "fits": False, "least": exc.least, "message": str(exc)}
+    a = res.after
+    return {**row, "fits": True, "images_per_s": round(a["images_per_s"], 1),
+            "utilisation": {k: round(v, 1) for k, v in a["utilisation"].items() if k != "URAM"}, "binding": a["binding"]}
+
+
+def render(rows: list[dict], refs: list[dict], board: str) -> str:
+    pct = lambda v: "-" if v is None else f"{100 * v:.2f}%"  # noqa: E731
+    lines = [f"# CIFAR-10 on {board}: measured top-1 vs estimated images/s", "",
+             "Written by `benchmarks/cifar10_pynq.py`. Top-1 on the 2,000 CIFAR-10 test images is *measured* (firmware: "
+             "the bit-exact emulator of the hls4ml project, checked by C-sim; the run named per row); images/s and "
+             "utilisation are *estimated* at the Vivado level after the plan stage's fold for the board (no synthesis); "
+             "the MLPerf Tiny rows are *published* figures measured on the board by their authors.", "",
+             "| candidate | parameters | float | QKeras | firmware | bit-exact | images/s | DSP / LUT / FF / BRAM_18K (%) | top-1 from |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        m = r["measured"] or {}
+        if r["fits"]:
+            u = r["utilisation"]
+            hw = (f"{r['images_per_s']:,.0f} *est.*", f"{u['DSP']:.0f} / {u['LUT']:.0f} / {u['FF']:.0f} / {u['BRAM_18K']:.0f} *est.*")
+        else:
+            hw = ("does not fit", f"least LUT {(r['least'] or {}).get('LUT', 0):,} *est.*")
+        lines.append(f"| `{r['config']}` | {r['params']:,} | {pct(m.get('float'))} | {pct(m.get('qkeras'))} | "
+                     f"{pct(m.get('firmware'))} | {'yes' if m.get('bit_exact') else '-'} | {hw[0]} | {hw[1]} | "
+                     f"{m.get('where', 'not measured')} |")
+    for ref in refs:
+        lines.append(f"| {ref['design']} ({ref['network']}) | - | - | - | {pct(ref['top1'])} *published* | - | "
+                     f"{ref['images_per_s']:,.1f} *published* | - | references.json |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], refs: list[dict], board: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in rows:
+        m = r["measured"]
+        if r["fits"] and m and m.get("firmware") is not None:
+            ax.scatter(r["images_per_s"], 100 * m["firmware"], marker="o")
+            ax.annotate(r["config"], (r["images_per_s"], 100 * m["firmware"]), fontsize=7, xytext=(4, 3),
+                        textcoords="offset points")
+    for ref in refs:
+        ax.scatter(ref["images_per_s"], 100 * ref["top1"], marker="*", s=120, color="k")
+        ax.annotate(f"{ref['design']} (published)", (ref["images_per_s"], 100 * ref["top1"]), fontsize=7,
+                    xytext=(4, -10), textcoords="offset points")
+    ax.axhline(85.0, color="r", lw=0.8, ls="--", label="MLPerf Tiny closed division: 85%")
+    ax.axvline(1000.0, color="g", lw=0.8, ls=":", label="1,000 images/s")
+    ax.set_xscale("log")
+    ax.set_xlabel(f"images/s on {board} (estimated, Vivado level; references: measured by their authors)")
+    ax.set_ylabel("CIFAR-10 firmware top-1 (%, measured)")
+    ax.set_title(f"CIFAR-10 on {board}: the candidates that fit", fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--board", default="pynq-z2")
+    ap.add_argument("--out", type=Path, default=RESULTS / "cifar10_pynq-z2")
+    args = ap.parse_args(argv)
+    from hwflow.boards import get_board
+    from hwflow.cli import quiet_stdout
+    from hwflow.paths import write_report_files
+
+    board = get_board(args.board, where="--board")
+    rows = []
+    for config, source in CANDIDATES:
+        with quiet_stdout(False):
+            row = folded(config, board)
+        rows.append({"config": config, "measured": measured(config, source), **row})
+        print(f"  {config}: fits {row['fits']}, {row.get('images_per_s')}", flush=True)
+    refs = json.loads((RESULTS / "references.json").read_text())["rows"]
+    data = {"board": board.name, "rows": rows, "references": refs}
+    write_report_files(args.out.parent, args.out.name, render(rows, refs, board.name), data,
+                       lambda p: plot(rows, refs, board.name, p))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.exit(main())
