@@ -127,9 +127,10 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=RESULTS / "cifar10_pynq-z2")
     args = ap.parse_args(argv)
     from hwflow.boards import get_board
-    from hwflow.cli import quiet_stdout
+    from hwflow.cli import quiet_environment, quiet_stdout
     from hwflow.paths import write_report_files
 
+    quiet_environment(verbose=False)
     board = get_board(args.board, where="--board")
     rows = []
     for config, source in CANDIDATES:

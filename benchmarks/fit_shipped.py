@@ -87,14 +87,17 @@ def main(argv=None) -> int:
     ap.add_argument("--results", type=Path, default=Path("benchmarks/results"))
     ap.add_argument("--only", nargs="*", help="config names (default: every config with reuse_factor: auto)")
     args = ap.parse_args(argv)
+    from hwflow.cli import quiet_environment, quiet_stdout
     from hwflow.paths import write_text_atomic
 
+    quiet_environment(verbose=False)
     rows = []
     for name in auto_configs(args.configs_dir):
         if args.only and name not in args.only:
             continue
         print(f"== {name}", flush=True)
-        row = fold_entry(name, args.configs_dir)
+        with quiet_stdout(False):
+            row = fold_entry(name, args.configs_dir)
         print(f"  {json.dumps({k: row[k] for k in ('board', 'fits', 'seconds')} | {'ips': row.get('images_per_s')})}",
               flush=True)
         rows.append(row)

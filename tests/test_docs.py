@@ -109,4 +109,6 @@ def test_mkdocs_build_strict(tmp_path):
                  "hwflow.reports.parse_project", "hwflow.sim.emulate.emulate", "hwflow.fit.run_fit", "hwflow.reuse.fit"):
         assert f'id="{name}"' in api, name
     assert (site / "prune_cifar10.png").is_file()  # plots served from benchmarks/results/
-    assert "squeezenet_tiny_pynq-z2" in (site / "index.html").read_text()  # the flagship table included
+    index = (site / "index.html").read_text()
+    assert "squeezenet_cifar10_pynq" in index and "MLPerf Tiny v1.0" in index  # the flagship table included
+    assert (site / "vivado_projection.png").is_file() and "hwflow.fit.fold" in api
