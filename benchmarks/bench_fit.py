@@ -60,8 +60,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import json
 
+    from hwflow.cli import quiet_environment
     from hwflow.paths import write_text_atomic
 
+    quiet_environment(verbose=False)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-fit-") as tmp:
         old = os.environ.get("HWFLOW_BUILD_DIR")

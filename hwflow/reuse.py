@@ -11,11 +11,12 @@
   layer sets the interval, so folding a fast layer further costs no throughput (FINN's
   `target_fps` folding and fpgaConvNet's optimiser work the same way; neither drives hls4ml).
 
-Costs come from `hwflow.estimate.estimate` (the public API), so a recalibrated estimator changes the
-fit with no change here. It is fast: one hls4ml conversion; then round k sets every tunable layer to
-its k-th candidate reuse factor and estimates the whole model once, which gives all layers' costs at
-that candidate (a layer's estimate depends only on its own attributes). A final whole-model estimate
-of the chosen design is the one the result reports and checks against the budget.
+Costs come from `hwflow.estimate` (each layer's Vivado-level projection by default), so a recalibrated
+estimator changes the fit with no change here. It is fast: one hls4ml conversion; then round k sets every
+tunable layer to its k-th candidate reuse factor and estimates those layers alone
+(`hwflow.estimate.network.layer_estimates`: a layer's estimate depends only on its own attributes). A
+final whole-model estimate of the chosen design is the one the result reports and checks against the
+budget (with the design-level DSP fallback).
 
 The search (by hand: the per-layer cost table and a min-max interval are small, and no library fits
 hls4ml's discrete reuse factors and four resource budgets directly): for each candidate interval T
@@ -319,8 +320,11 @@ def _estimate(hls_model, board, clock, basis: str = "vivado"):
 
 def cost_table(hls_model, sizes: dict[str, tuple[int, int]], backend, board: Board, clock: float,
                basis: str = "vivado"):
-    """Per tunable layer the list of Choices (every valid reuse factor x strategy), estimated in
-    max(len(candidates)) x 2 whole-model estimates; plus the estimate of the model as converted."""
+    """Per tunable layer the list of Choices (every valid reuse factor x strategy), costed in
+    max(len(candidates)) x 2 rounds of per-layer estimates of the layers that changed (a layer's
+    estimate depends only on its own attributes); plus the estimate of the model as converted."""
+    from hwflow.estimate.network import layer_estimates
+
     layers = {l.name: l for l in hls_model.get_layers() if l.name in sizes}
     base = _estimate(hls_model, board, clock, basis)
     orig = {n: (l.get_attr("reuse_factor"), l.get_attr("strategy")) for n, l in layers.items()}
@@ -344,11 +348,12 @@ def cost_table(hls_model, sizes: dict[str, tuple[int, int]], backend, board: Boa
                     active[n] = rf
                 if not active:
                     continue
-                est = _estimate(hls_model, board, clock, basis)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    les = layer_estimates(hls_model, active, board=board, clock_period_ns=clock)
                 n_est += 1
-                for le in est.layers:
-                    if le.name in active:
-                        table[le.name].append(Choice(active[le.name], strategy, int(le.ii), _cost(le, basis)))
+                for name, le in les.items():
+                    table[name].append(Choice(active[name], strategy, int(le.ii), _cost(le, basis)))
     finally:
         for n, (rf, st) in orig.items():
             layers[n].set_attr("reuse_factor", rf)
@@ -356,21 +361,32 @@ def cost_table(hls_model, sizes: dict[str, tuple[int, int]], backend, board: Boa
     return base, table, cands, n_est
 
 
-def _pick(table, T: int, weights: dict, limits: dict):
-    """Cheapest choice per layer with cycles <= T (None if a layer cannot be that fast)."""
+class _Costs:
+    """The cost table as arrays (numpy, by hand: the search's inner loop), per layer: use / budget of every
+    choice (rows) and resource (columns of `res`), and each choice's cycles."""
+
+    def __init__(self, table: dict, limits: dict):
+        import numpy as np
+
+        self.res = [r for r in limits if limits[r] > 0]
+        self.layers = {n: (ch, np.array([[c.res[r] / limits[r] for r in self.res] for c in ch], dtype=float),
+                           np.array([c.cycles for c in ch], dtype=float)) for n, ch in table.items()}
+
+
+def _pick(costs: _Costs, T: int, weights: dict):
+    """Cheapest choice per layer with cycles <= T (None if a layer cannot be that fast); equal cost: the
+    slower choice (fold as far as the interval allows, as FINN does), then the first."""
+    import numpy as np
+
+    w = np.array([weights[r] for r in costs.res], dtype=float)
     picks = {}
-    for n, choices in table.items():
-        best, best_cost = None, math.inf
-        for c in choices:
-            if c.cycles > T:
-                continue
-            cost = sum(weights[r] * c.res[r] / limits[r] for r in limits if limits[r] > 0)
-            # equal cost: the slower choice (fold as far as the interval allows, as FINN does)
-            if cost < best_cost - 1e-12 or (abs(cost - best_cost) <= 1e-12 and c.cycles > best.cycles):
-                best, best_cost = c, cost
-        if best is None:
+    for n, (choices, use, cycles) in costs.layers.items():
+        cost = np.where(cycles <= T, use @ w, np.inf)
+        best = cost.min()
+        if not np.isfinite(best):
             return None
-        picks[n] = best
+        tied = np.nonzero(cost <= best + 1e-12)[0]
+        picks[n] = choices[int(tied[np.argmax(cycles[tied])])]
     return picks
 
 
@@ -388,11 +404,12 @@ def _fixed_totals(base, tunable) -> dict:
     return {r: sum(c[r] for c in costs) for r in BUDGET_RESOURCES}
 
 
-def _choose(table, T, fixed, limits, rounds: int = 8):
+def _choose(costs: _Costs, T, fixed, limits, rounds: int = 8):
     """The picks for interval T that fit `limits` (growing the weight of an over-budget resource), or None."""
     weights = {r: 1.0 for r in limits}
+    totals = None
     for _ in range(rounds):
-        picks = _pick(table, T, weights, limits)
+        picks = _pick(costs, T, weights)
         if picks is None:
             return None, None
         totals = {r: fixed[r] + sum(c.res[r] for c in picks.values()) for r in limits}
@@ -469,6 +486,7 @@ def fit(hls_model, sizes: dict[str, tuple[int, int]], board: Board, *, backend_n
     frac = fractions(basis, max_util, max_dsp_util)
     limits = _limits(board, frac)
     fixed = _fixed_totals(base, set(table))
+    costs = _Costs(table, limits)
     fixed_ii = max((le.ii for le in base.layers if le.name not in table and le.kind not in ("free", "unknown")),
                    default=1)
     f_hz = 1e9 / clock_period_ns
@@ -484,7 +502,7 @@ def fit(hls_model, sizes: dict[str, tuple[int, int]], board: Board, *, backend_n
     tried = 0
     for T in T_list:
         tried += 1
-        p, _ = _choose(table, T, fixed, limits)
+        p, _ = _choose(costs, T, fixed, limits)
         if p is None:
             continue
         for n, c in p.items():

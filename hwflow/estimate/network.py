@@ -10,7 +10,7 @@ from hwflow.boards import Board, board_for_part, get_board
 from hwflow.errors import ConfigError
 from hwflow.estimate.calibration import Calibration
 from hwflow.estimate.layers import LayerEstimate, _Ctx, _layer
-from hwflow.estimate.vivado import VivadoCalibration, project
+from hwflow.estimate.vivado import VivadoCalibration, project, project_layer
 
 BASES = ("vivado", "hls")
 
@@ -139,21 +139,8 @@ def estimate(hls_model, board: Board | str | None = None, clock_period_ns: float
     """
     if basis not in BASES:
         raise ConfigError(f"estimate: basis {basis!r} is not one of {', '.join(BASES)}")
-    if isinstance(board, str):
-        board = get_board(board, where="estimate --board")
-    cal = calibration or Calibration.load()
-    cfg = hls_model.config
-    part = str(cfg.get_config_value("Part") or "")
-    backend = str(getattr(getattr(cfg, "backend", None), "name", None) or cfg.get_config_value("Backend") or "Vitis")
-    io_type = str(cfg.get_config_value("IOType") or "io_parallel")
-    if board is None and part:
-        board = board_for_part(part)
-    clock = float(clock_period_ns or cfg.get_config_value("ClockPeriod") or (board.clock_period_ns if board else 5.0))
-    if clock <= 0:
-        raise ConfigError(f"estimate: clock_period_ns must be > 0, got {clock}")
-    family7 = (board.part if board else part).lower().startswith("xc7")
-    outputs = frozenset(getattr(hls_model, "outputs", None) or [])
-    ctx = _Ctx(io_type, clock, _tool(backend, tool), family7, cal, outputs)
+    board, ctx, part, backend = _context(hls_model, board, clock_period_ns, calibration, tool)
+    cal, clock, io_type = ctx.cal, ctx.clock, ctx.io_type
     layers = [_layer(layer, ctx) for layer in hls_model.get_layers()]
     totals = {r: sum(getattr(le, r.lower()) for le in layers) for r in RESOURCES}
     active = [le for le in layers if le.kind not in ("free", "unknown")]
@@ -182,6 +169,43 @@ def estimate(hls_model, board: Board | str | None = None, clock_period_ns: float
                     [le.name for le in layers if le.kind == "unknown"], ctx.tool, vivado=vivado.to_dict(), basis=basis,
                     budget=budget, board_resources=dict(board.resources) if board is not None else None,
                     csynth_latency_cycles=int(csynth_latency), csynth_ii_cycles=int(csynth_ii))
+
+
+def _context(hls_model, board, clock_period_ns, calibration, tool):
+    """(board, _Ctx, part, backend) of an estimate: the board (a name, or the one of the model's part),
+    the clock, the HLS tool whose schedule is modelled and the calibration."""
+    if isinstance(board, str):
+        board = get_board(board, where="estimate --board")
+    cal = calibration or Calibration.load()
+    cfg = hls_model.config
+    part = str(cfg.get_config_value("Part") or "")
+    backend = str(getattr(getattr(cfg, "backend", None), "name", None) or cfg.get_config_value("Backend") or "Vitis")
+    io_type = str(cfg.get_config_value("IOType") or "io_parallel")
+    if board is None and part:
+        board = board_for_part(part)
+    clock = float(clock_period_ns or cfg.get_config_value("ClockPeriod") or (board.clock_period_ns if board else 5.0))
+    if clock <= 0:
+        raise ConfigError(f"estimate: clock_period_ns must be > 0, got {clock}")
+    family7 = (board.part if board else part).lower().startswith("xc7")
+    outputs = frozenset(getattr(hls_model, "outputs", None) or [])
+    return board, _Ctx(io_type, clock, _tool(backend, tool), family7, cal, outputs), part, backend
+
+
+def layer_estimates(hls_model, names, board: Board | str | None = None, clock_period_ns: float | None = None,
+                    calibration: Calibration | None = None, tool: str | None = None,
+                    vivado_calibration: VivadoCalibration | None = None) -> dict[str, LayerEstimate]:
+    """The LayerEstimates (with their Vivado-level `vivado`) of the named layers alone: a layer's
+    estimate depends only on its own attributes, so the folding search (hwflow.reuse.cost_table) costs
+    its candidates without estimating the whole model each time."""
+    _, ctx, _, _ = _context(hls_model, board, clock_period_ns, calibration, tool)
+    vcal = vivado_calibration or VivadoCalibration.load()
+    out = {}
+    for layer in hls_model.get_layers():
+        if layer.name in names:
+            le = _layer(layer, ctx)
+            le.vivado = {k: int(round(v)) for k, v in project_layer(le, vcal).items()}
+            out[layer.name] = le
+    return out
 
 
 def _roofline(layers, board: Board, clock: float, ii: int, utilisation: dict, cal: Calibration) -> Roofline:
