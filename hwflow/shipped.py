@@ -9,15 +9,14 @@ and a signature of the training images), the epochs, the accuracies it reached a
 exists and its key is the current config's; a file for another config (any of those sections changed, or
 other training images) is named in one line and the config is trained from scratch. The test images are
 not part of the key: the accuracies are measured again on whatever test images the run has.
-`save(cfg, tm, ...)` writes the file from a finished training (`python -m hwflow.shipped --config X`).
+`save(cfg, ds, tm, plan)` writes the file from a finished training (`python -m benchmarks.ship_weights
+--config X`). This module builds no model (hwflow.train does, from what `load` returns).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -49,13 +48,11 @@ def train_key(cfg: FlowConfig, ds) -> str:
 
 
 def load(cfg: FlowConfig, ds):
-    """(float model, QKeras model, plan, provenance) from the shipped file, or None (absent, or made for
-    another config: one line says so and the caller trains)."""
+    """(plan as written, float weights, QKeras weights, provenance) from the shipped file, or None (absent,
+    or made for another config: one line says so and the caller trains)."""
     path = weights_path(cfg)
     if not path.is_file():
         return None
-    from hwflow.train import _plan_from_json, build_models
-
     try:
         with np.load(path, allow_pickle=False) as z:
             prov = json.loads(str(z["provenance"]))
@@ -63,30 +60,25 @@ def load(cfg: FlowConfig, ds):
                 print(f"  {path.name}: shipped weights of another training (config sections or training images "
                       f"differ: key {prov.get('train_key')}); training {cfg.name} from scratch", flush=True)
                 return None
-            plan = _plan_from_json(json.loads(str(z["plan"])))
-            float_model, qmodel = build_models(cfg, plan)
+            plan = json.loads(str(z["plan"]))
             fw = [z[f"float_{i}"] for i in range(int(z["n_float"]))]
             qw = [z[f"qkeras_{i}"] for i in range(int(z["n_qkeras"]))]
     except (OSError, ValueError, KeyError) as exc:
         raise ConfigError(f"{path}: not a readable shipped-weights file ({type(exc).__name__}: "
                           f"{' '.join(str(exc).split())[:160]}); remove it to train from scratch") from None
-    float_model.set_weights(fw)
-    qmodel.set_weights(qw)
-    return float_model, qmodel, plan, prov
+    return plan, fw, qw, prov
 
 
-def save(cfg: FlowConfig, ds, tm, extra: dict | None = None) -> Path:
-    """Write the shipped-weights file of a finished training `tm` (hwflow.train.TrainedModels)."""
-    from hwflow.paths import write_text_atomic  # noqa: F401 (the folder is made below; np.savez writes once)
-    from hwflow.train import _plan_to_json
-
+def save(cfg: FlowConfig, ds, tm, plan: dict, extra: dict | None = None) -> Path:
+    """Write the shipped-weights file of a finished training `tm` (hwflow.train.TrainedModels; `plan`: its
+    quantization plan as hwflow.train writes it to plan.json)."""
     path = weights_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
     prov = {"config": cfg.name, "train_key": train_key(cfg, ds), "config_fingerprint": cfg.fingerprint(),
             "epochs": cfg.train.epochs, "qat_epochs": cfg.train.qat_epochs,
             "float_accuracy": tm.float_accuracy, "qkeras_accuracy": tm.qkeras_accuracy,
             "train_images": int(len(ds.x_train)), "test_images": int(len(ds.x_test)), **(extra or {})}
-    arrays = {"provenance": np.array(json.dumps(prov)), "plan": np.array(json.dumps(_plan_to_json(tm.plan)))}
+    arrays = {"provenance": np.array(json.dumps(prov)), "plan": np.array(json.dumps(plan))}
     fw, qw = tm.float_model.get_weights(), tm.qmodel.get_weights()
     arrays.update({f"float_{i}": w for i, w in enumerate(fw)})
     arrays.update({f"qkeras_{i}": w for i, w in enumerate(qw)})
@@ -100,27 +92,3 @@ def save(cfg: FlowConfig, ds, tm, extra: dict | None = None) -> Path:
                           f"may have")
     tmp.replace(path)
     return path
-
-
-def main(argv=None) -> int:
-    """python -m hwflow.shipped --config hls_configs/X.yaml [--note TEXT]: ship X's cached training."""
-    ap = argparse.ArgumentParser(description="write hls_configs/weights/<name>.npz from a config's cached training")
-    ap.add_argument("--config", required=True)
-    ap.add_argument("--note", default="", help="provenance note (e.g. the firmware top-1 of its parity run)")
-    args = ap.parse_args(argv)
-    from hwflow.config import load_config
-    from hwflow.data import load_dataset
-    from hwflow.train import train
-
-    cfg = load_config(args.config)
-    ds = load_dataset(cfg.data, cfg.model.input_shape, cfg.train.seed)
-    tm = train(cfg, ds)
-    if not tm.from_cache:
-        print(f"{cfg.name}: trained now (it was not cached)", file=sys.stderr)
-    path = save(cfg, ds, tm, {"note": args.note} if args.note else None)
-    print(f"{path} ({path.stat().st_size / 1e6:.2f} MB)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -322,7 +322,11 @@ def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
 
         got = shipped.load(cfg, ds)  # hls_configs/weights/<name>.npz made for this config: no training
         if got is not None:
-            float_model, qmodel, plan, prov = got
+            plan_raw, fw, qw, prov = got
+            plan = _plan_from_json(plan_raw)
+            float_model, qmodel = build_models(cfg, plan)
+            float_model.set_weights(fw)
+            qmodel.set_weights(qw)
             fa, qa = accuracy(float_model, ds.x_test, ds.y_test), accuracy(qmodel, ds.x_test, ds.y_test)
             _store(final, key, float_model, qmodel, plan, {
                 "float_accuracy": fa, "qkeras_accuracy": qa, "train_images": len(ds.x_train),

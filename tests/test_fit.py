@@ -28,8 +28,6 @@ hls:
   io_type: io_stream
   strategy: Resource
   reuse_factor: 8
-  layers:
-    conv1: {reuse_factor: 9}
 parity: {images: 24, min_argmax_agreement: 1.0, max_logit_lsb: 0}
 """
 BOARD = get_board("pynq-z2")
@@ -140,6 +138,22 @@ def test_fitted_config_parity_and_bitstream_plan(small, build_dir):
     assert result.parity.passed and result.parity.bit_exact_share == 1.0
     plan = bitstream(ModelPaths.for_model(cfg.name).hls, get_board("pynq-z2"), dry_run=True)
     assert "design_1_wrapper.bit" in plan.text and "vivado" in plan.text
+
+
+def test_per_layer_values_the_config_writes_stay_fixed(small):
+    """A layer whose reuse factor (or strategy) the config sets is not searched: the fold keeps it as
+    written and the other layers are folded around it."""
+    from hwflow.fit import fold
+
+    cfg, qmodel, _, _, _, tmp = small
+    raw = {**cfg.raw, "hls": {**cfg.raw["hls"], "reuse_factor": "auto", "layers": {"conv1": {"reuse_factor": 9}}}}
+    from hwflow.config import config_from_dict
+
+    pinned = config_from_dict(raw, tmp / "pinned.yaml")
+    res, folded = fold(pinned, BOARD, qmodel)
+    assert "conv1" not in res.choices and len(res.choices) == 7
+    assert folded["hls"]["layers"]["conv1"] == {"reuse_factor": 9} and folded["hls"]["reuse_factor"] == 1
+    assert all(folded["hls"]["layers"][n]["strategy"] in ("Latency", "Resource") for n in res.choices)
 
 
 SHIPPED_32 = ["squeezenet", "squeezenet_tiny", "squeezenet_tiny_pruned", "squeezenet_cifar10_pynq",

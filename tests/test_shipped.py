@@ -12,7 +12,7 @@ from hwflow.config import load_config
 from hwflow.data import load_dataset
 from hwflow.paths import CONFIG_DIR
 from hwflow import shipped
-from hwflow.train import train
+from hwflow.train import _plan_to_json, train
 from tests.conftest import write_config
 
 BASE = """\
@@ -27,7 +27,7 @@ def test_shipped_weights_replace_training_only_for_their_config(tmp_path, build_
     cfg = load_config(write_config(tmp_path, BASE, "tiny"))
     ds = load_dataset(cfg.data, cfg.model.input_shape, cfg.train.seed)
     tm = train(cfg, ds)
-    path = shipped.save(cfg, ds, tm, {"note": "test"})
+    path = shipped.save(cfg, ds, tm, _plan_to_json(tm.plan), {"note": "test"})
     assert path == tmp_path / "weights" / "tiny.npz" and 0 < path.stat().st_size <= shipped.MAX_BYTES
     with np.load(path, allow_pickle=False) as z:  # numpy arrays and JSON text only
         prov = json.loads(str(z["provenance"]))
