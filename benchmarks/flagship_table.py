@@ -168,6 +168,17 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
+def _commit() -> str:
+    """The checkout's commit (the code the figures were measured on), or "-" outside a git checkout."""
+    from hwflow.tools import capture
+
+    try:
+        res = capture(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, timeout_s=30, label="git rev-parse")
+    except Exception:  # noqa: BLE001 (no git, not a checkout: the figure stands without its commit)
+        return "-"
+    return res.stdout.strip() if res.returncode == 0 and res.stdout.strip() else "-"
+
+
 def record(name: str, reports: Path | None) -> None:
     """Copy the top-1 figures of `hwflow hls --config hls_configs/<name>.yaml` into parity_fitted.json."""
     src = (reports or ROOT / "build" / name / "reports") / "parity.json"
@@ -182,6 +193,7 @@ def record(name: str, reports: Path | None) -> None:
         "images": p["n_images"], "float": p["float_accuracy"], "qkeras": p["qkeras_accuracy"],
         "firmware": p["csim_accuracy"], "bit_exact": p["bit_exact_share"] == 1.0,
         "measured_by": f"hwflow hls --config hls_configs/{name}.yaml (recorded from {_rel(src)})",
+        "commit": _commit(),
     }
     PARITY.write_text(json.dumps(dict(sorted(entries.items())), indent=1) + "\n")
     print(f"recorded {name}: firmware top-1 {_pct(p['csim_accuracy'])} on {p['n_images']} images")
