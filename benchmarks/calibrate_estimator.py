@@ -31,6 +31,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from hwflow.estimate.calibration import LUT_FEATURES
 from hwflow.paths import write_text_atomic
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
