@@ -184,7 +184,7 @@ def plan(b: Build) -> Build:
     a = res.after
     if b.options.write_reports:
         files = write_reports(res, b.reports_dir, cfg.name, model_note(b.qmodel, b.model_source or ""))
-        write_text_atomic(b.reports_dir / "fit.yaml", header(res, cfg.path, f"hwflow hls (reuse_factor: auto)",
+        write_text_atomic(b.reports_dir / "fit.yaml", header(res, cfg.path, "hwflow hls (reuse_factor: auto)",
                                                              files["md"])
                           + yaml.safe_dump(raw, sort_keys=False, width=120, default_flow_style=None))
     u = a["utilisation"]
