@@ -135,6 +135,7 @@ class TrainSection(Written):
     augment: bool = False  # random flips and pad-and-crop of the training images
     label_smoothing: float = 0.0  # cross-entropy label smoothing, 0 .. 0.5
     cutout: int = 0  # side of the square zeroed at a random place of each training image (0: off)
+    restarts: tuple[tuple[int, float], ...] = ()  # warm restarts after `epochs`: [{epochs, learning_rate}, ...], each a new cosine cycle from the last one's weights (SGDR)
     init_from: Path | None = None  # another config whose trained QKeras weights start this QAT
     init_from_key: str | None = field(default=None, compare=False, repr=False)  # relative to this config's folder
 
@@ -315,10 +316,19 @@ class FlowConfig:
     def float_fingerprint(self, *parts: str) -> str:
         """The float-training cache key: the sections that define the float model only (model, data,
         train minus qat_epochs and init_from), so configs that differ only in their quantization
-        (e.g. a tuned `<model>_tuned.yaml`) share the float baseline."""
+        (e.g. a tuned `<model>_tuned.yaml`) share the float baseline. With `train.restarts`, the key of
+        the last cycle (float_cycle_fingerprints)."""
+        return self.float_cycle_fingerprints(*parts)[-1]
+
+    def float_cycle_fingerprints(self, *parts: str) -> list[str]:
+        """The cache key after each float training cycle: the first cycle (`epochs`) is keyed without
+        `restarts`, so a config that adds warm restarts starts from the cached training of the same
+        config without them; restart k is keyed by that key and the first k restarts."""
         train = {k: v for k, v in (self.train.canonical() or {}).items()
-                 if k not in ("qat_epochs", "init_from")}
-        return _hash({"model": self.model.canonical(), "data": self.data.canonical(), "train": train}, parts)
+                 if k not in ("qat_epochs", "init_from", "restarts")}
+        first = _hash({"model": self.model.canonical(), "data": self.data.canonical(), "train": train}, parts)
+        restarts = [list(r) for r in self.train.restarts]
+        return [first] + [_hash({"float": first, "restarts": restarts[:k]}, parts) for k in range(1, len(restarts) + 1)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -492,10 +502,34 @@ def _train(raw, where, base: Path) -> TrainSection:
         "augment": _bool,
         "label_smoothing": lambda v, w: _num(v, w, 0, 0.5),
         "cutout": _int,
+        "restarts": _restarts,
     })
+    if kw.get("restarts") and kw.get("epochs", TrainSection.epochs) == 0:
+        raise ConfigError(f"{where}.restarts: restarts continue a float training, but epochs is 0; "
+                          f"valid: epochs >= 1, or no restarts")
     if kw.get("init_from") is not None:
         kw["init_from_key"] = os.path.relpath(kw["init_from"], base.resolve())
     return TrainSection(**kw, written=written)
+
+
+def _restarts(raw, where) -> tuple[tuple[int, float], ...]:
+    """train.restarts: a list of {epochs, learning_rate} mappings (a cycle of at least one epoch each)."""
+    valid = "valid: a list of {epochs: N, learning_rate: x} mappings"
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: expected a list, got {show(repr(raw))}; {valid}")
+    out = []
+    for i, item in enumerate(raw):
+        at = f"{where}[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{at}: expected a mapping, got {show(repr(item))}; {valid}")
+        item = check_keys(item, ["epochs", "learning_rate"], at)
+        missing = [k for k in ("epochs", "learning_rate") if k not in item]
+        if missing:
+            raise ConfigError(f"{at}: missing {', '.join(missing)}; {valid}")
+        out.append((_int(item["epochs"], f"{at}.epochs", 1), _num(item["learning_rate"], f"{at}.learning_rate", 0, 1)))
+    return tuple(out)
 
 
 QUANT_KEYS = [*ROLES, "activation_integer"]

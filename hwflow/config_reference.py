@@ -70,6 +70,7 @@ def type_text(f: Field) -> str:
         if name in t.split(" | "):
             t = t.replace(name, "one of " + ", ".join(m.value for m in enum))
     t = t.replace("Board", "board name").replace("QuantValue", "bits (int) or quantizer (str)")
+    t = t.replace("tuple[tuple[int, float], ...]", "list of {epochs, learning_rate}")
     return t.replace(" | ", " or ")
 
 

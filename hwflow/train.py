@@ -213,16 +213,33 @@ def _save_cache(model, cache: Path, file: str) -> None:
 
 def _train_float(cfg: FlowConfig, ds: Dataset, float_model) -> int | None:
     """Float training, or its cached result (see float_cache_dir). Returns the epoch the training
-    started at (> 0: resumed from its checkpoint), None when it came from the cache."""
-    cache = float_cache_dir(cfg, ds)
-    if cfg.train.epochs > 0 and (cache / "float.weights.h5").exists():
-        float_model.load_weights(cache / "float.weights.h5")
+    started at (> 0: resumed from its checkpoint), None when it came from the cache.
+
+    With `train.restarts` (SGDR, Loshchilov & Hutter 2017), each restart is a new cosine cycle with a
+    fresh Adam from the weights the previous cycle ended with, cached under its own key: the first
+    cycle is the training of the same config without restarts (reused when cached), and training
+    from scratch runs every cycle in turn, so the result does not depend on what was cached. Keras's
+    CosineDecayRestarts is not used because it ties the cycles into one optimizer run, which could
+    not start from the cached first cycle."""
+    cycles = [(cfg.train.epochs, cfg.train.learning_rate), *cfg.train.restarts]
+    keys = cfg.float_cycle_fingerprints(ds.fingerprint)
+    caches = [build_root() / "cache" / f"float-{k}" for k in keys]
+    if cfg.train.epochs <= 0:
+        return _fit(float_model, ds, cfg, 0, cfg.train.learning_rate, f"{cfg.name}: float training")
+    done = max((i for i, c in enumerate(caches) if (c / "float.weights.h5").exists()), default=-1)
+    if done == len(caches) - 1:
+        float_model.load_weights(caches[-1] / "float.weights.h5")
         return None
-    start = _fit(float_model, ds, cfg, cfg.train.epochs, cfg.train.learning_rate, f"{cfg.name}: float training",
-         backup=_backup_dir(cache) if cfg.train.epochs > 0 else None)
-    _check_finite(float_model, cfg, "float training")
-    if cfg.train.epochs > 0:
-        _save_cache(float_model, cache, "float.weights.h5")
+    if done >= 0:
+        float_model.load_weights(caches[done] / "float.weights.h5")
+    start = None
+    for i in range(done + 1, len(cycles)):
+        epochs, lr = cycles[i]
+        desc = f"{cfg.name}: float training" + (f" (restart {i} of {len(cycles) - 1})" if i else "")
+        started = _fit(float_model, ds, cfg, epochs, lr, desc, backup=_backup_dir(caches[i]))
+        start = started if start is None else start
+        _check_finite(float_model, cfg, "float training" + (f" (restart {i})" if i else ""))
+        _save_cache(float_model, caches[i], "float.weights.h5")
     return start
 
 

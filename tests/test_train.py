@@ -109,3 +109,62 @@ def test_interrupted_training_resumes_at_the_saved_epoch(tmp_path, build_dir):
     assert metrics["started_at_epoch"]["float"] == saved + 1  # continues after the saved epoch
     assert not list(cache.glob(".*.partial"))  # the checkpoints are removed once the trainings end
     assert 0 <= res.qkeras_accuracy <= 1 and list(cache.glob("float-*/float.weights.h5"))
+
+
+RESTARTS = "train: {epochs: 1, qat_epochs: 1, batch_size: 64, restarts: [{epochs: 1, learning_rate: 0.0005}]}"
+
+
+def test_restarts_are_parsed_and_keyed_after_the_first_cycle(tmp_path):
+    base = load_config(write_config(tmp_path, BASE, "base"))
+    warm = load_config(write_config(tmp_path, BASE.replace("train: {epochs: 1, qat_epochs: 1, batch_size: 64}",
+                                                           RESTARTS), "warm"))
+    assert warm.train.restarts == ((1, 0.0005),)
+    keys = warm.float_cycle_fingerprints("ds")
+    # the first cycle is the same training as the config without restarts: its cache is reused
+    assert keys[0] == base.float_fingerprint("ds") and len(keys) == 2
+    assert warm.float_fingerprint("ds") == keys[1] != keys[0]
+    assert warm.fingerprint("ds") != base.fingerprint("ds")  # the QAT (and shipped-weights) key changes too
+    longer = load_config(write_config(tmp_path, BASE.replace(
+        "train: {epochs: 1, qat_epochs: 1, batch_size: 64}", RESTARTS.replace("epochs: 1, learning_rate", "epochs: 2, learning_rate")), "longer"))
+    assert longer.float_cycle_fingerprints("ds")[0] == keys[0] and longer.float_fingerprint("ds") != keys[1]
+
+
+@pytest.mark.parametrize("value, message", [
+    ("5", r"train.restarts: expected a list, got 5"),
+    ("[3]", r"train.restarts\[0\]: expected a mapping, got 3"),
+    ("[{epochs: 2}]", r"train.restarts\[0\]: missing learning_rate"),
+    ("[{epochs: 2, learning_rate: 0.01, lr: 1}]", r"train.restarts\[0\]: unknown key 'lr'; valid keys: epochs, learning_rate"),
+    ("[{epochs: 0, learning_rate: 0.01}]", r"train.restarts\[0\].epochs: must be >= 1, got 0"),
+    ("[{epochs: 2, learning_rate: 3}]", r"train.restarts\[0\].learning_rate: must be in \[0, 1\], got 3"),
+    ("[{epochs: 2, learning_rate: 0.1}], epochs: 0", r"bad.yaml: train.restarts: restarts continue a float training, but epochs is 0; valid: epochs >= 1"),
+])
+def test_bad_restarts_are_one_line_errors(tmp_path, value, message):
+    text = BASE.replace("train: {epochs: 1, qat_epochs: 1, batch_size: 64}", f"train: {{qat_epochs: 1, restarts: {value}}}")
+    with pytest.raises(ConfigError, match=message):
+        load_config(write_config(tmp_path, text, "bad"))
+
+
+@pytest.mark.slow
+def test_restarts_continue_from_the_cached_first_cycle(tmp_path, build_dir):
+    """A warm restart starts from the cached training of the same config without restarts, caches each
+    cycle under its own key, and gives the same weights as training every cycle in one go."""
+    base_cfg = load_config(write_config(tmp_path, BASE, "base"))
+    warm_cfg = load_config(write_config(tmp_path, BASE.replace("train: {epochs: 1, qat_epochs: 1, batch_size: 64}",
+                                                               RESTARTS), "warm"))
+    ds = load_dataset(base_cfg.data, (16, 16, 3))
+    base = train(base_cfg, ds)
+    warm = train(warm_cfg, ds)
+    first, last = (build_dir / "cache" / f"float-{k}" for k in warm_cfg.float_cycle_fingerprints(ds.fingerprint))
+    assert first == float_cache_dir(base_cfg, ds) and last == float_cache_dir(warm_cfg, ds)
+    assert (last / "float.weights.h5").is_file() and not list((build_dir / "cache").glob(".*.partial"))
+    moved = [np.abs(a - b).max() for a, b in zip(warm.float_model.get_weights(), base.float_model.get_weights())]
+    assert max(moved) > 0  # the restart trained on from the first cycle's weights
+    assert warm.qkeras_accuracy is not None and 0 <= warm.qkeras_accuracy <= 1
+
+    # from scratch (no caches): every cycle in turn, to the same weights
+    import shutil
+
+    shutil.rmtree(build_dir)
+    again = train(warm_cfg, ds)
+    for a, b in zip(again.float_model.get_weights(), warm.float_model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
