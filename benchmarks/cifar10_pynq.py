@@ -5,8 +5,8 @@ beside the published MLPerf Tiny entries (issue "CIFAR-10 on a pynq-z2, above th
 
 Per candidate config (CANDIDATES): parameters; float / QKeras / firmware top-1 on the 2,000 CIFAR-10 test
 images, *measured*, read from the results file that holds its run (`parity_fitted.json`: `hwflow hls` on
-this code; `prune_cifar10.json`: the dense rows of the pruning study, with the commit they were measured
-at); and the fold of the plan stage for the board now (hwflow.fit.fold on the model `hwflow estimate`
+this code, with the earlier trainings of the same config it keeps; `prune_cifar10.json`: the dense rows of
+the pruning study, with the commit that recorded them); and the fold of the plan stage for the board now (hwflow.fit.fold on the model `hwflow estimate`
 uses): images/s and utilisation, *estimated* at the Vivado level, or the least LUT when nothing fits. The
 published points come from `references.json`. Writes <out>.md / .json / .png (top-1 vs images/s).
 """
@@ -28,21 +28,36 @@ CANDIDATES = [
 ]
 
 
-def measured(config: str, source: str) -> dict | None:
-    """{float, qkeras, firmware, bit_exact, where} of a config from its results file, None if absent."""
+def _recorded_at(path: Path) -> str:
+    """The commit that last wrote a results file (the code its figures were measured on), or "-"."""
+    from hwflow.tools import capture
+
+    try:
+        res = capture(["git", "log", "-1", "--format=%h", "--", str(path)], cwd=path.parent, timeout_s=30,
+                      label="git log")
+    except Exception:  # noqa: BLE001 (no git, not a checkout: the figures stand without their commit)
+        return "-"
+    return res.stdout.strip() if res.returncode == 0 and res.stdout.strip() else "-"
+
+
+def measured(config: str, source: str) -> list[dict]:
+    """[{float, qkeras, firmware, bit_exact, where, training}] of a config from its results file: its latest
+    run first, then the earlier trainings of the same network kept on record (parity_fitted.json's
+    `earlier`); empty if absent."""
     data = json.loads((RESULTS / source).read_text())
     if source == "prune_cifar10.json":
         row = next((r for r in data["rows"] if r["config"] == config and r["sparsity"] == 0), None)
         if row is None:
-            return None
-        return {"float": row["float_top1"], "qkeras": row["qkeras_top1"], "firmware": row["firmware_top1"],
-                "bit_exact": row["bit_exact_share"] == 1.0, "images": row["images"],
-                "where": "prune_cifar10.json (dense row; measured at commit f6cb6ce)"}
+            return []
+        return [{"float": row["float_top1"], "qkeras": row["qkeras_top1"], "firmware": row["firmware_top1"],
+                 "bit_exact": row["bit_exact_share"] == 1.0, "images": row["images"], "training": None,
+                 "where": f"prune_cifar10.json (dense row; recorded at commit {_recorded_at(RESULTS / source)})"}]
     e = data.get(config)
     if e is None:
-        return None
-    return {"float": e["float"], "qkeras": e["qkeras"], "firmware": e["firmware"], "bit_exact": e["bit_exact"],
-            "images": e["images"], "where": f"parity_fitted.json ({e.get('measured_by', '')})"}
+        return []
+    return [{"float": x["float"], "qkeras": x["qkeras"], "firmware": x["firmware"], "bit_exact": x["bit_exact"],
+             "images": x["images"], "training": x.get("training"),
+             "where": f"parity_fitted.json (commit {x.get('commit', '-')})"} for x in [e, *e.get("earlier", [])]]
 
 
 def folded(config: str, board) -> dict:
@@ -80,7 +95,8 @@ def render(rows: list[dict], refs: list[dict], board: str) -> str:
             hw = (f"{r['images_per_s']:,.0f} *est.*", f"{u['DSP']:.0f} / {u['LUT']:.0f} / {u['FF']:.0f} / {u['BRAM_18K']:.0f} *est.*")
         else:
             hw = ("does not fit", f"least LUT {(r['least'] or {}).get('LUT', 0):,} *est.*")
-        lines.append(f"| `{r['config']}` | {r['params']:,} | {pct(m.get('float'))} | {pct(m.get('qkeras'))} | "
+        label = f"`{r['config']}`" + (f" ({m['training']})" if m.get("training") else "")
+        lines.append(f"| {label} | {r['params']:,} | {pct(m.get('float'))} | {pct(m.get('qkeras'))} | "
                      f"{pct(m.get('firmware'))} | {'yes' if m.get('bit_exact') else '-'} | {hw[0]} | {hw[1]} | "
                      f"{m.get('where', 'not measured')} |")
     for ref in refs:
@@ -100,7 +116,8 @@ def plot(rows: list[dict], refs: list[dict], board: str, path: Path) -> None:
         m = r["measured"]
         if r["fits"] and m and m.get("firmware") is not None:
             ax.scatter(r["images_per_s"], 100 * m["firmware"], marker="o")
-            ax.annotate(r["config"], (r["images_per_s"], 100 * m["firmware"]), fontsize=7, xytext=(4, 3),
+            name = r["config"] + (f" ({m['training']})" if m.get("training") else "")
+            ax.annotate(name, (r["images_per_s"], 100 * m["firmware"]), fontsize=7, xytext=(4, 3),
                         textcoords="offset points")
     for ref in refs:
         ax.scatter(ref["images_per_s"], 100 * ref["top1"], marker="*", s=120, color="k")
@@ -136,7 +153,8 @@ def main(argv=None) -> int:
     for config, source in CANDIDATES:
         with quiet_stdout(False):
             row = folded(config, board)
-        rows.append({"config": config, "measured": measured(config, source), **row})
+        runs = measured(config, source) or [None]
+        rows += [{"config": config, "measured": m, **row} for m in runs]
         print(f"  {config}: fits {row['fits']}, {row.get('images_per_s')}", flush=True)
     refs = json.loads((RESULTS / "references.json").read_text())["rows"]
     data = {"board": board.name, "rows": rows, "references": refs}

@@ -137,10 +137,13 @@ def render_parity() -> str:
     entries = {k: v for k, v in json.loads(PARITY.read_text()).items() if not k.startswith("_")}
     lines = ["| fitted config | test images | float | QKeras | firmware | bit-exact | commit | note |",
              "|---|---|--:|--:|--:|---|---|---|"]
-    for name, e in entries.items():
-        lines.append(f"| `{name}` | {e['dataset']}, {e['images']:,} | {_pct(e.get('float'))} | {_pct(e.get('qkeras'))} "
-                     f"| {_pct(e.get('firmware'))} | {'yes' if e.get('bit_exact') else 'no'} | {e.get('commit', '-')} "
-                     f"| {e.get('note', '')} |")
+    for name, entry in entries.items():
+        for i, e in enumerate([entry, *entry.get("earlier", [])]):
+            label = f"`{name}`" + (f" (earlier: {e.get('training', 'another training')})" if i else "")
+            note = "; ".join(x for x in (e.get("training") if not i else None, e.get("note")) if x)
+            lines.append(f"| {label} | {e['dataset']}, {e['images']:,} | {_pct(e.get('float'))} | {_pct(e.get('qkeras'))} "
+                         f"| {_pct(e.get('firmware'))} | {'yes' if e.get('bit_exact') else 'no'} | {e.get('commit', '-')} "
+                         f"| {note} |")
     return "\n".join(lines) + "\n"
 
 
@@ -179,8 +182,17 @@ def _commit() -> str:
     return res.stdout.strip() if res.returncode == 0 and res.stdout.strip() else "-"
 
 
+def training_text(raw: dict) -> str:
+    """How a config trains, from its `train:` section: e.g. "45 + 50 + 4 QAT epochs" (float, restarts, QAT)."""
+    t = raw.get("train") or {}
+    parts = [str(t.get("epochs", 10)), *(str(r["epochs"]) for r in t.get("restarts") or [])]
+    return f"{' + '.join(parts)} + {t.get('qat_epochs', 3)} QAT epochs"
+
+
 def record(name: str, reports: Path | None) -> None:
-    """Copy the top-1 figures of `hwflow hls --config hls_configs/<name>.yaml` into parity_fitted.json."""
+    """Copy the top-1 figures of `hwflow hls --config hls_configs/<name>.yaml` into parity_fitted.json. An
+    entry of another training of the same config (other figures or schedule) is kept under `earlier`, so
+    the accuracy a longer training bought stays on record with its commit."""
     src = (reports or ROOT / "build" / name / "reports") / "parity.json"
     if not src.is_file():
         raise SystemExit(f"flagship_table: {src} does not exist; run `hwflow hls --config hls_configs/{name}.yaml` first")
@@ -188,13 +200,22 @@ def record(name: str, reports: Path | None) -> None:
     raw = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
     source = str((raw.get("data") or {}).get("source", "default"))
     entries = json.loads(PARITY.read_text())
-    entries[name] = {
+    entry = {
         "dataset": DATASETS.get(Path(source).name, Path(source).name),
         "images": p["n_images"], "float": p["float_accuracy"], "qkeras": p["qkeras_accuracy"],
         "firmware": p["csim_accuracy"], "bit_exact": p["bit_exact_share"] == 1.0,
+        "training": training_text(raw),
         "measured_by": f"hwflow hls --config hls_configs/{name}.yaml (recorded from {_rel(src)})",
         "commit": _commit(),
     }
+    old = entries.get(name)
+    if old is not None:
+        earlier = old.pop("earlier", [])
+        same = all(old.get(k) == entry[k] for k in ("images", "float", "qkeras", "firmware", "training"))
+        entry["earlier"] = earlier if same else [old, *earlier]
+        if not entry["earlier"]:
+            del entry["earlier"]
+    entries[name] = entry
     PARITY.write_text(json.dumps(dict(sorted(entries.items())), indent=1) + "\n")
     print(f"recorded {name}: firmware top-1 {_pct(p['csim_accuracy'])} on {p['n_images']} images")
 

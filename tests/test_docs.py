@@ -43,6 +43,36 @@ def test_flagship_rows_are_labelled_and_known():
         assert (REPO_ROOT / "hls_configs" / f"{fitted}.yaml").is_file()
 
 
+def test_record_keeps_an_earlier_training_of_the_same_config(tmp_path, monkeypatch):
+    """--record replaces a config's entry with the new run's figures and keeps the entry of another training
+    (other figures or schedule) under `earlier`; recording the same run again changes nothing."""
+    import json
+
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "net.yaml").write_text(
+        "data: {source: ../../shared/data/cifar10-jpg}\ntrain: {epochs: 45, qat_epochs: 4, "
+        "restarts: [{epochs: 50, learning_rate: 0.003}]}\n")
+    parity = tmp_path / "parity_fitted.json"
+    parity.write_text(json.dumps({"net": {"dataset": "CIFAR-10", "images": 2000, "float": 0.806, "qkeras": 0.8095,
+                                          "firmware": 0.8095, "bit_exact": True, "training": "45 + 4 QAT epochs",
+                                          "commit": "0a3dad2"}}))
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "parity.json").write_text(json.dumps({"n_images": 2000, "float_accuracy": 0.82, "qkeras_accuracy": 0.825,
+                                                     "csim_accuracy": 0.825, "bit_exact_share": 1.0}))
+    monkeypatch.setattr(flagship_table, "CONFIGS", tmp_path / "configs")
+    monkeypatch.setattr(flagship_table, "PARITY", parity)
+    flagship_table.record("net", reports)
+    entry = json.loads(parity.read_text())["net"]
+    assert (entry["firmware"], entry["training"], entry["dataset"]) == (0.825, "45 + 50 + 4 QAT epochs", "CIFAR-10")
+    assert [(e["firmware"], e["training"], e["commit"]) for e in entry["earlier"]] == [(0.8095, "45 + 4 QAT epochs", "0a3dad2")]
+    flagship_table.record("net", reports)  # the same run again: no second earlier entry
+    assert len(json.loads(parity.read_text())["net"]["earlier"]) == 1
+    table = flagship_table.render_parity()
+    assert "| `net` | CIFAR-10, 2,000 | 82.00% | 82.50% | 82.50% | yes |" in table
+    assert "| `net` (earlier: 45 + 4 QAT epochs) | CIFAR-10, 2,000 | 80.60% | 80.95% | 80.95% | yes | 0a3dad2 |" in table
+
+
 def test_readme_is_short_and_its_links_resolve():
     text = (REPO_ROOT / "README.md").read_text()
     assert len(text.splitlines()) < 200
