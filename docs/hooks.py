@@ -1,7 +1,7 @@
 """MkDocs hooks (mkdocs.yml `hooks:`): what the site generates instead of copying.
 
 - docs/config.md: the `<!-- config-reference -->` line becomes the tables of every config key, written
-  from the typed config (hwflow.config_reference), so the page cannot drift from hwflow/config.py.
+  from the typed config (hwflow.config_reference), so the page cannot drift from hwflow/config/sections.py.
 - benchmarks/results/*.png are served at the site root under their own names (the results .md files
   link them that way), so pages show the plots the
   benchmarks wrote (no copies in docs/).

@@ -3,7 +3,7 @@
 Every key a config file may hold is a field of one of the section dataclasses (`DataSection`,
 `HlsSection`, ...) or, under `model:`, a keyword parameter of the architecture's registered entry
 point (`zoo.params_of`). This module lists them with their type, default and the comment on the
-field's line in hwflow/config.py, so the page cannot drift from the code: the docs build calls
+field's line in hwflow/config/sections.py, so the page cannot drift from the code: the docs build calls
 `reference_markdown()` (docs/hooks.py), and tests/test_docs.py checks that every key is listed.
 """
 
@@ -18,6 +18,7 @@ from enum import Enum
 from pathlib import Path
 
 from hwflow import config as C
+from hwflow.config import sections
 from hwflow import zoo
 from hwflow.boards import BOARDS, Board
 
@@ -40,15 +41,15 @@ _CHOICES = {"Backend": C.Backend, "IoType": C.IoType, "Strategy": C.Strategy, "F
 
 
 def _comments() -> dict[int, str]:
-    """Line number -> the comment on that line of hwflow/config.py."""
-    src = Path(C.__file__).read_text()
+    """Line number -> the comment on that line of hwflow/config/sections.py."""
+    src = Path(sections.__file__).read_text()
     return {t.start[0]: t.string.lstrip("#").strip()
             for t in tokenize.generate_tokens(io.StringIO(src).readline) if t.type == tokenize.COMMENT}
 
 
 def _field_lines() -> dict[tuple[str, str], int]:
-    """(class name, field name) -> line of its definition in hwflow/config.py."""
-    tree = ast.parse(Path(C.__file__).read_text())
+    """(class name, field name) -> line of its definition in hwflow/config/sections.py."""
+    tree = ast.parse(Path(sections.__file__).read_text())
     out = {}
     for node in tree.body:
         if isinstance(node, ast.ClassDef):
