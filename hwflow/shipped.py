@@ -76,6 +76,7 @@ def save(cfg: FlowConfig, ds, tm, plan: dict, extra: dict | None = None) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     prov = {"config": cfg.name, "train_key": train_key(cfg, ds), "config_fingerprint": cfg.fingerprint(),
             "epochs": cfg.train.epochs, "qat_epochs": cfg.train.qat_epochs,
+            "restarts": [{"epochs": e, "learning_rate": lr} for e, lr in cfg.train.restarts],
             "float_accuracy": tm.float_accuracy, "qkeras_accuracy": tm.qkeras_accuracy,
             "train_images": int(len(ds.x_train)), "test_images": int(len(ds.x_test)), **(extra or {})}
     arrays = {"provenance": np.array(json.dumps(prov)), "plan": np.array(json.dumps(plan))}

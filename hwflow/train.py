@@ -350,7 +350,8 @@ def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
                 "test_images": len(ds.x_test), "validation_images": 0 if ds.x_val is None else len(ds.x_val),
                 "started_at_epoch": None, "shipped": shipped.weights_path(cfg).name,
                 "shipped_provenance": prov})
-            print(f"  shipped weights: {shipped.weights_path(cfg).name} (trained {prov.get('epochs')} + "
+            cycles = " + ".join(str(e) for e in [prov.get("epochs"), *(r["epochs"] for r in prov.get("restarts", []))])
+            print(f"  shipped weights: {shipped.weights_path(cfg).name} (trained {cycles} + "
                   f"{prov.get('qat_epochs')} QAT epochs; no training)", flush=True)
             return TrainedModels(float_model, qmodel, plan, fa, qa, final, True)
 

@@ -24,7 +24,8 @@ hls: {board: pynq-z2}
 
 
 def test_shipped_weights_replace_training_only_for_their_config(tmp_path, build_dir, capsys):
-    cfg = load_config(write_config(tmp_path, BASE, "tiny"))
+    text = BASE.replace("batch_size: 64}", "batch_size: 64, restarts: [{epochs: 1, learning_rate: 0.0005}]}")
+    cfg = load_config(write_config(tmp_path, text, "tiny"))
     ds = load_dataset(cfg.data, cfg.model.input_shape, cfg.train.seed)
     tm = train(cfg, ds)
     path = shipped.save(cfg, ds, tm, _plan_to_json(tm.plan), {"note": "test"})
@@ -32,16 +33,17 @@ def test_shipped_weights_replace_training_only_for_their_config(tmp_path, build_
     with np.load(path, allow_pickle=False) as z:  # numpy arrays and JSON text only
         prov = json.loads(str(z["provenance"]))
     assert prov["epochs"] == 1 and prov["float_accuracy"] == tm.float_accuracy and prov["note"] == "test"
+    assert prov["restarts"] == [{"epochs": 1, "learning_rate": 0.0005}]
     shutil.rmtree(build_dir)  # a fresh clone: no training cache
     again = train(cfg, ds)
     out = capsys.readouterr().out
-    assert "shipped weights: tiny.npz" in out and again.from_cache
+    assert "shipped weights: tiny.npz (trained 1 + 1 + 1 QAT epochs; no training)" in out and again.from_cache
     for a, b in zip(again.qmodel.get_weights(), tm.qmodel.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert again.qkeras_accuracy == tm.qkeras_accuracy
     assert json.loads((again.weights_dir / "metrics.json").read_text())["shipped"] == "tiny.npz"
     # another training (a quantization change): the file is named, the config trains from scratch
-    other = load_config(write_config(tmp_path, BASE + "quantization: {default: {activation: 6}}\n", "tiny"))
+    other = load_config(write_config(tmp_path, text + "quantization: {default: {activation: 6}}\n", "tiny"))
     shutil.rmtree(build_dir)
     assert shipped.load(other, ds) is None
     assert "shipped weights of another training" in capsys.readouterr().out
@@ -56,3 +58,4 @@ def test_the_shipped_flagship_file_is_small_and_matches_its_config():
         cfg = load_config(CONFIG_DIR / f"{f.stem}.yaml")
         assert prov["config"] == f.stem and prov["config_fingerprint"] == cfg.fingerprint()
         assert prov["epochs"] == cfg.train.epochs and prov["qat_epochs"] == cfg.train.qat_epochs
+        assert [(r["epochs"], r["learning_rate"]) for r in prov["restarts"]] == list(cfg.train.restarts)
