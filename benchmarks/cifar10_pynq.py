@@ -111,7 +111,7 @@ def plot(rows: list[dict], refs: list[dict], board: str, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(9, 5))
     for r in rows:
         m = r["measured"]
         if r["fits"] and m and m.get("firmware") is not None:
@@ -119,19 +119,22 @@ def plot(rows: list[dict], refs: list[dict], board: str, path: Path) -> None:
             name = r["config"] + (f" ({m['training']})" if m.get("training") else "")
             ax.annotate(name, (r["images_per_s"], 100 * m["firmware"]), fontsize=7, xytext=(4, 3),
                         textcoords="offset points")
-    for ref in refs:
+    for i, ref in enumerate(refs):  # the references share their top-1: labels above and below, in turn
         ax.scatter(ref["images_per_s"], 100 * ref["top1"], marker="*", s=120, color="k")
         ax.annotate(f"{ref['design']} (published)", (ref["images_per_s"], 100 * ref["top1"]), fontsize=7,
-                    xytext=(4, -10), textcoords="offset points")
+                    xytext=(4, 6 if i % 2 else -12), textcoords="offset points")
+    xs = [r["images_per_s"] for r in rows if r["fits"]] + [ref["images_per_s"] for ref in refs]
+    if xs:
+        ax.set_xlim(min(xs) / 2, max(xs) * 8)  # room on the right for the labels
     ax.axhline(85.0, color="r", lw=0.8, ls="--", label="MLPerf Tiny closed division: 85%")
     ax.axvline(1000.0, color="g", lw=0.8, ls=":", label="1,000 images/s")
     ax.set_xscale("log")
     ax.set_xlabel(f"images/s on {board} (estimated, Vivado level; references: measured by their authors)")
     ax.set_ylabel("CIFAR-10 firmware top-1 (%, measured)")
     ax.set_title(f"CIFAR-10 on {board}: the candidates that fit", fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
