@@ -6,8 +6,8 @@ beside the published MLPerf Tiny entries (issue "CIFAR-10 on a pynq-z2, above th
 Per candidate config (CANDIDATES): parameters; float / QKeras / firmware top-1 on the 2,000 CIFAR-10 test
 images, *measured*, read from the results file that holds its run (`parity_fitted.json`: `hwflow hls` on
 this code, with the earlier trainings of the same config it keeps; `prune_cifar10.json`: the dense rows of
-the pruning study, with the commit that recorded them); and the fold of the plan stage for the board now (hwflow.fit.fold on the model `hwflow estimate`
-uses): images/s and utilisation, *estimated* at the Vivado level, or the least LUT when nothing fits. The
+the pruning study, with the commit that recorded them); and the fold of the plan stage for the board now
+(hwflow.fit.fold on the model `hwflow estimate` uses): images/s and utilisation, *estimated* at the Vivado level, or the least LUT when nothing fits. The
 published points come from `references.json`. Writes <out>.md / .json / .png (top-1 vs images/s).
 """
 
@@ -28,22 +28,12 @@ CANDIDATES = [
 ]
 
 
-def _recorded_at(path: Path) -> str:
-    """The commit that last wrote a results file (the code its figures were measured on), or "-"."""
-    from hwflow.tools import capture
-
-    try:
-        res = capture(["git", "log", "-1", "--format=%h", "--", str(path)], cwd=path.parent, timeout_s=30,
-                      label="git log")
-    except Exception:  # noqa: BLE001 (no git, not a checkout: the figures stand without their commit)
-        return "-"
-    return res.stdout.strip() if res.returncode == 0 and res.stdout.strip() else "-"
-
-
 def measured(config: str, source: str) -> list[dict]:
     """[{float, qkeras, firmware, bit_exact, where, training}] of a config from its results file: its latest
     run first, then the earlier trainings of the same network kept on record (parity_fitted.json's
     `earlier`); empty if absent."""
+    from benchmarks.flagship_table import git_commit
+
     data = json.loads((RESULTS / source).read_text())
     if source == "prune_cifar10.json":
         row = next((r for r in data["rows"] if r["config"] == config and r["sparsity"] == 0), None)
@@ -51,7 +41,7 @@ def measured(config: str, source: str) -> list[dict]:
             return []
         return [{"float": row["float_top1"], "qkeras": row["qkeras_top1"], "firmware": row["firmware_top1"],
                  "bit_exact": row["bit_exact_share"] == 1.0, "images": row["images"], "training": None,
-                 "where": f"prune_cifar10.json (dense row; recorded at commit {_recorded_at(RESULTS / source)})"}]
+                 "where": f"prune_cifar10.json (dense row; recorded at commit {git_commit(RESULTS / source)})"}]
     e = data.get(config)
     if e is None:
         return []

@@ -171,12 +171,14 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
-def _commit() -> str:
-    """The checkout's commit (the code the figures were measured on), or "-" outside a git checkout."""
+def git_commit(path: Path | None = None) -> str:
+    """The checkout's commit (the code the figures were measured on), or with `path` the commit that last
+    wrote that file; "-" outside a git checkout."""
     from hwflow.tools import capture
 
+    cmd = ["git", "rev-parse", "--short", "HEAD"] if path is None else ["git", "log", "-1", "--format=%h", "--", str(path)]
     try:
-        res = capture(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, timeout_s=30, label="git rev-parse")
+        res = capture(cmd, cwd=ROOT, timeout_s=30, label=" ".join(cmd[:2]))
     except Exception:  # noqa: BLE001 (no git, not a checkout: the figure stands without its commit)
         return "-"
     return res.stdout.strip() if res.returncode == 0 and res.stdout.strip() else "-"
@@ -184,9 +186,11 @@ def _commit() -> str:
 
 def training_text(raw: dict) -> str:
     """How a config trains, from its `train:` section: e.g. "45 + 50 + 4 QAT epochs" (float, restarts, QAT)."""
+    from hwflow.config import TrainSection  # its defaults, for keys the file leaves out
+
     t = raw.get("train") or {}
-    parts = [str(t.get("epochs", 10)), *(str(r["epochs"]) for r in t.get("restarts") or [])]
-    return f"{' + '.join(parts)} + {t.get('qat_epochs', 3)} QAT epochs"
+    parts = [str(t.get("epochs", TrainSection.epochs)), *(str(r["epochs"]) for r in t.get("restarts") or [])]
+    return f"{' + '.join(parts)} + {t.get('qat_epochs', TrainSection.qat_epochs)} QAT epochs"
 
 
 def record(name: str, reports: Path | None) -> None:
@@ -206,7 +210,7 @@ def record(name: str, reports: Path | None) -> None:
         "firmware": p["csim_accuracy"], "bit_exact": p["bit_exact_share"] == 1.0,
         "training": training_text(raw),
         "measured_by": f"hwflow hls --config hls_configs/{name}.yaml (recorded from {_rel(src)})",
-        "commit": _commit(),
+        "commit": git_commit(),
     }
     old = entries.get(name)
     if old is not None:

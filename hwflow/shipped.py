@@ -58,7 +58,8 @@ def load(cfg: FlowConfig, ds):
             prov = json.loads(str(z["provenance"]))
             if prov.get("train_key") != train_key(cfg, ds):
                 print(f"  {path.name}: shipped weights of another training (config sections or training images "
-                      f"differ: key {prov.get('train_key')}); training {cfg.name} (from scratch, or from the cached stages it shares)", flush=True)
+                      f"differ: key {prov.get('train_key')}); training {cfg.name} (from scratch, or from the "
+                      f"cached stages it shares)", flush=True)
                 return None
             plan = json.loads(str(z["plan"]))
             fw = [z[f"float_{i}"] for i in range(int(z["n_float"]))]

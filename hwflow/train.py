@@ -224,8 +224,8 @@ def _train_float(cfg: FlowConfig, ds: Dataset, float_model) -> int | None:
     cycles = [(cfg.train.epochs, cfg.train.learning_rate), *cfg.train.restarts]
     keys = cfg.float_cycle_fingerprints(ds.fingerprint)
     caches = [build_root() / "cache" / f"float-{k}" for k in keys]
-    if cfg.train.epochs <= 0:
-        return _fit(float_model, ds, cfg, 0, cfg.train.learning_rate, f"{cfg.name}: float training")
+    if cfg.train.epochs <= 0:  # untrained (e.g. the *_imagenet configs): nothing to fit or cache
+        return 0
     done = max((i for i, c in enumerate(caches) if (c / "float.weights.h5").exists()), default=-1)
     if done == len(caches) - 1:
         float_model.load_weights(caches[-1] / "float.weights.h5")
@@ -237,7 +237,8 @@ def _train_float(cfg: FlowConfig, ds: Dataset, float_model) -> int | None:
         epochs, lr = cycles[i]
         desc = f"{cfg.name}: float training" + (f" (restart {i} of {len(cycles) - 1})" if i else "")
         started = _fit(float_model, ds, cfg, epochs, lr, desc, backup=_backup_dir(caches[i]))
-        start = started if start is None else start
+        if start is None:  # the first cycle this run trains
+            start = started
         _check_finite(float_model, cfg, "float training" + (f" (restart {i})" if i else ""))
         _save_cache(float_model, caches[i], "float.weights.h5")
     return start
