@@ -7,8 +7,10 @@ and a signature of the training images), the epochs, the accuracies it reached a
 
 `load(cfg, ds, data_path)` (called by hwflow.train before training) returns the models when the file
 exists and its key is the current config's; a file for another config (any of those sections changed, or
-other training images) is named in one line and the config is trained from scratch. The test images are
-not part of the key: the accuracies are measured again on whatever test images the run has.
+other training images) is named in one line and the config is trained from scratch, or from the float
+weights in the file when they are those after one of the config's float training cycles (`seed_float`: the
+config has gained a warm restart, or only its QAT or quantization changed). The test images are not part
+of the keys: the accuracies are measured again on whatever test images the run has.
 `save(cfg, ds, tm, plan)` writes the file from a finished training (`python -m benchmarks.ship_weights
 --config X`). This module builds no model (hwflow.train does, from what `load` returns).
 """
@@ -31,20 +33,50 @@ def weights_path(cfg: FlowConfig) -> Path:
     return cfg.path.parent / "weights" / f"{cfg.name}.npz"
 
 
-def train_key(cfg: FlowConfig, ds) -> str:
-    """The key a shipped training is valid for: the config's training fingerprint with the training
-    images' signature in place of the whole data set's (a held-out test set may change freely)."""
+def _train_signature(cfg: FlowConfig, ds) -> str:
+    """The training images' signature (with what selects them), in place of the whole data set's: a
+    held-out test set may change freely."""
     from hwflow.data import _source_signature
 
     if cfg.data.source == "default":
-        sig = ds.fingerprint  # the embedded digits: the split is part of the config
-    else:
-        path = Path(cfg.data.path)
-        train_dir = path / "train"
-        sig = _source_signature(train_dir if train_dir.is_dir() else path)
-        sig = hashlib.sha256(repr((sig, tuple(cfg.model.input_shape), cfg.data.max_train, cfg.data.validation,
-                                   cfg.train.seed)).encode()).hexdigest()[:16]
-    return cfg.fingerprint("shipped", sig)
+        return ds.fingerprint  # the embedded digits: the split is part of the config
+    path = Path(cfg.data.path)
+    train_dir = path / "train"
+    sig = _source_signature(train_dir if train_dir.is_dir() else path)
+    return hashlib.sha256(repr((sig, tuple(cfg.model.input_shape), cfg.data.max_train, cfg.data.validation,
+                                cfg.train.seed)).encode()).hexdigest()[:16]
+
+
+def train_key(cfg: FlowConfig, ds) -> str:
+    """The key a shipped training is valid for: the config's training fingerprint on the training images'
+    signature."""
+    return cfg.fingerprint("shipped", _train_signature(cfg, ds))
+
+
+def float_cycle_keys(cfg: FlowConfig, ds) -> list[str]:
+    """The keys of the float weights after each float training cycle (FlowConfig.float_cycle_fingerprints)
+    on the training images' signature: a shipped file's float weights continue any config whose cycles
+    begin with the ones they were trained with (`seed_float`)."""
+    return cfg.float_cycle_fingerprints("shipped", _train_signature(cfg, ds))
+
+
+def seed_float(cfg: FlowConfig, ds) -> tuple[int, list[np.ndarray]] | None:
+    """(cycle index, float weights) when the shipped file of this config name holds the float weights
+    after one of `cfg`'s float training cycles (e.g. the config has since gained a warm restart: the new
+    cycle starts from the shipped weights instead of retraining the earlier ones), else None."""
+    path = weights_path(cfg)
+    if not path.is_file():
+        return None
+    keys = float_cycle_keys(cfg, ds)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            key = json.loads(str(z["provenance"])).get("float_key")
+            if key not in keys:
+                return None
+            return keys.index(key), [z[f"float_{i}"] for i in range(int(z["n_float"]))]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"{path}: not a readable shipped-weights file ({type(exc).__name__}: "
+                          f"{' '.join(str(exc).split())[:160]}); remove it to train from scratch") from None
 
 
 def load(cfg: FlowConfig, ds):
@@ -59,7 +91,7 @@ def load(cfg: FlowConfig, ds):
             if prov.get("train_key") != train_key(cfg, ds):
                 print(f"  {path.name}: shipped weights of another training (config sections or training images "
                       f"differ: key {prov.get('train_key')}); training {cfg.name} (from scratch, or from the "
-                      f"cached stages it shares)", flush=True)
+                      f"cached or shipped stages it shares)", flush=True)
                 return None
             plan = json.loads(str(z["plan"]))
             fw = [z[f"float_{i}"] for i in range(int(z["n_float"]))]
@@ -78,6 +110,10 @@ def save(cfg: FlowConfig, ds, tm, plan: dict, extra: dict | None = None) -> Path
     prov = {"config": cfg.name, "train_key": train_key(cfg, ds), "config_fingerprint": cfg.fingerprint(),
             "epochs": cfg.train.epochs, "qat_epochs": cfg.train.qat_epochs,
             "restarts": [{"epochs": e, "learning_rate": lr} for e, lr in cfg.train.restarts],
+            # the float weights are those of the last float cycle unless pruning or another config's
+            # QAT weights came after it: only then may they seed a longer training (seed_float)
+            "float_key": (float_cycle_keys(cfg, ds)[-1]
+                          if cfg.prune.written is None and cfg.train.init_from is None else None),
             "float_accuracy": tm.float_accuracy, "qkeras_accuracy": tm.qkeras_accuracy,
             "train_images": int(len(ds.x_train)), "test_images": int(len(ds.x_test)), **(extra or {})}
     arrays = {"provenance": np.array(json.dumps(prov)), "plan": np.array(json.dumps(plan))}

@@ -227,6 +227,16 @@ def _train_float(cfg: FlowConfig, ds: Dataset, float_model) -> int | None:
     if cfg.train.epochs <= 0:  # untrained (e.g. the *_imagenet configs): nothing to fit or cache
         return 0
     done = max((i for i, c in enumerate(caches) if (c / "float.weights.h5").exists()), default=-1)
+    if done < len(caches) - 1 and cfg.model.file is None:
+        from hwflow import shipped
+
+        seed = shipped.seed_float(cfg, ds)  # the shipped float weights after a later cycle than cached
+        if seed is not None and seed[0] > done:
+            done, weights = seed
+            float_model.set_weights(weights)
+            _save_cache(float_model, caches[done], "float.weights.h5")
+            print(f"  float training: cycles 1-{done + 1} of {len(caches)} from the shipped weights "
+                  f"{shipped.weights_path(cfg).name}", flush=True)
     if done == len(caches) - 1:
         float_model.load_weights(caches[-1] / "float.weights.h5")
         return None

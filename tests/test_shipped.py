@@ -49,6 +49,41 @@ def test_shipped_weights_replace_training_only_for_their_config(tmp_path, build_
     assert "shipped weights of another training" in capsys.readouterr().out
 
 
+def test_shipped_float_weights_start_a_config_that_gained_a_restart(tmp_path, build_dir, capsys):
+    """A fresh clone whose config gained a warm restart since its weights were shipped trains only the new
+    cycle, from the shipped float weights, to the weights training every cycle from scratch gives."""
+    cfg = load_config(write_config(tmp_path, BASE, "tiny"))
+    ds = load_dataset(cfg.data, cfg.model.input_shape, cfg.train.seed)
+    tm = train(cfg, ds)
+    shipped.save(cfg, ds, tm, _plan_to_json(tm.plan))
+    text = BASE.replace("batch_size: 64}", "batch_size: 64, restarts: [{epochs: 1, learning_rate: 0.0005}]}")
+    warm = load_config(write_config(tmp_path, text, "tiny"))
+    assert shipped.seed_float(warm, ds)[0] == 0  # the shipped weights are those after the first of two cycles
+    shutil.rmtree(build_dir)  # a fresh clone: no training cache
+    seeded = train(warm, ds)
+    out = capsys.readouterr().out
+    assert "shipped weights of another training" in out
+    assert "float training: cycles 1-1 of 2 from the shipped weights tiny.npz" in out
+    assert json.loads((seeded.weights_dir / "metrics.json").read_text())["started_at_epoch"]["float"] == 0
+    moved = [np.abs(a - b).max() for a, b in zip(seeded.float_model.get_weights(), tm.float_model.get_weights())]
+    assert max(moved) > 0  # the restart trained on
+
+    (tmp_path / "weights" / "tiny.npz").unlink()  # from scratch: both cycles, to the same weights
+    shutil.rmtree(build_dir)
+    scratch = train(warm, ds)
+    assert "from the shipped weights" not in capsys.readouterr().out
+    for a, b in zip(scratch.float_model.get_weights(), seeded.float_model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+    for a, b in zip(scratch.qmodel.get_weights(), seeded.qmodel.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+
+    # a pruned training's float weights are not a float cycle's: they seed nothing
+    pruned = load_config(write_config(tmp_path, BASE + "prune: {sparsity: 0.5, epochs: 1}\n", "tiny"))
+    pt = train(pruned, ds)
+    shipped.save(pruned, ds, pt, _plan_to_json(pt.plan))
+    assert shipped.seed_float(pruned, ds) is None and shipped.seed_float(warm, ds) is None
+
+
 def test_the_shipped_flagship_file_is_small_and_matches_its_config():
     """Every file in hls_configs/weights/ belongs to a config of that name and is at most 2 MB."""
     for f in (CONFIG_DIR / "weights").glob("*.npz"):
@@ -59,3 +94,4 @@ def test_the_shipped_flagship_file_is_small_and_matches_its_config():
         assert prov["config"] == f.stem and prov["config_fingerprint"] == cfg.fingerprint()
         assert prov["epochs"] == cfg.train.epochs and prov["qat_epochs"] == cfg.train.qat_epochs
         assert [(r["epochs"], r["learning_rate"]) for r in prov["restarts"]] == list(cfg.train.restarts)
+        assert prov["float_key"] is not None  # its float weights can start a longer training (seed_float)
