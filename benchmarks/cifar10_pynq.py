@@ -50,6 +50,36 @@ def measured(config: str, source: str) -> list[dict]:
              "where": f"parity_fitted.json (commit {x.get('commit', '-')})"} for x in [e, *e.get("earlier", [])]]
 
 
+FLAGSHIP = "squeezenet_cifar10_pynq"
+BAR = 0.85  # MLPerf Tiny closed division, CIFAR-10 (image classification) quality target
+
+
+def float_epochs(training: str) -> int:
+    """The float epochs of a schedule written by hwflow.config.schedule_text ("45 + 50 + 4 QAT epochs": 95)."""
+    return sum(int(x) for x in training.split(" QAT epochs")[0].split(" + ")[:-1])
+
+
+def projection(rows: list[dict]) -> dict | None:
+    """Where the flagship network would reach the bar with longer training: a least-squares line of its
+    measured firmware top-1 against log2(float epochs) over its trainings on record, extrapolated to 85%.
+    An *extrapolation* (accuracy saturates with training, so it is a lower bound on the epochs), only
+    with three or more trainings and a rising line."""
+    import numpy as np
+
+    pts = sorted((float_epochs(r["measured"]["training"]), r["measured"]["firmware"]) for r in rows
+                 if r["config"] == FLAGSHIP and r["measured"] and r["measured"].get("training"))
+    if len(pts) < 3:
+        return None
+    e, top1 = np.array([p[0] for p in pts], float), np.array([p[1] for p in pts], float)
+    slope, icpt = np.polyfit(np.log2(e), top1, 1)
+    out = {"config": FLAGSHIP, "points": [{"float_epochs": int(a), "firmware": b} for a, b in pts],
+           "per_doubling": round(float(slope), 5), "intercept": round(float(icpt), 5), "bar": BAR,
+           "epochs_for_bar": None}
+    if slope > 0:
+        out["epochs_for_bar"] = int(np.ceil(2 ** ((BAR - icpt) / slope)))
+    return out
+
+
 def folded(config: str, board) -> dict:
     from hwflow.config import load_config
     from hwflow.estimate_report import config_qmodel
@@ -69,7 +99,7 @@ def folded(config: str, board) -> dict:
             "utilisation": {k: round(v, 1) for k, v in a["utilisation"].items() if k != "URAM"}, "binding": a["binding"]}
 
 
-def render(rows: list[dict], refs: list[dict], board: str) -> str:
+def render(rows: list[dict], refs: list[dict], board: str, proj: dict | None = None) -> str:
     pct = lambda v: "-" if v is None else f"{100 * v:.2f}%"  # noqa: E731
     lines = [f"# CIFAR-10 on {board}: measured top-1 vs estimated images/s", "",
              "Written by `benchmarks/cifar10_pynq.py`. Top-1 on the 2,000 CIFAR-10 test images is *measured* (firmware: "
@@ -92,16 +122,28 @@ def render(rows: list[dict], refs: list[dict], board: str) -> str:
     for ref in refs:
         lines.append(f"| {ref['design']} ({ref['network']}) | - | - | - | {pct(ref['top1'])} *published* | - | "
                      f"{ref['images_per_s']:,.1f} *published* | - | references.json |")
+    if proj:
+        pts = ", ".join(f"{p['float_epochs']}: {pct(p['firmware'])}" for p in proj["points"])
+        where = (f"{pct(proj['bar'])} at about **{proj['epochs_for_bar']:,} float epochs** (*extrapolated*; accuracy "
+                 f"saturates with training, so read it as the least it would take)" if proj["epochs_for_bar"]
+                 else "no rising trend to extrapolate")
+        lines += ["", f"## Where the bar would be: `{proj['config']}` against its training length", "",
+                  f"Measured firmware top-1 by float epochs (each training + its QAT epochs): {pts}. A least-squares "
+                  f"line against log2(epochs) gains {100 * proj['per_doubling']:.2f} points per doubling and reaches "
+                  f"{where}. The same network and fold throughout: the images/s above do not change."]
     return "\n".join(lines) + "\n"
 
 
-def plot(rows: list[dict], refs: list[dict], board: str, path: Path) -> None:
+def plot(rows: list[dict], refs: list[dict], board: str, path: Path, proj: dict | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 5))
+    if proj:  # beside it, the flagship's training curve and its extrapolation
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(14, 5), gridspec_kw={"width_ratios": [9, 5]})
+    else:
+        fig, ax = plt.subplots(figsize=(9, 5))
     for r in rows:
         m = r["measured"]
         if r["fits"] and m and m.get("firmware") is not None:
@@ -123,6 +165,25 @@ def plot(rows: list[dict], refs: list[dict], board: str, path: Path) -> None:
     ax.set_ylabel("CIFAR-10 firmware top-1 (%, measured)")
     ax.set_title(f"CIFAR-10 on {board}: the candidates that fit", fontsize=10)
     ax.legend(fontsize=7, loc="lower left")
+    if proj:
+        import numpy as np
+
+        e = np.array([p["float_epochs"] for p in proj["points"]], float)
+        t = np.array([100 * p["firmware"] for p in proj["points"]])
+        ax2.scatter(e, t, marker="o", label="measured (firmware top-1)")
+        last = max(e.max(), proj["epochs_for_bar"] or 0) * 1.1
+        xs = np.geomspace(e.min() * 0.9, last, 50)
+        slope, icpt = 100 * proj["per_doubling"], 100 * proj["intercept"]
+        ax2.plot(xs, icpt + slope * np.log2(xs), "k--", lw=0.8, label=f"fit: {slope:+.2f} points per doubling (extrapolated)")
+        ax2.axhline(100 * proj["bar"], color="r", lw=0.8, ls="--")
+        ax2.set_xscale("log", base=2)
+        ticks = sorted({*e.astype(int).tolist(), *([proj["epochs_for_bar"]] if proj["epochs_for_bar"] else [])})
+        ax2.set_xticks(ticks, [str(x) for x in ticks])
+        ax2.minorticks_off()
+        ax2.set_xlabel("float training epochs (log scale)")
+        ax2.set_ylabel("firmware top-1 (%, measured)")
+        ax2.set_title(f"{proj['config']}: top-1 vs training length", fontsize=10)
+        ax2.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -150,9 +211,10 @@ def main(argv=None) -> int:
         rows += [{"config": config, "measured": m, **row} for m in runs]
         print(f"  {config}: fits {row['fits']}, {row.get('images_per_s')}", flush=True)
     refs = json.loads((RESULTS / "references.json").read_text())["rows"]
-    data = {"board": board.name, "rows": rows, "references": refs}
-    write_report_files(args.out.parent, args.out.name, render(rows, refs, board.name), data,
-                       lambda p: plot(rows, refs, board.name, p))
+    proj = projection(rows)
+    data = {"board": board.name, "rows": rows, "references": refs, "projection": proj}
+    write_report_files(args.out.parent, args.out.name, render(rows, refs, board.name, proj), data,
+                       lambda p: plot(rows, refs, board.name, p, proj))
     return 0
 
 

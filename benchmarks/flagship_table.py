@@ -186,11 +186,11 @@ def git_commit(path: Path | None = None) -> str:
 
 def training_text(raw: dict) -> str:
     """How a config trains, from its `train:` section: e.g. "45 + 50 + 4 QAT epochs" (float, restarts, QAT)."""
-    from hwflow.config import TrainSection  # its defaults, for keys the file leaves out
+    from hwflow.config import TrainSection, schedule_text  # TrainSection: defaults for keys the file leaves out
 
     t = raw.get("train") or {}
-    parts = [str(t.get("epochs", TrainSection.epochs)), *(str(r["epochs"]) for r in t.get("restarts") or [])]
-    return f"{' + '.join(parts)} + {t.get('qat_epochs', TrainSection.qat_epochs)} QAT epochs"
+    return schedule_text(t.get("epochs", TrainSection.epochs), [r["epochs"] for r in t.get("restarts") or []],
+                         t.get("qat_epochs", TrainSection.qat_epochs))
 
 
 def record(name: str, reports: Path | None) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwflow.config import FlowConfig
+from hwflow.config import FlowConfig, schedule_text
 from hwflow.data import Dataset
 from hwflow.paths import ModelPaths, build_root
 from hwflow.zoo.quant import QuantPlan, QuantSpec, LayerQuant, integer_bits_for
@@ -193,11 +193,17 @@ def build_models(cfg: FlowConfig, plan: QuantPlan | None = None):
     return float_model, qmodel
 
 
+def float_cycle_dirs(cfg: FlowConfig, ds: Dataset) -> list[Path]:
+    """Where the float weights after each training cycle (`epochs`, then each of `train.restarts`) are
+    cached: keyed by the sections that define the float model only (FlowConfig.float_cycle_fingerprints)."""
+    return [build_root() / "cache" / f"float-{k}" for k in cfg.float_cycle_fingerprints(ds.fingerprint)]
+
+
 def float_cache_dir(cfg: FlowConfig, ds: Dataset) -> Path:
     """Where the trained float weights are cached: keyed by the sections that define the float
     model only (model, data, train minus qat_epochs), so configs that differ only in their
     quantization (e.g. a tuned `<model>_tuned.yaml`) reuse the float baseline and only rerun QAT."""
-    return build_root() / "cache" / f"float-{cfg.float_fingerprint(ds.fingerprint)}"
+    return float_cycle_dirs(cfg, ds)[-1]
 
 
 def _save_cache(model, cache: Path, file: str) -> None:
@@ -222,8 +228,7 @@ def _train_float(cfg: FlowConfig, ds: Dataset, float_model) -> int | None:
     CosineDecayRestarts is not used because it ties the cycles into one optimizer run, which could
     not start from the cached first cycle."""
     cycles = [(cfg.train.epochs, cfg.train.learning_rate), *cfg.train.restarts]
-    keys = cfg.float_cycle_fingerprints(ds.fingerprint)
-    caches = [build_root() / "cache" / f"float-{k}" for k in keys]
+    caches = float_cycle_dirs(cfg, ds)
     if cfg.train.epochs <= 0:  # untrained (e.g. the *_imagenet configs): nothing to fit or cache
         return 0
     done = max((i for i, c in enumerate(caches) if (c / "float.weights.h5").exists()), default=-1)
@@ -361,9 +366,9 @@ def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
                 "test_images": len(ds.x_test), "validation_images": 0 if ds.x_val is None else len(ds.x_val),
                 "started_at_epoch": None, "shipped": shipped.weights_path(cfg).name,
                 "shipped_provenance": prov})
-            cycles = " + ".join(str(e) for e in [prov.get("epochs"), *(r["epochs"] for r in prov.get("restarts", []))])
-            print(f"  shipped weights: {shipped.weights_path(cfg).name} (trained {cycles} + "
-                  f"{prov.get('qat_epochs')} QAT epochs; no training)", flush=True)
+            trained = schedule_text(prov.get("epochs"), [r["epochs"] for r in prov.get("restarts", [])],
+                                    prov.get("qat_epochs"))
+            print(f"  shipped weights: {shipped.weights_path(cfg).name} (trained {trained}; no training)", flush=True)
             return TrainedModels(float_model, qmodel, plan, fa, qa, final, True)
 
     tf.keras.utils.set_random_seed(cfg.train.seed)

@@ -73,6 +73,28 @@ def test_record_keeps_an_earlier_training_of_the_same_config(tmp_path, monkeypat
     assert "| `net` (earlier: 45 + 4 QAT epochs) | CIFAR-10, 2,000 | 80.60% | 80.95% | 80.95% | yes | 0a3dad2 |" in table
 
 
+def test_the_training_curve_is_extrapolated_from_the_recorded_trainings():
+    """cifar10_pynq's projection: float epochs read from the schedule text, a line of top-1 against log2(epochs)
+    through the flagship's trainings, the epochs where it crosses 85%; none with fewer than three trainings."""
+    from benchmarks import cifar10_pynq as c
+
+    assert c.float_epochs("45 + 50 + 15 + 4 QAT epochs") == 110 and c.float_epochs("10 + 3 QAT epochs") == 10
+
+    def row(training, top1, config=c.FLAGSHIP):
+        return {"config": config, "measured": {"training": training, "firmware": top1}}
+
+    # +2 points per doubling from 80% at 40 epochs: 85% at 40 * 2**2.5 = 226.3 epochs
+    rows = [row("40 + 4 QAT epochs", 0.80), row("40 + 40 + 4 QAT epochs", 0.82), row("40 + 120 + 4 QAT epochs", 0.84),
+            row("40 + 4 QAT epochs", 0.70, "another"), {"config": c.FLAGSHIP, "measured": None}]
+    proj = c.projection(rows)
+    assert [p["float_epochs"] for p in proj["points"]] == [40, 80, 160]
+    assert abs(proj["per_doubling"] - 0.02) < 1e-9 and proj["epochs_for_bar"] == 227
+    assert "at about **227 float epochs** (*extrapolated*" in c.render([], [], "pynq-z2", proj)
+    assert c.projection(rows[:2]) is None
+    falling = [row("40 + 4 QAT epochs", 0.84), row("80 + 4 QAT epochs", 0.82), row("160 + 4 QAT epochs", 0.80)]
+    assert c.projection(falling)["epochs_for_bar"] is None
+
+
 def test_readme_is_short_and_its_links_resolve():
     text = (REPO_ROOT / "README.md").read_text()
     assert len(text.splitlines()) < 200

@@ -18,12 +18,12 @@ from hwflow.config.sections import (BACKENDS, DEFAULT_BOARD, FIFO_MODES, IO_TYPE
                                     MAX_WIDTH_MULTIPLIER, PRECISION_KEYS, ROLES, STRATEGIES, Backend, DataSection,
                                     FifoMode, FlowConfig, HlsSection, IoType, LayerHls, LayerQuantOverride,
                                     ModelSection, ParitySection, PruneSection, QuantDefaults, QuantizationSection,
-                                    Strategy, TrainSection, Written)
+                                    Strategy, TrainSection, Written, schedule_text)
 
 __all__ = [
     "BACKENDS", "DEFAULT_BOARD", "FIFO_MODES", "IO_TYPES", "MAX_CLASSES", "MAX_INT", "MAX_SEED", "MAX_WIDTH_MULTIPLIER",
     "PRECISION_KEYS", "QUANT_KEYS", "ROLES", "SECTIONS", "STRATEGIES", "Backend", "DataSection", "FifoMode",
     "FlowConfig", "HlsSection", "IoType", "LayerHls", "LayerQuantOverride", "ModelSection", "ParitySection",
     "PruneSection", "QuantDefaults", "QuantizationSection", "Strategy", "TrainSection", "Written", "_valid_text",
-    "check_keys", "config_from_dict", "load_config", "read_yaml", "validate_layers",
+    "check_keys", "config_from_dict", "load_config", "read_yaml", "schedule_text", "validate_layers",
 ]

@@ -114,6 +114,13 @@ class DataSection(Written):
     validation: int = 0  # training images held out (seeded) for model selection, e.g. `hwflow tune`
 
 
+def schedule_text(epochs, restarts, qat_epochs) -> str:
+    """How a model was (or will be) trained, in one phrase: "45 + 50 + 15 + 4 QAT epochs" (the float
+    epochs, each warm restart's, the QAT epochs). Used by the shipped-weights load line and the results
+    tables."""
+    return " + ".join(str(e) for e in [epochs, *restarts]) + f" + {qat_epochs} QAT epochs"
+
+
 @dataclass(frozen=True)
 class TrainSection(Written):
     epochs: int = 10  # float training epochs (0: no training, e.g. the untrained *_imagenet configs)
