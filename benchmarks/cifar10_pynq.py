@@ -29,7 +29,7 @@ CANDIDATES = [
 
 
 def measured(config: str, source: str) -> list[dict]:
-    """[{float, qkeras, firmware, bit_exact, where, training}] of a config from its results file: its latest
+    """[{float, qkeras, firmware, bit_exact, where, training, float_epoch_seconds}] of a config from its results file: its latest
     run first, then the earlier trainings of the same network kept on record (parity_fitted.json's
     `earlier`); empty if absent."""
     from benchmarks.flagship_table import git_commit
@@ -46,7 +46,7 @@ def measured(config: str, source: str) -> list[dict]:
     if e is None:
         return []
     return [{"float": x["float"], "qkeras": x["qkeras"], "firmware": x["firmware"], "bit_exact": x["bit_exact"],
-             "images": x["images"], "training": x.get("training"),
+             "images": x["images"], "training": x.get("training"), "float_epoch_seconds": x.get("float_epoch_seconds"),
              "where": f"parity_fitted.json (commit {x.get('commit', '-')})"} for x in [e, *e.get("earlier", [])]]
 
 
@@ -63,21 +63,36 @@ def projection(rows: list[dict]) -> dict | None:
     """Where the flagship network would reach the bar with longer training: a least-squares line of its
     measured firmware top-1 against log2(float epochs) over its trainings on record, extrapolated to 85%.
     An *extrapolation* (accuracy saturates with training, so it is a lower bound on the epochs), only
-    with three or more trainings and a rising line."""
+    with three or more trainings and a rising line. Its cost: the epochs beyond the longest training on
+    record at the seconds a float epoch took in the latest timed training (measured; None if none was)."""
     import numpy as np
 
-    pts = sorted((float_epochs(r["measured"]["training"]), r["measured"]["firmware"]) for r in rows
-                 if r["config"] == FLAGSHIP and r["measured"] and r["measured"].get("training"))
+    runs = [r["measured"] for r in rows if r["config"] == FLAGSHIP and r["measured"] and r["measured"].get("training")]
+    pts = sorted((float_epochs(m["training"]), m["firmware"]) for m in runs)
     if len(pts) < 3:
         return None
     e, top1 = np.array([p[0] for p in pts], float), np.array([p[1] for p in pts], float)
     slope, icpt = np.polyfit(np.log2(e), top1, 1)
     out = {"config": FLAGSHIP, "points": [{"float_epochs": int(a), "firmware": b} for a, b in pts],
            "per_doubling": round(float(slope), 5), "intercept": round(float(icpt), 5), "bar": BAR,
-           "epochs_for_bar": None}
+           "epochs_for_bar": None, "float_epoch_seconds": next(
+               (m["float_epoch_seconds"] for m in runs if m.get("float_epoch_seconds")), None)}
     if slope > 0:
         out["epochs_for_bar"] = int(np.ceil(2 ** ((BAR - icpt) / slope)))
     return out
+
+
+def cost_text(proj: dict) -> str:
+    """What the extrapolated bar costs in training, from the measured seconds per float epoch."""
+    longest, need, sec = max(p["float_epochs"] for p in proj["points"]), proj["epochs_for_bar"], proj["float_epoch_seconds"]
+    if not need or need <= longest or any(p["firmware"] >= proj["bar"] for p in proj["points"]):
+        return ""
+    more = f"{need - longest:,} float epochs more than the longest training on record"
+    if not sec:
+        return f" That is {more}."
+    return (f" That is {more}: at the {sec:.0f} s a float epoch took in the latest training (*measured*, "
+            f"wall clock on this machine's CPUs), about {(need - longest) * sec / 3600:.1f} more hours, or "
+            f"{need * sec / 3600:.1f} hours for the whole float schedule from scratch.")
 
 
 def folded(config: str, board) -> dict:
@@ -124,13 +139,18 @@ def render(rows: list[dict], refs: list[dict], board: str, proj: dict | None = N
                      f"{ref['images_per_s']:,.1f} *published* | - | references.json |")
     if proj:
         pts = ", ".join(f"{p['float_epochs']}: {pct(p['firmware'])}" for p in proj["points"])
-        where = (f"{pct(proj['bar'])} at about **{proj['epochs_for_bar']:,} float epochs** (*extrapolated*; accuracy "
-                 f"saturates with training, so read it as the least it would take)" if proj["epochs_for_bar"]
-                 else "no rising trend to extrapolate")
+        reached = [p["float_epochs"] for p in proj["points"] if p["firmware"] >= proj["bar"]]
+        if reached:
+            where = f"{pct(proj['bar'])} *measured* at {min(reached):,} float epochs"
+        elif proj["epochs_for_bar"]:
+            where = (f"{pct(proj['bar'])} at about **{proj['epochs_for_bar']:,} float epochs** (*extrapolated*; accuracy "
+                     f"saturates with training, so read it as the least it would take)")
+        else:
+            where = "no rising trend to extrapolate"
         lines += ["", f"## Where the bar would be: `{proj['config']}` against its training length", "",
                   f"Measured firmware top-1 by float epochs (each training + its QAT epochs): {pts}. A least-squares "
                   f"line against log2(epochs) gains {100 * proj['per_doubling']:.2f} points per doubling and reaches "
-                  f"{where}. The same network and fold throughout: the images/s above do not change."]
+                  f"{where}.{cost_text(proj)} The same network and fold throughout: the images/s above do not change."]
     return "\n".join(lines) + "\n"
 
 

@@ -196,7 +196,8 @@ def training_text(raw: dict) -> str:
 def record(name: str, reports: Path | None) -> None:
     """Copy the top-1 figures of `hwflow hls --config hls_configs/<name>.yaml` into parity_fitted.json. An
     entry of another training of the same config (other figures or schedule) is kept under `earlier`, so
-    the accuracy a longer training bought stays on record with its commit."""
+    the accuracy a longer training bought stays on record with its commit. With the run's training.json,
+    the measured wall-clock seconds of a float epoch (of the epochs that run trained) go with it."""
     src = (reports or ROOT / "build" / name / "reports") / "parity.json"
     if not src.is_file():
         raise SystemExit(f"flagship_table: {src} does not exist; run `hwflow hls --config hls_configs/{name}.yaml` first")
@@ -212,6 +213,12 @@ def record(name: str, reports: Path | None) -> None:
         "measured_by": f"hwflow hls --config hls_configs/{name}.yaml (recorded from {_rel(src)})",
         "commit": git_commit(),
     }
+    trained = src.parent / "training.json"  # the flow's models stage: what the run trained and in how long
+    if trained.is_file():
+        fl = (json.loads(trained.read_text()).get("trained") or {}).get("float")
+        if fl and fl["epochs"]:
+            entry["float_epoch_seconds"] = round(fl["seconds"] / fl["epochs"], 1)
+            entry["timed_epochs"] = fl["epochs"]
     old = entries.get(name)
     if old is not None:
         earlier = old.pop("earlier", [])

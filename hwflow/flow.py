@@ -132,6 +132,8 @@ def models(b: Build) -> Build:
             print(describe(cfg) + acc)
         else:
             print(f"  {'cached weights' if tm.from_cache else 'trained'}: {tm.weights_dir}{acc}")
+            if not b.options.dry_run:
+                _write_training(b, tm.weights_dir)
         b.model_source = "trained (training cache)" if tm.from_cache else "trained"
     else:
         from hwflow.train import TrainedModels, untrained_models
@@ -368,6 +370,15 @@ def run(cfg: FlowConfig | None, *, start: str = "models", stop: str = "bitstream
                 any(s in steps for s in (parity, synth, report, bitstream)):
             _write_times(build)
     return build
+
+
+def _write_training(b: Build, weights_dir: Path) -> None:
+    """<reports>/training.json: the training cache entry's metrics (top-1, the epochs its run trained and
+    their wall-clock seconds, or where the shipped weights came from) beside this build's other reports."""
+    from hwflow.paths import write_text_atomic
+
+    metrics = json.loads((weights_dir / "metrics.json").read_text())
+    write_text_atomic(b.reports_dir / "training.json", json.dumps({**metrics, "weights_dir": str(weights_dir)}, indent=1))
 
 
 def _write_times(b: Build) -> None:

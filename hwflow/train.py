@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,21 @@ class TrainedModels:
     from_cache: bool
 
 
+@dataclass
+class FitRun:
+    """What one training run did: the epoch it started at (> 0: resumed from its per-epoch checkpoint),
+    the epochs it trained and their wall-clock seconds (the measured cost of a schedule; metrics.json)."""
+    first_epoch: int = 0
+    epochs: int = 0
+    seconds: float = 0.0
+
+    def __add__(self, later: "FitRun") -> "FitRun":  # two cycles of one training: where the first started
+        return FitRun(self.first_epoch, self.epochs + later.epochs, self.seconds + later.seconds)
+
+    def to_dict(self) -> dict:
+        return {"epochs": self.epochs, "seconds": round(self.seconds, 1)}
+
+
 def _tqdm_callback(total_epochs: int, desc: str):
     from tensorflow import keras
     from tqdm import tqdm
@@ -42,6 +58,7 @@ def _tqdm_callback(total_epochs: int, desc: str):
 
         def on_train_begin(self, logs=None):
             self.bar = tqdm(total=total_epochs, desc=desc, unit="epoch", disable=None)
+            self.epoch_seconds: list[float] = []
 
         def on_epoch_begin(self, epoch, logs=None):
             if self.first_epoch is None:
@@ -49,8 +66,10 @@ def _tqdm_callback(total_epochs: int, desc: str):
                 if epoch:
                     self.bar.set_description(f"{desc} (resumed at epoch {epoch + 1})")
                     self.bar.update(epoch)
+            self.t0 = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
+            self.epoch_seconds.append(time.perf_counter() - self.t0)
             logs = logs or {}
             self.bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items() if k in ("loss", "accuracy", "val_accuracy")})
             self.bar.update(1)
@@ -92,15 +111,15 @@ def _dataset(x, y, batch: int, augment: bool, seed: int, classes: int | None = N
 
 
 def _fit(model, ds: Dataset, cfg: FlowConfig, epochs: int, lr: float, desc: str, backup: Path | None = None,
-         callbacks: list | None = None) -> int:
+         callbacks: list | None = None) -> FitRun:
     """Train `epochs` epochs with a cosine schedule. `backup`: a folder where the model and optimizer
     state are checkpointed at every epoch's end (Keras BackupAndRestore): a run that was interrupted
     resumes there at the saved epoch instead of restarting, and the folder is removed when training
-    ends. Returns the epoch this run started at (0: from scratch)."""
+    ends. Returns what this run trained (FitRun; first_epoch 0: from scratch)."""
     from tensorflow import keras
 
     if epochs <= 0:
-        return 0
+        return FitRun()
     steps = max(1, int(np.ceil(len(ds.x_train) / cfg.train.batch_size))) * epochs
     schedule = keras.optimizers.schedules.CosineDecay(lr, steps)
     smooth = cfg.train.label_smoothing
@@ -118,7 +137,7 @@ def _fit(model, ds: Dataset, cfg: FlowConfig, epochs: int, lr: float, desc: str,
               epochs=epochs, verbose=0, callbacks=[*cbs, bar])
     if backup is not None:  # Keras deletes the checkpoint files at the end, not their folder
         shutil.rmtree(backup, ignore_errors=True)
-    return int(bar.first_epoch or 0)
+    return FitRun(int(bar.first_epoch or 0), len(bar.epoch_seconds), sum(bar.epoch_seconds))
 
 
 def _backup_dir(cache: Path) -> Path:
@@ -217,9 +236,9 @@ def _save_cache(model, cache: Path, file: str) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _train_float(cfg: FlowConfig, ds: Dataset, float_model) -> int | None:
-    """Float training, or its cached result (see float_cache_dir). Returns the epoch the training
-    started at (> 0: resumed from its checkpoint), None when it came from the cache.
+def _train_float(cfg: FlowConfig, ds: Dataset, float_model) -> FitRun | None:
+    """Float training, or its cached result (see float_cache_dir). Returns what this run trained (the
+    cycles it did not find cached, from the epoch it started at), None when it all came from the cache.
 
     With `train.restarts` (SGDR, Loshchilov & Hutter 2017), each restart is a new cosine cycle with a
     fresh Adam from the weights the previous cycle ended with, cached under its own key: the first
@@ -230,7 +249,7 @@ def _train_float(cfg: FlowConfig, ds: Dataset, float_model) -> int | None:
     cycles = [(cfg.train.epochs, cfg.train.learning_rate), *cfg.train.restarts]
     caches = float_cycle_dirs(cfg, ds)
     if cfg.train.epochs <= 0:  # untrained (e.g. the *_imagenet configs): nothing to fit or cache
-        return 0
+        return FitRun()
     done = max((i for i, c in enumerate(caches) if (c / "float.weights.h5").exists()), default=-1)
     if done < len(caches) - 1 and cfg.model.file is None:
         from hwflow import shipped
@@ -247,25 +266,24 @@ def _train_float(cfg: FlowConfig, ds: Dataset, float_model) -> int | None:
         return None
     if done >= 0:
         float_model.load_weights(caches[done] / "float.weights.h5")
-    start = None
+    run = None
     for i in range(done + 1, len(cycles)):
         epochs, lr = cycles[i]
         desc = f"{cfg.name}: float training" + (f" (restart {i} of {len(cycles) - 1})" if i else "")
-        started = _fit(float_model, ds, cfg, epochs, lr, desc, backup=_backup_dir(caches[i]))
-        if start is None:  # the first cycle this run trains
-            start = started
+        cycle = _fit(float_model, ds, cfg, epochs, lr, desc, backup=_backup_dir(caches[i]))
         _check_finite(float_model, cfg, "float training" + (f" (restart {i})" if i else ""))
+        run = cycle if run is None else run + cycle  # started where the first cycle this run trains did
         _save_cache(float_model, caches[i], "float.weights.h5")
-    return start
+    return run
 
 
-def _prune_float(cfg: FlowConfig, ds: Dataset, float_model, plan: dict[str, float]) -> int | None:
+def _prune_float(cfg: FlowConfig, ds: Dataset, float_model, plan: dict[str, float]) -> FitRun | None:
     """Fine-tune the trained float baseline with magnitude pruning (hwflow.prune), or load the
-    cached result; the zeros are checked against the targets. Returns the start epoch as _train_float."""
+    cached result; the zeros are checked against the targets. Returns what it trained as _train_float."""
     from hwflow import prune
 
     cache = build_root() / "cache" / f"pruned-{cfg.pruned_float_fingerprint(ds.fingerprint)}"
-    start = None
+    run = None
     cached = (cache / "float.weights.h5").exists()
     if cached:
         float_model.load_weights(cache / "float.weights.h5")
@@ -274,14 +292,14 @@ def _prune_float(cfg: FlowConfig, ds: Dataset, float_model, plan: dict[str, floa
         steps = max(1, int(np.ceil(len(ds.x_train) / cfg.train.batch_size))) * p.epochs
         wrapped = prune.wrap(float_model, plan, prune.ramp_schedule(steps, p.ramp, p.frequency))
         lr = p.learning_rate if p.learning_rate is not None else cfg.train.learning_rate / 2
-        start = _fit(wrapped, ds, cfg, p.epochs, lr, f"{cfg.name}: pruning", backup=_backup_dir(cache),
+        run = _fit(wrapped, ds, cfg, p.epochs, lr, f"{cfg.name}: pruning", backup=_backup_dir(cache),
                      callbacks=prune.callbacks())
         prune.strip_into(wrapped, float_model)
         _check_finite(float_model, cfg, "pruning")
     prune.check_zeros(float_model, prune.zero_masks(float_model, plan), plan, f"{cfg.path}: after float pruning")
     if not cached:
         _save_cache(float_model, cache, "float.weights.h5")
-    return start
+    return run
 
 
 def untrained_models(cfg: FlowConfig):
@@ -373,14 +391,14 @@ def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
 
     tf.keras.utils.set_random_seed(cfg.train.seed)
     float_model, _ = build_models(cfg)
-    started = {"float": _train_float(cfg, ds, float_model)}
+    runs = {"float": _train_float(cfg, ds, float_model)}
     from hwflow import prune
 
     sparsity = prune.plan_for(cfg, float_model)
     if sparsity and start is None and cfg.train.epochs > 0:
         # pruned while float (a config whose QAT starts from another model prunes that model's
         # weights in place below, and its float reference stays the unpruned baseline)
-        started["pruning"] = _prune_float(cfg, ds, float_model, sparsity)
+        runs["pruning"] = _prune_float(cfg, ds, float_model, sparsity)
 
     folded = fold_batchnorm(float_model)
     plan = resolve_plan(cfg.quant_plan(kernel_layer_names(float_model)), folded)
@@ -397,7 +415,7 @@ def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
         masks = prune.zero_masks(qmodel, sparsity)
         qat_model = prune.wrap(qmodel, sparsity, prune.frozen_schedule())
         qat_callbacks = prune.callbacks()
-    started["qat"] = _fit(qat_model, ds, cfg, cfg.train.qat_epochs, cfg.train.learning_rate * 0.1, f"{cfg.name}: QAT",
+    runs["qat"] = _fit(qat_model, ds, cfg, cfg.train.qat_epochs, cfg.train.learning_rate * 0.1, f"{cfg.name}: QAT",
          backup=_backup_dir(final) if cfg.train.qat_epochs > 0 else None, callbacks=qat_callbacks)
     if sparsity:
         prune.strip_into(qat_model, qmodel)
@@ -411,8 +429,10 @@ def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
     _store(final, key, float_model, qmodel, plan, {
         "float_accuracy": fa, "qkeras_accuracy": qa, "train_images": len(ds.x_train), "test_images": len(ds.x_test),
         "validation_images": 0 if ds.x_val is None else len(ds.x_val),
-        # the epoch each training started at (> 0: resumed from its per-epoch checkpoint; null: cached)
-        "started_at_epoch": started, "sparsity": prune.sparsity_of(qmodel, list(sparsity))})
+        # the epoch each training started at (> 0: resumed from its per-epoch checkpoint; null: cached),
+        # and the epochs this run trained with their wall-clock seconds (null: cached)
+        "started_at_epoch": {k: None if r is None else r.first_epoch for k, r in runs.items()},
+        "trained": {k: None if r is None else r.to_dict() for k, r in runs.items()}, "sparsity": prune.sparsity_of(qmodel, list(sparsity))})
     return TrainedModels(float_model, qmodel, plan, fa, qa, final, False)
 
 

@@ -89,7 +89,16 @@ def test_the_training_curve_is_extrapolated_from_the_recorded_trainings():
     proj = c.projection(rows)
     assert [p["float_epochs"] for p in proj["points"]] == [40, 80, 160]
     assert abs(proj["per_doubling"] - 0.02) < 1e-9 and proj["epochs_for_bar"] == 227
-    assert "at about **227 float epochs** (*extrapolated*" in c.render([], [], "pynq-z2", proj)
+    text = c.render([], [], "pynq-z2", proj)
+    assert "at about **227 float epochs** (*extrapolated*" in text and "67 float epochs more than" in text
+    assert "hours" not in text  # no training on record was timed: no cost in hours
+    rows[1]["measured"]["float_epoch_seconds"] = 36.0  # 67 more epochs at 36 s: 0.67 h; 227 at 36 s: 2.27 h
+    proj = c.projection(rows)
+    assert proj["float_epoch_seconds"] == 36.0
+    assert "about 0.7 more hours, or 2.3 hours for the whole float schedule" in c.render([], [], "pynq-z2", proj)
+    rows[2]["measured"]["firmware"] = 0.851  # a training reached the bar: measured, no extrapolation
+    text = c.render([], [], "pynq-z2", c.projection(rows))
+    assert "85.00% *measured* at 160 float epochs" in text and "hours" not in text
     assert c.projection(rows[:2]) is None
     falling = [row("40 + 4 QAT epochs", 0.84), row("80 + 4 QAT epochs", 0.82), row("160 + 4 QAT epochs", 0.80)]
     assert c.projection(falling)["epochs_for_bar"] is None

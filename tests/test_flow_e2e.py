@@ -34,6 +34,8 @@ def test_make_hls_small_configs(name, session_build, monkeypatch):
     assert saved["passed"] and saved["n_images"] == 200
     times = json.loads((res.paths.reports / "time_per_stage.json").read_text())
     assert list(times) == ["models", "check", "plan", "convert", "estimate", "parity"]  # flow.STAGES up to parity
+    trained = json.loads((res.paths.reports / "training.json").read_text())  # the models stage's training metrics
+    assert trained["float_accuracy"] == res.models.float_accuracy and trained["weights_dir"] == str(res.models.weights_dir)
 
     # a second run reuses the trained weights and the compiled C-sim library
     again = run_hls(cfg, images=20)

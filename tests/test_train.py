@@ -42,6 +42,13 @@ def test_cache_and_init_from(tmp_path, build_dir):
     np.testing.assert_array_equal(tuned.float_model.get_weights()[0], base.float_model.get_weights()[0])
     assert str(tuned.plan.get("conv1").weight).startswith("quantized_bits(4,")
     assert train(narrow_cfg, ds).from_cache
+    # what each run trained, timed: the base all of its schedule, the tuned config its QAT only
+    import json
+
+    ran = [json.loads((t.weights_dir / "metrics.json").read_text())["trained"] for t in (base, tuned)]
+    assert {k: v["epochs"] for k, v in ran[0].items()} == {"float": 1, "qat": 1}
+    assert ran[0]["float"]["seconds"] > 0 and ran[0]["qat"]["seconds"] > 0
+    assert ran[1]["float"] is None and ran[1]["qat"]["epochs"] == 1
 
 
 def test_init_from_must_exist_and_not_chain(tmp_path):
@@ -107,6 +114,8 @@ def test_interrupted_training_resumes_at_the_saved_epoch(tmp_path, build_dir):
     res = train(cfg, load_dataset(cfg.data, (32, 32, 3)))
     metrics = json.loads((res.weights_dir / "metrics.json").read_text())
     assert metrics["started_at_epoch"]["float"] == saved + 1  # continues after the saved epoch
+    assert metrics["trained"]["float"]["epochs"] == 8 - (saved + 1)  # the epochs this run trained, timed
+    assert metrics["trained"]["float"]["seconds"] > 0
     assert not list(cache.glob(".*.partial"))  # the checkpoints are removed once the trainings end
     assert 0 <= res.qkeras_accuracy <= 1 and list(cache.glob("float-*/float.weights.h5"))
 
@@ -160,6 +169,10 @@ def test_restarts_continue_from_the_cached_first_cycle(tmp_path, build_dir):
     moved = [np.abs(a - b).max() for a, b in zip(warm.float_model.get_weights(), base.float_model.get_weights())]
     assert max(moved) > 0  # the restart trained on from the first cycle's weights
     assert warm.qkeras_accuracy is not None and 0 <= warm.qkeras_accuracy <= 1
+    import json
+
+    # this run trained the restart's epoch only (the first cycle was cached)
+    assert json.loads((warm.weights_dir / "metrics.json").read_text())["trained"]["float"]["epochs"] == 1
 
     # from scratch (no caches): every cycle in turn, to the same weights
     import shutil
