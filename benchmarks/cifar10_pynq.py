@@ -68,12 +68,15 @@ def projection(rows: list[dict]) -> dict | None:
     import numpy as np
 
     runs = [r["measured"] for r in rows if r["config"] == FLAGSHIP and r["measured"] and r["measured"].get("training")]
-    pts = sorted((float_epochs(m["training"]), m["firmware"]) for m in runs)
+    pts = sorted((float_epochs(m["training"]), m["firmware"], m["images"]) for m in runs)
     if len(pts) < 3:
         return None
     e, top1 = np.array([p[0] for p in pts], float), np.array([p[1] for p in pts], float)
     slope, icpt = np.polyfit(np.log2(e), top1, 1)
-    out = {"config": FLAGSHIP, "points": [{"float_epochs": int(a), "firmware": b} for a, b in pts],
+    # saturated: the longest training measured below a shorter one (the line then is no route to the bar)
+    best = max(pts[:-1], key=lambda p: p[1])
+    out = {"config": FLAGSHIP, "points": [{"float_epochs": int(a), "firmware": b, "images": n} for a, b, n in pts],
+           "saturated": pts[-1][1] < best[1], "best": {"float_epochs": int(best[0]), "firmware": best[1]},
            "per_doubling": round(float(slope), 5), "intercept": round(float(icpt), 5), "bar": BAR,
            "epochs_for_bar": None, "float_epoch_seconds": next(
                (m["float_epoch_seconds"] for m in runs if m.get("float_epoch_seconds")), None)}
@@ -83,8 +86,16 @@ def projection(rows: list[dict]) -> dict | None:
 
 
 def cost_text(proj: dict) -> str:
-    """What the extrapolated bar costs in training, from the measured seconds per float epoch."""
+    """What the extrapolated bar costs in training, from the measured seconds per float epoch; for a saturated
+    curve, what the longest training measured against the best, and the sampling error of a top-1."""
     longest, need, sec = max(p["float_epochs"] for p in proj["points"]), proj["epochs_for_bar"], proj["float_epoch_seconds"]
+    if proj.get("saturated"):
+        last, best = proj["points"][-1], proj["best"]
+        se = (best["firmware"] * (1 - best["firmware"]) / last["images"]) ** 0.5
+        return (f" But the longest training ({longest:,} float epochs) measured {100 * last['firmware']:.2f}%, below the "
+                f"{100 * best['firmware']:.2f}% of the {best['float_epochs']:,}-epoch one ({100 * se:.2f} points is one "
+                f"standard error of a top-1 on {last['images']:,} images): on this axis the network has saturated, and "
+                f"the line is no route to the bar.")
     if not need or need <= longest or any(p["firmware"] >= proj["bar"] for p in proj["points"]):
         return ""
     more = f"{need - longest:,} float epochs more than the longest training on record"
@@ -194,7 +205,8 @@ def plot(rows: list[dict], refs: list[dict], board: str, path: Path, proj: dict 
         last = max(e.max(), proj["epochs_for_bar"] or 0) * 1.1
         xs = np.geomspace(e.min() * 0.9, last, 50)
         slope, icpt = 100 * proj["per_doubling"], 100 * proj["intercept"]
-        ax2.plot(xs, icpt + slope * np.log2(xs), "k--", lw=0.8, label=f"fit: {slope:+.2f} points per doubling (extrapolated)")
+        ax2.plot(xs, icpt + slope * np.log2(xs), "k--", lw=0.8, label=f"fit: {slope:+.2f} points per doubling (extrapolated"
+                 + ("; the longest training measured below a shorter one: saturated)" if proj.get("saturated") else ")"))
         ax2.axhline(100 * proj["bar"], color="r", lw=0.8, ls="--")
         ax2.set_xscale("log", base=2)
         ticks = sorted({*e.astype(int).tolist(), *([proj["epochs_for_bar"]] if proj["epochs_for_bar"] else [])})

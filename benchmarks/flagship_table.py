@@ -196,7 +196,8 @@ def training_text(raw: dict) -> str:
 def record(name: str, reports: Path | None) -> None:
     """Copy the top-1 figures of `hwflow hls --config hls_configs/<name>.yaml` into parity_fitted.json. An
     entry of another training of the same config (other figures or schedule) is kept under `earlier`, so
-    the accuracy a longer training bought stays on record with its commit. With the run's training.json,
+    the accuracy a longer training bought stays on record with its commit; measuring a training on record
+    again (same figures and schedule) replaces its entry. With the run's training.json,
     the measured wall-clock seconds of a float epoch (of the epochs that run trained) go with it."""
     src = (reports or ROOT / "build" / name / "reports") / "parity.json"
     if not src.is_file():
@@ -221,9 +222,10 @@ def record(name: str, reports: Path | None) -> None:
             entry["timed_epochs"] = fl["epochs"]
     old = entries.get(name)
     if old is not None:
-        earlier = old.pop("earlier", [])
-        same = all(old.get(k) == entry[k] for k in ("images", "float", "qkeras", "firmware", "training"))
-        entry["earlier"] = earlier if same else [old, *earlier]
+        same = lambda e: all(e.get(k) == entry[k] for k in ("images", "float", "qkeras", "firmware", "training"))  # noqa: E731
+        # a re-measurement of a training already on record (e.g. from its shipped weights) replaces that record
+        earlier = [e for e in [old, *old.pop("earlier", [])] if not same(e)]
+        entry["earlier"] = earlier
         if not entry["earlier"]:
             del entry["earlier"]
     entries[name] = entry

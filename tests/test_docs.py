@@ -60,17 +60,31 @@ def test_record_keeps_an_earlier_training_of_the_same_config(tmp_path, monkeypat
     reports.mkdir()
     (reports / "parity.json").write_text(json.dumps({"n_images": 2000, "float_accuracy": 0.82, "qkeras_accuracy": 0.825,
                                                      "csim_accuracy": 0.825, "bit_exact_share": 1.0}))
+    (reports / "training.json").write_text(json.dumps({"trained": {"float": {"epochs": 48, "seconds": 1600.0},
+                                                                    "qat": {"epochs": 4, "seconds": 170.0}}}))
     monkeypatch.setattr(flagship_table, "CONFIGS", tmp_path / "configs")
     monkeypatch.setattr(flagship_table, "PARITY", parity)
     flagship_table.record("net", reports)
     entry = json.loads(parity.read_text())["net"]
     assert (entry["firmware"], entry["training"], entry["dataset"]) == (0.825, "45 + 50 + 4 QAT epochs", "CIFAR-10")
+    assert (entry["float_epoch_seconds"], entry["timed_epochs"]) == (33.3, 48)  # the float epochs the run trained
     assert [(e["firmware"], e["training"], e["commit"]) for e in entry["earlier"]] == [(0.8095, "45 + 4 QAT epochs", "0a3dad2")]
     flagship_table.record("net", reports)  # the same run again: no second earlier entry
     assert len(json.loads(parity.read_text())["net"]["earlier"]) == 1
     table = flagship_table.render_parity()
     assert "| `net` | CIFAR-10, 2,000 | 82.00% | 82.50% | 82.50% | yes |" in table
     assert "| `net` (earlier: 45 + 4 QAT epochs) | CIFAR-10, 2,000 | 80.60% | 80.95% | 80.95% | yes | 0a3dad2 |" in table
+
+    # the earlier training measured again (its shipped weights, nothing trained): it replaces its old entry
+    (tmp_path / "configs" / "net.yaml").write_text("data: {source: ../../shared/data/cifar10-jpg}\n"
+                                                   "train: {epochs: 45, qat_epochs: 4}\n")
+    (reports / "parity.json").write_text(json.dumps({"n_images": 2000, "float_accuracy": 0.806, "qkeras_accuracy": 0.8095,
+                                                     "csim_accuracy": 0.8095, "bit_exact_share": 1.0}))
+    (reports / "training.json").write_text(json.dumps({"trained": {"float": None, "qat": None}}))
+    flagship_table.record("net", reports)
+    entry = json.loads(parity.read_text())["net"]
+    assert (entry["firmware"], entry["training"], "float_epoch_seconds" in entry) == (0.8095, "45 + 4 QAT epochs", False)
+    assert [(e["firmware"], e["training"]) for e in entry["earlier"]] == [(0.825, "45 + 50 + 4 QAT epochs")]
 
 
 def test_the_training_curve_is_extrapolated_from_the_recorded_trainings():
@@ -81,7 +95,7 @@ def test_the_training_curve_is_extrapolated_from_the_recorded_trainings():
     assert c.float_epochs("45 + 50 + 15 + 4 QAT epochs") == 110 and c.float_epochs("10 + 3 QAT epochs") == 10
 
     def row(training, top1, config=c.FLAGSHIP):
-        return {"config": config, "measured": {"training": training, "firmware": top1}}
+        return {"config": config, "measured": {"training": training, "firmware": top1, "images": 2000}}
 
     # +2 points per doubling from 80% at 40 epochs: 85% at 40 * 2**2.5 = 226.3 epochs
     rows = [row("40 + 4 QAT epochs", 0.80), row("40 + 40 + 4 QAT epochs", 0.82), row("40 + 120 + 4 QAT epochs", 0.84),
@@ -102,6 +116,13 @@ def test_the_training_curve_is_extrapolated_from_the_recorded_trainings():
     assert c.projection(rows[:2]) is None
     falling = [row("40 + 4 QAT epochs", 0.84), row("80 + 4 QAT epochs", 0.82), row("160 + 4 QAT epochs", 0.80)]
     assert c.projection(falling)["epochs_for_bar"] is None
+    # the longest training below a shorter one: saturated, said so beside the line (SE of 83% on 2,000: 0.84 points)
+    flat = [row("40 + 4 QAT epochs", 0.80), row("80 + 4 QAT epochs", 0.83), row("160 + 4 QAT epochs", 0.825)]
+    proj = c.projection(flat)
+    assert proj["saturated"] and proj["best"] == {"float_epochs": 80, "firmware": 0.83}
+    text = c.render([], [], "pynq-z2", proj)
+    assert "measured 82.50%, below the 83.00% of the 80-epoch one (0.84 points is one standard error" in text
+    assert "no route to the bar" in text and not c.projection(rows[:3])["saturated"]
 
 
 def test_readme_is_short_and_its_links_resolve():
