@@ -92,7 +92,8 @@ def cost_text(proj: dict) -> str:
     if proj.get("saturated"):
         last, best = proj["points"][-1], proj["best"]
         se = (best["firmware"] * (1 - best["firmware"]) / last["images"]) ** 0.5
-        return (f" But the longest training ({longest:,} float epochs) measured {100 * last['firmware']:.2f}%, below the "
+        timed = f", {sec:.0f} s a float epoch on this machine's CPUs, *measured*" if sec else ""
+        return (f" But the longest training ({longest:,} float epochs{timed}) measured {100 * last['firmware']:.2f}%, below the "
                 f"{100 * best['firmware']:.2f}% of the {best['float_epochs']:,}-epoch one ({100 * se:.2f} points is one "
                 f"standard error of a top-1 on {last['images']:,} images): on this axis the network has saturated, and "
                 f"the line is no route to the bar.")
@@ -153,6 +154,8 @@ def render(rows: list[dict], refs: list[dict], board: str, proj: dict | None = N
         reached = [p["float_epochs"] for p in proj["points"] if p["firmware"] >= proj["bar"]]
         if reached:
             where = f"{pct(proj['bar'])} *measured* at {min(reached):,} float epochs"
+        elif proj["epochs_for_bar"] and proj.get("saturated"):
+            where = f"{pct(proj['bar'])} at about {proj['epochs_for_bar']:,} float epochs, if that trend held (*extrapolated*)"
         elif proj["epochs_for_bar"]:
             where = (f"{pct(proj['bar'])} at about **{proj['epochs_for_bar']:,} float epochs** (*extrapolated*; accuracy "
                      f"saturates with training, so read it as the least it would take)")
@@ -175,13 +178,18 @@ def plot(rows: list[dict], refs: list[dict], board: str, path: Path, proj: dict 
         fig, (ax, ax2) = plt.subplots(1, 2, figsize=(14, 5), gridspec_kw={"width_ratios": [9, 5]})
     else:
         fig, ax = plt.subplots(figsize=(9, 5))
-    for r in rows:
+    shown = sorted(((r["images_per_s"], 100 * r["measured"]["firmware"], r) for r in rows
+                    if r["fits"] and r["measured"] and r["measured"].get("firmware") is not None),
+                   key=lambda t: (t[0], -t[1]))
+    label_y = {}  # the trainings of one design share its images/s: their labels go down a column, 0.6 apart
+    for x, y, r in shown:
         m = r["measured"]
-        if r["fits"] and m and m.get("firmware") is not None:
-            ax.scatter(r["images_per_s"], 100 * m["firmware"], marker="o")
-            name = r["config"] + (f" ({m['training']})" if m.get("training") else "")
-            ax.annotate(name, (r["images_per_s"], 100 * m["firmware"]), fontsize=7, xytext=(4, 3),
-                        textcoords="offset points")
+        ax.scatter(x, y, marker="o")
+        ly = min(y, label_y.get(x, y + 0.6) - 0.6)
+        label_y[x] = ly
+        name = r["config"] + (f" ({m['training']})" if m.get("training") else "")
+        ax.annotate(name, (x, y), xytext=(x * 1.15, ly), fontsize=7, va="center",
+                    arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.5"} if ly != y else None)
     for i, ref in enumerate(refs):  # the references share their top-1: labels above and below, in turn
         ax.scatter(ref["images_per_s"], 100 * ref["top1"], marker="*", s=120, color="k")
         ax.annotate(f"{ref['design']} (published)", (ref["images_per_s"], 100 * ref["top1"]), fontsize=7,
@@ -205,17 +213,18 @@ def plot(rows: list[dict], refs: list[dict], board: str, path: Path, proj: dict 
         last = max(e.max(), proj["epochs_for_bar"] or 0) * 1.1
         xs = np.geomspace(e.min() * 0.9, last, 50)
         slope, icpt = 100 * proj["per_doubling"], 100 * proj["intercept"]
-        ax2.plot(xs, icpt + slope * np.log2(xs), "k--", lw=0.8, label=f"fit: {slope:+.2f} points per doubling (extrapolated"
-                 + ("; the longest training measured below a shorter one: saturated)" if proj.get("saturated") else ")"))
+        ax2.plot(xs, icpt + slope * np.log2(xs), "k--", lw=0.8, label=f"fit: {slope:+.2f} points per doubling (extrapolated)")
         ax2.axhline(100 * proj["bar"], color="r", lw=0.8, ls="--")
         ax2.set_xscale("log", base=2)
         ticks = sorted({*e.astype(int).tolist(), *([proj["epochs_for_bar"]] if proj["epochs_for_bar"] else [])})
-        ax2.set_xticks(ticks, [str(x) for x in ticks])
+        ax2.set_xticks(ticks, [str(x) for x in ticks], rotation=45, fontsize=8)
         ax2.minorticks_off()
         ax2.set_xlabel("float training epochs (log scale)")
         ax2.set_ylabel("firmware top-1 (%, measured)")
-        ax2.set_title(f"{proj['config']}: top-1 vs training length", fontsize=10)
-        ax2.legend(fontsize=7, loc="lower right")
+        ax2.set_title(f"{proj['config']}: top-1 vs training length"
+                      + ("\n(saturated: the longest training measured below a shorter one)" if proj.get("saturated") else ""),
+                      fontsize=10)
+        ax2.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
