@@ -89,7 +89,7 @@ def cost_text(proj: dict) -> str:
     """What the extrapolated bar costs in training, from the measured seconds per float epoch; for a saturated
     curve, what the longest training measured against the best, and the sampling error of a top-1."""
     longest, need, sec = max(p["float_epochs"] for p in proj["points"]), proj["epochs_for_bar"], proj["float_epoch_seconds"]
-    if proj.get("saturated"):
+    if proj["saturated"]:
         last, best = proj["points"][-1], proj["best"]
         se = (best["firmware"] * (1 - best["firmware"]) / last["images"]) ** 0.5
         timed = f", {sec:.0f} s a float epoch on this machine's CPUs, *measured*" if sec else ""
@@ -154,7 +154,7 @@ def render(rows: list[dict], refs: list[dict], board: str, proj: dict | None = N
         reached = [p["float_epochs"] for p in proj["points"] if p["firmware"] >= proj["bar"]]
         if reached:
             where = f"{pct(proj['bar'])} *measured* at {min(reached):,} float epochs"
-        elif proj["epochs_for_bar"] and proj.get("saturated"):
+        elif proj["epochs_for_bar"] and proj["saturated"]:
             where = f"{pct(proj['bar'])} at about {proj['epochs_for_bar']:,} float epochs, if that trend held (*extrapolated*)"
         elif proj["epochs_for_bar"]:
             where = (f"{pct(proj['bar'])} at about **{proj['epochs_for_bar']:,} float epochs** (*extrapolated*; accuracy "
@@ -222,7 +222,7 @@ def plot(rows: list[dict], refs: list[dict], board: str, path: Path, proj: dict 
         ax2.set_xlabel("float training epochs (log scale)")
         ax2.set_ylabel("firmware top-1 (%, measured)")
         ax2.set_title(f"{proj['config']}: top-1 vs training length"
-                      + ("\n(saturated: the longest training measured below a shorter one)" if proj.get("saturated") else ""),
+                      + ("\n(saturated: the longest training measured below a shorter one)" if proj["saturated"] else ""),
                       fontsize=10)
         ax2.legend(fontsize=7, loc="upper left")
     fig.tight_layout()

@@ -293,7 +293,7 @@ def _prune_float(cfg: FlowConfig, ds: Dataset, float_model, plan: dict[str, floa
         wrapped = prune.wrap(float_model, plan, prune.ramp_schedule(steps, p.ramp, p.frequency))
         lr = p.learning_rate if p.learning_rate is not None else cfg.train.learning_rate / 2
         run = _fit(wrapped, ds, cfg, p.epochs, lr, f"{cfg.name}: pruning", backup=_backup_dir(cache),
-                     callbacks=prune.callbacks())
+                   callbacks=prune.callbacks())
         prune.strip_into(wrapped, float_model)
         _check_finite(float_model, cfg, "pruning")
     prune.check_zeros(float_model, prune.zero_masks(float_model, plan), plan, f"{cfg.path}: after float pruning")

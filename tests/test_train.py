@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -43,8 +45,6 @@ def test_cache_and_init_from(tmp_path, build_dir):
     assert str(tuned.plan.get("conv1").weight).startswith("quantized_bits(4,")
     assert train(narrow_cfg, ds).from_cache
     # what each run trained, timed: the base all of its schedule, the tuned config its QAT only
-    import json
-
     ran = [json.loads((t.weights_dir / "metrics.json").read_text())["trained"] for t in (base, tuned)]
     assert {k: v["epochs"] for k, v in ran[0].items()} == {"float": 1, "qat": 1}
     assert ran[0]["float"]["seconds"] > 0 and ran[0]["qat"]["seconds"] > 0
@@ -80,7 +80,6 @@ def _saved_epoch(backup) -> int | None:
 def test_interrupted_training_resumes_at_the_saved_epoch(tmp_path, build_dir):
     """A training killed (SIGKILL) after some epochs continues from its last per-epoch checkpoint in
     the build cache, not from epoch 0, and ends with the same kind of result."""
-    import json
     import subprocess
     import sys
     import time
@@ -169,8 +168,6 @@ def test_restarts_continue_from_the_cached_first_cycle(tmp_path, build_dir):
     moved = [np.abs(a - b).max() for a, b in zip(warm.float_model.get_weights(), base.float_model.get_weights())]
     assert max(moved) > 0  # the restart trained on from the first cycle's weights
     assert warm.qkeras_accuracy is not None and 0 <= warm.qkeras_accuracy <= 1
-    import json
-
     # this run trained the restart's epoch only (the first cycle was cached)
     assert json.loads((warm.weights_dir / "metrics.json").read_text())["trained"]["float"]["epochs"] == 1
 
