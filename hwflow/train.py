@@ -126,7 +126,7 @@ def _fit(model, ds: Dataset, cfg: FlowConfig, epochs: int, lr: float, desc: str,
     loss = (keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=smooth) if smooth
             else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     classes = int(model.output_shape[-1]) if smooth else None
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=["accuracy"])
+    model.compile(optimizer=_optimizer(cfg, schedule), loss=loss, metrics=["accuracy"])
     bar = _tqdm_callback(epochs, desc)
     cbs = list(callbacks or [])
     if backup is not None:
@@ -138,6 +138,20 @@ def _fit(model, ds: Dataset, cfg: FlowConfig, epochs: int, lr: float, desc: str,
     if backup is not None:  # Keras deletes the checkpoint files at the end, not their folder
         shutil.rmtree(backup, ignore_errors=True)
     return FitRun(int(bar.first_epoch or 0), len(bar.epoch_seconds), sum(bar.epoch_seconds))
+
+
+def _optimizer(cfg: FlowConfig, schedule):
+    """train.optimizer over `schedule`, with train.weight_decay decoupled (Loshchilov & Hutter 2019): Keras's
+    own `weight_decay`, which subtracts learning_rate * weight_decay * w at each step, outside the momentum
+    (so with SGD's momentum 0.9 it equals PyTorch's coupled weight_decay / 10)."""
+    from tensorflow import keras
+
+    from hwflow.config.sections import Optimizer
+
+    wd = cfg.train.weight_decay or None
+    if cfg.train.optimizer == Optimizer.SGD:
+        return keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True, weight_decay=wd)
+    return keras.optimizers.Adam(schedule, weight_decay=wd)
 
 
 def _backup_dir(cache: Path) -> Path:

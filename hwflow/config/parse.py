@@ -16,7 +16,7 @@ from hwflow.boards import get_board
 from hwflow.config.sections import (
     MAX_CLASSES, MAX_INT, MAX_SEED, MAX_WIDTH_MULTIPLIER, PRECISION_KEYS, ROLES, Backend, DataSection, FifoMode,
     FlowConfig, HlsSection, IoType, LayerHls, LayerQuantOverride, ModelSection, ParitySection, PruneSection,
-    QuantDefaults, QuantizationSection, Strategy, TrainSection)
+    Optimizer, QuantDefaults, QuantizationSection, Strategy, TrainSection)
 from hwflow.errors import ConfigError
 from hwflow.guard import (check_input_shape, check_part, check_precision, load_yaml_text, read_text_file,
                           regular_file, show)
@@ -190,6 +190,8 @@ def _train(raw, where, base: Path) -> TrainSection:
         "qat_epochs": _int,
         "batch_size": lambda v, w: _int(v, w, 1),
         "learning_rate": lambda v, w: _num(v, w, 0, 1),
+        "optimizer": lambda v, w: _choice(v, Optimizer, w),
+        "weight_decay": lambda v, w: _num(v, w, 0, 0.1),
         "seed": lambda v, w: _int(v, w, 0, MAX_SEED),
         "augment": _bool,
         "label_smoothing": lambda v, w: _num(v, w, 0, 0.5),

@@ -37,6 +37,11 @@ class Strategy(StrEnum):
     RESOURCE = "Resource"
 
 
+class Optimizer(StrEnum):  # train.optimizer
+    ADAM = "adam"
+    SGD = "sgd"  # momentum 0.9, Nesterov
+
+
 class FifoMode(StrEnum):  # hls.fifo_depth: hwflow.fifo model | hls4ml's H*W | hls4ml's co-simulation
     AUTO = "auto"
     FULL = "full"
@@ -126,7 +131,9 @@ class TrainSection(Written):
     epochs: int = 10  # float training epochs (0: no training, e.g. the untrained *_imagenet configs)
     qat_epochs: int = 3  # quantization-aware training epochs of the QKeras twin, after BN folding
     batch_size: int = 64  # images per training step
-    learning_rate: float = 1e-3  # Adam learning rate of the float training (QAT and pruning derive theirs from it)
+    learning_rate: float = 1e-3  # peak learning rate of the float training (QAT and pruning derive theirs from it)
+    optimizer: Optimizer = Optimizer.ADAM  # adam, or sgd (momentum 0.9, Nesterov): every phase's optimizer
+    weight_decay: float = 0.0  # decoupled weight decay: each step w -= learning_rate * weight_decay * w (0: off)
     seed: int = 0  # seeds weight initialisation, shuffling and augmentation
     augment: bool = False  # random flips and pad-and-crop of the training images
     label_smoothing: float = 0.0  # cross-entropy label smoothing, 0 .. 0.5
