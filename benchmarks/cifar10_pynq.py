@@ -59,15 +59,27 @@ def float_epochs(training: str) -> int:
     return sum(int(x) for x in training.split(" QAT epochs")[0].split(" + ")[:-1])
 
 
+def recipe(training: str) -> str:
+    """The optimizer part of a schedule text ("120 + 4 QAT epochs, SGD, weight decay 0.005": "SGD, weight decay
+    0.005"); "" for the default Adam without decay."""
+    return training.split(" QAT epochs", 1)[1].lstrip(", ")
+
+
 def projection(rows: list[dict]) -> dict | None:
     """Where the flagship network would reach the bar with longer training: a least-squares line of its
-    measured firmware top-1 against log2(float epochs) over its trainings on record, extrapolated to 85%.
+    measured firmware top-1 against log2(float epochs) over its trainings on record with one recipe (the one
+    with the most trainings; a change of optimizer is not a longer schedule), extrapolated to 85%.
     An *extrapolation* (accuracy saturates with training, so it is a lower bound on the epochs), only
     with three or more trainings and a rising line. Its cost: the epochs beyond the longest training on
     record at the seconds a float epoch took in the latest timed training (measured; None if none was)."""
     import numpy as np
 
     runs = [r["measured"] for r in rows if r["config"] == FLAGSHIP and r["measured"] and r["measured"].get("training")]
+    recipes = [recipe(m["training"]) for m in runs]
+    if not recipes:
+        return None
+    same = max(recipes, key=recipes.count)
+    runs = [m for m in runs if recipe(m["training"]) == same]
     pts = sorted((float_epochs(m["training"]), m["firmware"], m["images"]) for m in runs)
     if len(pts) < 3:
         return None
@@ -75,7 +87,7 @@ def projection(rows: list[dict]) -> dict | None:
     slope, icpt = np.polyfit(np.log2(e), top1, 1)
     # saturated: the longest training measured below a shorter one (the line then is no route to the bar)
     best = max(pts[:-1], key=lambda p: p[1])
-    out = {"config": FLAGSHIP, "points": [{"float_epochs": int(a), "firmware": b, "images": n} for a, b, n in pts],
+    out = {"config": FLAGSHIP, "recipe": same or "Adam", "points": [{"float_epochs": int(a), "firmware": b, "images": n} for a, b, n in pts],
            "saturated": pts[-1][1] < best[1], "best": {"float_epochs": int(best[0]), "firmware": best[1]},
            "per_doubling": round(float(slope), 5), "intercept": round(float(icpt), 5), "bar": BAR,
            "epochs_for_bar": None, "float_epoch_seconds": next(
@@ -162,7 +174,7 @@ def render(rows: list[dict], refs: list[dict], board: str, proj: dict | None = N
         else:
             where = "no rising trend to extrapolate"
         lines += ["", f"## Where the bar would be: `{proj['config']}` against its training length", "",
-                  f"Measured firmware top-1 by float epochs (each training + its QAT epochs): {pts}. A least-squares "
+                  f"Measured firmware top-1 by float epochs ({proj['recipe']}; each training + its QAT epochs): {pts}. A least-squares "
                   f"line against log2(epochs) gains {100 * proj['per_doubling']:.2f} points per doubling and reaches "
                   f"{where}.{cost_text(proj)} The same network and fold throughout: the images/s above do not change."]
     return "\n".join(lines) + "\n"
@@ -221,7 +233,7 @@ def plot(rows: list[dict], refs: list[dict], board: str, path: Path, proj: dict 
         ax2.minorticks_off()
         ax2.set_xlabel("float training epochs (log scale)")
         ax2.set_ylabel("firmware top-1 (%, measured)")
-        ax2.set_title(f"{proj['config']}: top-1 vs training length"
+        ax2.set_title(f"{proj['config']} ({proj['recipe']}): top-1 vs training length"
                       + ("\n(saturated: the longest training measured below a shorter one)" if proj["saturated"] else ""),
                       fontsize=10)
         ax2.legend(fontsize=7, loc="upper left")

@@ -185,12 +185,14 @@ def git_commit(path: Path | None = None) -> str:
 
 
 def training_text(raw: dict) -> str:
-    """How a config trains, from its `train:` section: e.g. "45 + 50 + 4 QAT epochs" (float, restarts, QAT)."""
+    """How a config trains, from its `train:` section: e.g. "45 + 50 + 4 QAT epochs" (float, restarts, QAT; then
+    the optimizer and weight decay unless Adam without decay)."""
     from hwflow.config import TrainSection, schedule_text  # TrainSection: defaults for keys the file leaves out
 
     t = raw.get("train") or {}
     return schedule_text(t.get("epochs", TrainSection.epochs), [r["epochs"] for r in t.get("restarts") or []],
-                         t.get("qat_epochs", TrainSection.qat_epochs))
+                         t.get("qat_epochs", TrainSection.qat_epochs), t.get("optimizer", "adam"),
+                         t.get("weight_decay", 0.0))
 
 
 def record(name: str, reports: Path | None) -> None:

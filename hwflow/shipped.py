@@ -110,6 +110,7 @@ def save(cfg: FlowConfig, ds, tm, plan: dict, extra: dict | None = None) -> Path
     prov = {"config": cfg.name, "train_key": train_key(cfg, ds), "config_fingerprint": cfg.fingerprint(),
             "epochs": cfg.train.epochs, "qat_epochs": cfg.train.qat_epochs,
             "restarts": [{"epochs": e, "learning_rate": lr} for e, lr in cfg.train.restarts],
+            "optimizer": str(cfg.train.optimizer), "weight_decay": cfg.train.weight_decay,
             # the float weights are those of the last float cycle unless pruning or another config's
             # QAT weights came after it: only then may they seed a longer training (seed_float)
             "float_key": (float_cycle_keys(cfg, ds)[-1]

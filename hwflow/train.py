@@ -255,7 +255,7 @@ def _train_float(cfg: FlowConfig, ds: Dataset, float_model) -> FitRun | None:
     cycles it did not find cached, from the epoch it started at), None when it all came from the cache.
 
     With `train.restarts` (SGDR, Loshchilov & Hutter 2017), each restart is a new cosine cycle with a
-    fresh Adam from the weights the previous cycle ended with, cached under its own key: the first
+    fresh optimizer from the weights the previous cycle ended with, cached under its own key: the first
     cycle is the training of the same config without restarts (reused when cached), and training
     from scratch runs every cycle in turn, so the result does not depend on what was cached. Keras's
     CosineDecayRestarts is not used because it ties the cycles into one optimizer run, which could
@@ -399,7 +399,7 @@ def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
                 "started_at_epoch": None, "shipped": shipped.weights_path(cfg).name,
                 "shipped_provenance": prov})
             trained = schedule_text(prov.get("epochs"), [r["epochs"] for r in prov.get("restarts", [])],
-                                    prov.get("qat_epochs"))
+                                    prov.get("qat_epochs"), prov.get("optimizer", "adam"), prov.get("weight_decay", 0.0))
             print(f"  shipped weights: {shipped.weights_path(cfg).name} (trained {trained}; no training)", flush=True)
             return TrainedModels(float_model, qmodel, plan, fa, qa, final, True)
 

@@ -65,6 +65,8 @@ CASES = [
     ("parity:\n  min_argmax_agreement: 1.5\n", ["parity.min_argmax_agreement", "must be in"]),
     ("data:\n  validation: -5\n", ["data.validation", "must be >= 0"]),
     ("train:\n  label_smoothing: 0.9\n", ["train.label_smoothing", "must be in [0, 0.5]"]),
+    ("train:\n  optimizer: rmsprop\n", ["train.optimizer", "'rmsprop' is not valid", "valid: adam, sgd"]),
+    ("train:\n  weight_decay: 0.5\n", ["train.weight_decay", "must be in [0, 0.1]"]),
     # zoo parameters an entry point would reject with ValueError: caught at load time (hwflow.zoo.register choices)
     (("pool_size: 2", "pool_size: 2\n  variant: '1.2'"), ["model.variant", "'1.2' is not valid for squeezenet", "valid: 1.0, 1.1"]),
     (("pool_size: 2", "pool_size: 2\n  variant: [1]"), ["model.variant", "expected a string"]),

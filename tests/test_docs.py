@@ -123,6 +123,12 @@ def test_the_training_curve_is_extrapolated_from_the_recorded_trainings():
     text = c.render([], [], "pynq-z2", proj)
     assert "measured 82.50%, below the 83.00% of the 80-epoch one (0.84 points is one standard error" in text
     assert "no route to the bar" in text and not c.projection(rows[:3])["saturated"]
+    # another recipe (a change of optimizer, not a longer schedule) is left off the curve of the most-trained one
+    assert c.float_epochs("120 + 4 QAT epochs, SGD, weight decay 0.005") == 120
+    assert c.recipe("120 + 4 QAT epochs, SGD, weight decay 0.005") == "SGD, weight decay 0.005"
+    proj = c.projection([*flat, row("120 + 4 QAT epochs, SGD, weight decay 0.005", 0.86)])
+    assert proj["recipe"] == "Adam" and [p["float_epochs"] for p in proj["points"]] == [40, 80, 160]
+    assert "(Adam; each training" in c.render([], [], "pynq-z2", proj)
 
 
 def test_readme_is_short_and_its_links_resolve():

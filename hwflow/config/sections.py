@@ -119,11 +119,16 @@ class DataSection(Written):
     validation: int = 0  # training images held out (seeded) for model selection, e.g. `hwflow tune`
 
 
-def schedule_text(epochs, restarts, qat_epochs) -> str:
+def schedule_text(epochs, restarts, qat_epochs, optimizer: str = "adam", weight_decay: float = 0.0) -> str:
     """How a model was (or will be) trained, in one phrase: "45 + 50 + 15 + 4 QAT epochs" (the float
-    epochs, each warm restart's, the QAT epochs). Used by the shipped-weights load line and the results
-    tables."""
-    return " + ".join(str(e) for e in [epochs, *restarts]) + f" + {qat_epochs} QAT epochs"
+    epochs, each warm restart's, the QAT epochs), with the optimizer and weight decay when they are not the
+    default Adam without decay: "120 + 4 QAT epochs, SGD, weight decay 0.005". Used by the shipped-weights
+    load line and the results tables."""
+    text = " + ".join(str(e) for e in [epochs, *restarts]) + f" + {qat_epochs} QAT epochs"
+    if str(optimizer) != "adam" or weight_decay:
+        text += f", {str(optimizer).upper() if str(optimizer) == 'sgd' else str(optimizer).capitalize()}"
+        text += f", weight decay {weight_decay:g}" if weight_decay else ""
+    return text
 
 
 @dataclass(frozen=True)
