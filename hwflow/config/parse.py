@@ -188,6 +188,7 @@ def _train(raw, where, base: Path) -> TrainSection:
         "init_from": _optional(init_from),
         "epochs": _int,
         "qat_epochs": _int,
+        "qat_learning_rate": _optional(lambda v, w: _num(v, w, 0, 1)),
         "batch_size": lambda v, w: _int(v, w, 1),
         "learning_rate": lambda v, w: _num(v, w, 0, 1),
         "optimizer": lambda v, w: _choice(v, Optimizer, w),

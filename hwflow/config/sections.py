@@ -135,10 +135,11 @@ def schedule_text(epochs, restarts, qat_epochs, optimizer: str = "adam", weight_
 class TrainSection(Written):
     epochs: int = 10  # float training epochs (0: no training, e.g. the untrained *_imagenet configs)
     qat_epochs: int = 3  # quantization-aware training epochs of the QKeras twin, after BN folding
+    qat_learning_rate: float | None = None  # peak learning rate of QAT (Adam, no decay); None: learning_rate / 10
     batch_size: int = 64  # images per training step
     learning_rate: float = 1e-3  # peak learning rate of the float training (QAT and pruning derive theirs from it)
-    optimizer: Optimizer = Optimizer.ADAM  # adam, or sgd (momentum 0.9, Nesterov): every phase's optimizer
-    weight_decay: float = 0.0  # decoupled weight decay: each step w -= learning_rate * weight_decay * w (0: off)
+    optimizer: Optimizer = Optimizer.ADAM  # adam, or sgd (momentum 0.9, Nesterov): float training and pruning
+    weight_decay: float = 0.0  # decoupled weight decay of float training and pruning: each step w -= lr * weight_decay * w
     seed: int = 0  # seeds weight initialisation, shuffling and augmentation
     augment: bool = False  # random flips and pad-and-crop of the training images
     label_smoothing: float = 0.0  # cross-entropy label smoothing, 0 .. 0.5
@@ -333,7 +334,7 @@ class FlowConfig:
         `restarts`, so a config that adds warm restarts starts from the cached training of the same
         config without them; restart k is keyed by that key and the first k restarts."""
         train = {k: v for k, v in (self.train.canonical() or {}).items()
-                 if k not in ("qat_epochs", "init_from", "restarts")}
+                 if k not in ("qat_epochs", "qat_learning_rate", "init_from", "restarts")}
         first = _hash({"model": self.model.canonical(), "data": self.data.canonical(), "train": train}, parts)
         restarts = [list(r) for r in self.train.restarts]
         return [first] + [_hash({"float": first, "restarts": restarts[:k]}, parts) for k in range(1, len(restarts) + 1)]
