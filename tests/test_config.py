@@ -67,6 +67,7 @@ CASES = [
     ("train:\n  label_smoothing: 0.9\n", ["train.label_smoothing", "must be in [0, 0.5]"]),
     ("train:\n  optimizer: rmsprop\n", ["train.optimizer", "'rmsprop' is not valid", "valid: adam, sgd"]),
     ("train:\n  weight_decay: 0.5\n", ["train.weight_decay", "must be in [0, 0.1]"]),
+    ("train:\n  qat_learning_rate: 2\n", ["train.qat_learning_rate", "must be in [0, 1]"]),
     # zoo parameters an entry point would reject with ValueError: caught at load time (hwflow.zoo.register choices)
     (("pool_size: 2", "pool_size: 2\n  variant: '1.2'"), ["model.variant", "'1.2' is not valid for squeezenet", "valid: 1.0, 1.1"]),
     (("pool_size: 2", "pool_size: 2\n  variant: [1]"), ["model.variant", "expected a string"]),

@@ -94,4 +94,5 @@ def test_the_shipped_flagship_file_is_small_and_matches_its_config():
         assert prov["config"] == f.stem and prov["config_fingerprint"] == cfg.fingerprint()
         assert prov["epochs"] == cfg.train.epochs and prov["qat_epochs"] == cfg.train.qat_epochs
         assert [(r["epochs"], r["learning_rate"]) for r in prov["restarts"]] == list(cfg.train.restarts)
+        assert (prov.get("optimizer", "adam"), prov.get("weight_decay", 0.0)) == (cfg.train.optimizer, cfg.train.weight_decay)
         assert prov["float_key"] is not None  # its float weights can start a longer training (seed_float)

@@ -10,7 +10,7 @@ import pytest
 from hwflow.config import load_config
 from hwflow.data import load_dataset
 from hwflow.errors import ConfigError
-from hwflow.train import float_cache_dir, train
+from hwflow.train import float_cache_dir, qat_learning_rate, train
 from tests.conftest import write_config
 
 BASE = """\
@@ -191,6 +191,11 @@ def test_optimizer_and_weight_decay_are_keyed_only_when_written(tmp_path):
         "train: {epochs: 1, qat_epochs: 1, batch_size: 64}", SGD.replace("}", ", weight_decay: 0.01}")), "wd"))
     keys = {c.float_fingerprint("ds") for c in (base, sgd, decayed)}
     assert len(keys) == 3  # each recipe is its own training
+    qat = load_config(write_config(tmp_path, BASE.replace("batch_size: 64}", "batch_size: 64, qat_learning_rate: 0.0001}"),
+                                   "qat"))
+    # the QAT's learning rate is not the float training's: same float cache, its own QAT key
+    assert qat.float_fingerprint("ds") == base.float_fingerprint("ds") and qat.fingerprint("ds") != base.fingerprint("ds")
+    assert [qat_learning_rate(c) for c in (qat, base, sgd)] == pytest.approx([0.0001, 0.001 / 10, 0.1 / 10])
     explicit = load_config(write_config(tmp_path, BASE.replace("batch_size: 64}", "batch_size: 64, optimizer: adam}"),
                                         "explicit"))
     assert explicit.train == base.train  # the default written out is the same training...
@@ -214,6 +219,8 @@ def test_sgd_with_weight_decay_trains_and_shrinks_the_weights(tmp_path, build_di
     opt = _optimizer(decayed, 0.1)
     assert isinstance(opt, keras.optimizers.SGD) and opt.nesterov and opt.momentum == 0.9 and opt.weight_decay == 0.1
     assert _optimizer(load_config(write_config(tmp_path, BASE, "base")), 0.001).weight_decay is None
+    qat = _optimizer(decayed, 0.0004, qat=True)  # QAT: Adam, no decay (the folded twin has no BN to undo it)
+    assert isinstance(qat, keras.optimizers.Adam) and qat.weight_decay is None
     ds = load_dataset(sgd.data, (16, 16, 3))
     runs = [train(cfg, ds) for cfg in (sgd, decayed)]
     kernel = [sum(float(np.sum(layer.kernel.numpy() ** 2)) for layer in r.float_model.layers if hasattr(layer, "kernel"))
