@@ -79,6 +79,8 @@ def projection(rows: list[dict]) -> dict | None:
     if not recipes:
         return None
     same = max(recipes, key=recipes.count)
+    others = sorted((float_epochs(m["training"]), m["firmware"], recipe(m["training"])) for m in runs
+                    if recipe(m["training"]) != same)
     runs = [m for m in runs if recipe(m["training"]) == same]
     pts = sorted((float_epochs(m["training"]), m["firmware"], m["images"]) for m in runs)
     if len(pts) < 3:
@@ -87,7 +89,8 @@ def projection(rows: list[dict]) -> dict | None:
     slope, icpt = np.polyfit(np.log2(e), top1, 1)
     # saturated: the longest training measured below a shorter one (the line then is no route to the bar)
     best = max(pts[:-1], key=lambda p: p[1])
-    out = {"config": FLAGSHIP, "recipe": same or "Adam", "points": [{"float_epochs": int(a), "firmware": b, "images": n} for a, b, n in pts],
+    out = {"config": FLAGSHIP, "recipe": same or "Adam",
+           "other_recipes": [{"float_epochs": int(a), "firmware": b, "recipe": r or "Adam"} for a, b, r in others], "points": [{"float_epochs": int(a), "firmware": b, "images": n} for a, b, n in pts],
            "saturated": pts[-1][1] < best[1], "best": {"float_epochs": int(best[0]), "firmware": best[1]},
            "per_doubling": round(float(slope), 5), "intercept": round(float(icpt), 5), "bar": BAR,
            "epochs_for_bar": None, "float_epoch_seconds": next(
@@ -117,6 +120,16 @@ def cost_text(proj: dict) -> str:
     return (f" That is {more}: at the {sec:.0f} s a float epoch took in the latest training (*measured*, "
             f"wall clock on this machine's CPUs), about {(need - longest) * sec / 3600:.1f} more hours, or "
             f"{need * sec / 3600:.1f} hours for the whole float schedule from scratch.")
+
+
+def others_text(proj: dict) -> str:
+    """The flagship's trainings with another recipe than the curve's, measured, beside it."""
+    pct = lambda v: f"{100 * v:.2f}%"  # noqa: E731
+    if not proj.get("other_recipes"):
+        return ""
+    items = "; ".join(f"{o['float_epochs']:,} float epochs with {o['recipe']}: {pct(o['firmware'])}"
+                      for o in proj["other_recipes"])
+    return f" Off this line (another recipe, not a longer schedule), *measured*: {items}."
 
 
 def folded(config: str, board) -> dict:
@@ -176,7 +189,8 @@ def render(rows: list[dict], refs: list[dict], board: str, proj: dict | None = N
         lines += ["", f"## Where the bar would be: `{proj['config']}` against its training length", "",
                   f"Measured firmware top-1 by float epochs ({proj['recipe']}; each training + its QAT epochs): {pts}. A least-squares "
                   f"line against log2(epochs) gains {100 * proj['per_doubling']:.2f} points per doubling and reaches "
-                  f"{where}.{cost_text(proj)} The same network and fold throughout: the images/s above do not change."]
+                  f"{where}.{cost_text(proj)}{others_text(proj)} The same network and fold throughout: the images/s above "
+                  f"do not change."]
     return "\n".join(lines) + "\n"
 
 
@@ -221,14 +235,18 @@ def plot(rows: list[dict], refs: list[dict], board: str, path: Path, proj: dict 
 
         e = np.array([p["float_epochs"] for p in proj["points"]], float)
         t = np.array([100 * p["firmware"] for p in proj["points"]])
-        ax2.scatter(e, t, marker="o", label="measured (firmware top-1)")
+        ax2.scatter(e, t, marker="o", label=f"measured (firmware top-1), {proj['recipe']}")
+        for o in proj.get("other_recipes", []):
+            ax2.scatter(o["float_epochs"], 100 * o["firmware"], marker="s", color="C2",
+                        label=f"measured, {o['recipe']} (another recipe)")
         last = max(e.max(), proj["epochs_for_bar"] or 0) * 1.1
         xs = np.geomspace(e.min() * 0.9, last, 50)
         slope, icpt = 100 * proj["per_doubling"], 100 * proj["intercept"]
         ax2.plot(xs, icpt + slope * np.log2(xs), "k--", lw=0.8, label=f"fit: {slope:+.2f} points per doubling (extrapolated)")
         ax2.axhline(100 * proj["bar"], color="r", lw=0.8, ls="--")
         ax2.set_xscale("log", base=2)
-        ticks = sorted({*e.astype(int).tolist(), *([proj["epochs_for_bar"]] if proj["epochs_for_bar"] else [])})
+        ticks = sorted({*e.astype(int).tolist(), *([proj["epochs_for_bar"]] if proj["epochs_for_bar"] else []),
+                        *(o["float_epochs"] for o in proj.get("other_recipes", []))})
         ax2.set_xticks(ticks, [str(x) for x in ticks], rotation=45, fontsize=8)
         ax2.minorticks_off()
         ax2.set_xlabel("float training epochs (log scale)")

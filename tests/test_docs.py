@@ -128,7 +128,10 @@ def test_the_training_curve_is_extrapolated_from_the_recorded_trainings():
     assert c.recipe("120 + 4 QAT epochs, SGD, weight decay 0.005") == "SGD, weight decay 0.005"
     proj = c.projection([*flat, row("120 + 4 QAT epochs, SGD, weight decay 0.005", 0.86)])
     assert proj["recipe"] == "Adam" and [p["float_epochs"] for p in proj["points"]] == [40, 80, 160]
-    assert "(Adam; each training" in c.render([], [], "pynq-z2", proj)
+    assert proj["other_recipes"] == [{"float_epochs": 120, "firmware": 0.86, "recipe": "SGD, weight decay 0.005"}]
+    text = c.render([], [], "pynq-z2", proj)
+    assert "(Adam; each training" in text
+    assert "Off this line (another recipe, not a longer schedule), *measured*: 120 float epochs with SGD, weight decay 0.005: 86.00%." in text
 
 
 def test_readme_is_short_and_its_links_resolve():
