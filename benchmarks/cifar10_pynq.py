@@ -74,14 +74,14 @@ def projection(rows: list[dict]) -> dict | None:
     record at the seconds a float epoch took in the latest timed training (measured; None if none was)."""
     import numpy as np
 
-    runs = [r["measured"] for r in rows if r["config"] == FLAGSHIP and r["measured"] and r["measured"].get("training")]
-    recipes = [recipe(m["training"]) for m in runs]
-    if not recipes:
+    runs = [(m, recipe(m["training"])) for r in rows if (m := r["measured"]) and r["config"] == FLAGSHIP
+            and m.get("training")]
+    if not runs:
         return None
+    recipes = [rc for _, rc in runs]
     same = max(recipes, key=recipes.count)
-    others = sorted((float_epochs(m["training"]), m["firmware"], recipe(m["training"])) for m in runs
-                    if recipe(m["training"]) != same)
-    runs = [m for m in runs if recipe(m["training"]) == same]
+    others = sorted((float_epochs(m["training"]), m["firmware"], rc) for m, rc in runs if rc != same)
+    runs = [m for m, rc in runs if rc == same]
     pts = sorted((float_epochs(m["training"]), m["firmware"], m["images"]) for m in runs)
     if len(pts) < 3:
         return None
@@ -90,7 +90,8 @@ def projection(rows: list[dict]) -> dict | None:
     # saturated: the longest training measured below a shorter one (the line then is no route to the bar)
     best = max(pts[:-1], key=lambda p: p[1])
     out = {"config": FLAGSHIP, "recipe": same or "Adam",
-           "other_recipes": [{"float_epochs": int(a), "firmware": b, "recipe": r or "Adam"} for a, b, r in others], "points": [{"float_epochs": int(a), "firmware": b, "images": n} for a, b, n in pts],
+           "other_recipes": [{"float_epochs": int(a), "firmware": b, "recipe": r or "Adam"} for a, b, r in others],
+           "points": [{"float_epochs": int(a), "firmware": b, "images": n} for a, b, n in pts],
            "saturated": pts[-1][1] < best[1], "best": {"float_epochs": int(best[0]), "firmware": best[1]},
            "per_doubling": round(float(slope), 5), "intercept": round(float(icpt), 5), "bar": BAR,
            "epochs_for_bar": None, "float_epoch_seconds": next(

@@ -227,9 +227,8 @@ def record(name: str, reports: Path | None) -> None:
         same = lambda e: all(e.get(k) == entry[k] for k in ("images", "float", "qkeras", "firmware", "training"))  # noqa: E731
         # a re-measurement of a training already on record (e.g. from its shipped weights) replaces that record
         earlier = [e for e in [old, *old.pop("earlier", [])] if not same(e)]
-        entry["earlier"] = earlier
-        if not entry["earlier"]:
-            del entry["earlier"]
+        if earlier:
+            entry["earlier"] = earlier
     entries[name] = entry
     PARITY.write_text(json.dumps(dict(sorted(entries.items())), indent=1) + "\n")
     print(f"recorded {name}: firmware top-1 {_pct(p['csim_accuracy'])} on {p['n_images']} images")

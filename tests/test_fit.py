@@ -174,7 +174,6 @@ def test_every_32x32_base_config_folds_itself():
         if raw["model"].get("input_shape", [224])[0] <= 32:
             assert raw["hls"]["reuse_factor"] == "auto", p.name
             auto.add(p.stem)
-    # the variants of a base config's network (its quantization, its training recipe) fold as their base does
     assert auto == set(SHIPPED_32) | {"squeezenet_cifar10", "squeezenet_cifar10_tuned"}
 
 

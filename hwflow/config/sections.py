@@ -42,6 +42,9 @@ class Optimizer(StrEnum):  # train.optimizer
     SGD = "sgd"  # momentum 0.9, Nesterov
 
 
+OPTIMIZER_NAMES = {Optimizer.ADAM: "Adam", Optimizer.SGD: "SGD"}  # as the results tables write them
+
+
 class FifoMode(StrEnum):  # hls.fifo_depth: hwflow.fifo model | hls4ml's H*W | hls4ml's co-simulation
     AUTO = "auto"
     FULL = "full"
@@ -125,9 +128,8 @@ def schedule_text(epochs, restarts, qat_epochs, optimizer: str = "adam", weight_
     default Adam without decay: "120 + 4 QAT epochs, SGD, weight decay 0.005". Used by the shipped-weights
     load line and the results tables."""
     text = " + ".join(str(e) for e in [epochs, *restarts]) + f" + {qat_epochs} QAT epochs"
-    if str(optimizer) != "adam" or weight_decay:
-        text += f", {str(optimizer).upper() if str(optimizer) == 'sgd' else str(optimizer).capitalize()}"
-        text += f", weight decay {weight_decay:g}" if weight_decay else ""
+    if optimizer != Optimizer.ADAM or weight_decay:
+        text += f", {OPTIMIZER_NAMES[Optimizer(optimizer)]}" + (f", weight decay {weight_decay:g}" if weight_decay else "")
     return text
 
 
