@@ -21,7 +21,7 @@ from hwflow.config import FlowConfig, schedule_text
 from hwflow.config.sections import Optimizer
 from hwflow.data import Dataset
 from hwflow.paths import ModelPaths, build_root
-from hwflow.zoo.quant import QuantPlan, QuantSpec, LayerQuant, integer_bits_for
+from hwflow.zoo.quant import LayerQuant, QuantPlan, QuantSpec, integer_bits_for, with_default_activations
 
 
 @dataclass
@@ -205,6 +205,62 @@ def resolve_plan(plan: QuantPlan, folded: dict[str, list[np.ndarray]]) -> QuantP
     return out
 
 
+CALIBRATION_IMAGES = 1000  # training images whose float activations set 'auto' activation integer bits
+CALIBRATION_VALUES = 200_000  # values kept per layer (an even stride through each batch's outputs)
+
+
+def calibrate_activations(plan: QuantPlan, float_model, x: np.ndarray) -> QuantPlan:
+    """Resolve 'auto' activation integer bits (`quantization ... activation_integer: auto`) per layer: the
+    integer bits whose quantizer has the least squared error on the float model's activations of that layer
+    (`<layer>_relu`, unsigned; `<layer>_q`, signed) on `x`, never fewer than a bounded ReLU needs
+    (hwflow.zoo.quant.activation_integer_for). BN is in inference mode, so these are the folded twin's values."""
+    import tensorflow as tf
+
+    from hwflow.zoo.layers import ACT_SUFFIX, Q_SUFFIX
+    from hwflow.zoo.quant import activation_integer_for
+
+    todo = [n for n, lq in plan.layers.items() if lq.activation is not None and lq.activation.integer is None]
+    if not todo:
+        return plan
+    names = {l.name: l for l in float_model.layers}
+    probes = {}  # layer -> (float layer whose output the quantizer sees, signed, least integer bits)
+    for n in todo:
+        if n + ACT_SUFFIX in names:
+            layer = names[n + ACT_SUFFIX]
+            bound = getattr(layer, "max_value", None)  # Keras ReLU(6): relu6 (Ops.relu6)
+            least = 0 if bound is None else (int(float(bound)) - 1).bit_length()
+            probes[n] = (layer, False, least)
+        elif n + Q_SUFFIX in names:
+            probes[n] = (names[n + Q_SUFFIX], True, 0)
+        else:
+            raise ValueError(f"layer {n!r}: no {n + ACT_SUFFIX!r} or {n + Q_SUFFIX!r} output to calibrate its "
+                             f"'auto' activation integer bits on")
+    probe = tf.keras.Model(float_model.input, [probes[n][0].output for n in todo])
+    kept: dict[str, list[np.ndarray]] = {n: [] for n in todo}
+    batch = 100
+    for i in range(0, len(x), batch):
+        outs = probe(x[i:i + batch], training=False)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        for n, out in zip(todo, outs):
+            flat = np.asarray(out).ravel()
+            stride = max(1, flat.size * len(x) // (batch * CALIBRATION_VALUES))
+            kept[n].append(flat[::stride])
+    out = QuantPlan(dict(plan.layers))
+    for n in todo:
+        _, signed, least = probes[n]
+        spec = plan.layers[n].activation
+        integer = activation_integer_for(np.concatenate(kept[n]), spec.bits, signed=signed, least=least)
+        out.layers[n] = LayerQuant(plan.layers[n].weight, plan.layers[n].bias, spec.resolved(integer))
+    return out
+
+
+def calibration_images(ds: Dataset, seed: int) -> np.ndarray:
+    """The training images 'auto' activation integer bits are calibrated on (seeded, so cached runs agree)."""
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(len(ds.x_train), min(CALIBRATION_IMAGES, len(ds.x_train)), replace=False))
+    return ds.x_train[idx]
+
+
 def _plan_to_json(plan: QuantPlan) -> dict:
     return {n: {r: str(getattr(lq, r)) for r in ("weight", "bias", "activation")} for n, lq in plan.layers.items()}
 
@@ -341,7 +397,7 @@ def untrained_models(cfg: FlowConfig):
     tf.keras.utils.set_random_seed(cfg.train.seed)
     float_model, _ = build_models(cfg)
     folded = fold_batchnorm(float_model)
-    plan = resolve_plan(cfg.quant_plan(kernel_layer_names(float_model)), folded)
+    plan = with_default_activations(resolve_plan(cfg.quant_plan(kernel_layer_names(float_model)), folded))
     _, qmodel = build_models(cfg, plan)
     for name, weights in folded.items():
         qmodel.get_layer(name).set_weights(weights)
@@ -427,6 +483,7 @@ def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
 
     folded = fold_batchnorm(float_model)
     plan = resolve_plan(cfg.quant_plan(kernel_layer_names(float_model)), folded)
+    plan = calibrate_activations(plan, float_model, calibration_images(ds, cfg.train.seed))
     _, qmodel = build_models(cfg, plan)
     for name, weights in folded.items():
         qmodel.get_layer(name).set_weights(weights)

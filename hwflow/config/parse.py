@@ -20,7 +20,7 @@ from hwflow.config.sections import (
 from hwflow.errors import ConfigError
 from hwflow.guard import (check_input_shape, check_part, check_precision, load_yaml_text, read_text_file,
                           regular_file, show)
-from hwflow.zoo.quant import spec_from_value
+from hwflow.zoo.quant import AUTO, spec_from_value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,12 +232,13 @@ QUANT_KEYS = [*ROLES, "activation_integer"]
 
 def _quant_values(raw, where) -> dict:
     """weight/bias/activation (bits or a quantizer string, parsed now so a bad spec fails at load
-    time) and activation_integer, as written."""
+    time) and activation_integer (bits, or 'auto': calibrated on the float model's activations), as written."""
     out = {}
     for k, v in check_keys(raw, QUANT_KEYS, where).items():
         if k in ROLES:
             spec_from_value(v, role=k, where=f"{where}.{k}")
-        elif v is not None:
+        elif v is not None and v != AUTO:
+            _expect(v, int, f"{where}.{k}", f"an integer (integer bits) or '{AUTO}'")
             _int(v, f"{where}.{k}")
         out[k] = v
     return out
@@ -344,7 +345,7 @@ def config_from_dict(raw: Any, path: Path) -> FlowConfig:
     raw = check_keys(raw, SECTIONS, where)
     if "model" not in raw:
         raise ConfigError(f"{where}: missing section 'model'; sections: {', '.join(SECTIONS)}")
-    return FlowConfig(
+    cfg = FlowConfig(
         name=path.stem,
         path=path,
         model=_model(raw["model"], f"{where}: model", path.parent),
@@ -356,6 +357,19 @@ def config_from_dict(raw: Any, path: Path) -> FlowConfig:
         raw=raw,
         prune=_prune(raw.get("prune"), f"{where}: prune"),
     )
+    if cfg.model.file is not None:
+        _no_auto_activations(cfg)
+    return cfg
+
+
+def _no_auto_activations(cfg: FlowConfig) -> None:
+    """`activation_integer: auto` is calibrated per zoo layer (`<layer>_relu` / `<layer>_q` outputs of the
+    float twin); a model file's activations are matched to kernel layers differently (hwflow.usermodel)."""
+    q = cfg.quantization
+    for key, entry in [("default", q.default), *((f"layers.{n}", e) for n, e in q.layers.items())]:
+        if entry.activation_integer == AUTO:
+            raise ConfigError(f"{cfg.path}: quantization.{key}.activation_integer: '{AUTO}' is calibrated for zoo "
+                              f"models (model.arch) only; valid for a model file: integer bits (0..bits-1)")
 
 
 def validate_layers(cfg: FlowConfig, layer_names: list[str], kernel_layers: list[str]) -> None:

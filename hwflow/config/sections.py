@@ -166,7 +166,7 @@ class QuantDefaults(Written):
     weight: QuantValue = 8  # kernel quantizer: bits (integer bits from the trained weights) or e.g. "quantized_bits(6,1,alpha=1)"
     bias: QuantValue = 8  # bias quantizer, as weight
     activation: QuantValue = 8  # activation quantizer: bits or e.g. "quantized_relu(6,3)"
-    activation_integer: int | None = None  # integer bits of an activation given as a width
+    activation_integer: int | str | None = None  # integer bits of an activation given as a width, or "auto"
 
 
 @dataclass(frozen=True)
@@ -176,7 +176,7 @@ class LayerQuantOverride:
     weight: QuantValue | None = None  # this layer's kernel quantizer (None: quantization.default's)
     bias: QuantValue | None = None  # this layer's bias quantizer
     activation: QuantValue | None = None  # this layer's activation quantizer
-    activation_integer: int | None = None  # integer bits of this layer's activation given as a width
+    activation_integer: int | str | None = None  # integer bits of this layer's activation given as a width, or "auto"
 
     def given(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}

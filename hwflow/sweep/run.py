@@ -56,13 +56,14 @@ def default_out_dir(cfg: FlowConfig, spec: SweepSpec) -> Path:
 
 
 def _structure_plan(cfg: FlowConfig):
-    """Quantization plan with unresolved integer bits set to 0: enough to build the QKeras twin's layers."""
+    """Quantization plan with unresolved integer bits set (weights 0, 'auto' activations the width's default):
+    enough to build the QKeras twin's layers."""
     from hwflow.train import build_models
     from hwflow.zoo.layers import kernel_layer_names
-    from hwflow.zoo.quant import LayerQuant, QuantPlan
+    from hwflow.zoo.quant import LayerQuant, QuantPlan, with_default_activations
 
     float_model, _ = build_models(cfg)
-    plan = cfg.quant_plan(kernel_layer_names(float_model))
+    plan = with_default_activations(cfg.quant_plan(kernel_layer_names(float_model)))
 
     def fix(s):
         return s if s is None or s.integer is not None else s.resolved(0)

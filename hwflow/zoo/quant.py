@@ -23,6 +23,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from hwflow.errors import ConfigError
 from hwflow.guard import show
 
@@ -60,7 +62,7 @@ class QuantSpec:
     def __str__(self) -> str:
         if self.name == "quantized_bits":
             return f"quantized_bits({self.bits},{'auto' if self.integer is None else self.integer},alpha={self.alpha:g})"
-        return f"quantized_relu({self.bits},{self.integer})"
+        return f"quantized_relu({self.bits},{'auto' if self.integer is None else self.integer})"
 
 
 def parse_spec(text: str, *, where: str) -> QuantSpec:
@@ -124,11 +126,16 @@ def parse_spec(text: str, *, where: str) -> QuantSpec:
     return QuantSpec(name, int(bits), int(integer), alpha)
 
 
-def spec_from_value(value, *, role: str, where: str, integer: int | None = None) -> QuantSpec:
+DEFAULT_ACTIVATION_INTEGER = 3  # an activation given as a width only
+AUTO = "auto"  # activation_integer: calibrated on the float model's activations (hwflow.train.calibrate_activations)
+
+
+def spec_from_value(value, *, role: str, where: str, integer: int | str | None = None) -> QuantSpec:
     """A config value (int bits or quantizer string) -> QuantSpec for `role`.
 
     role: 'weight' | 'bias' -> quantized_bits; 'activation' -> quantized_relu.
-    `integer` is the role's default integer bits when only a width is given.
+    `integer` is the role's default integer bits when only a width is given (activations: AUTO leaves
+    them unresolved, for the calibration on the trained float model).
     """
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ConfigError(f"{where}: expected a bit width (int) or a quantizer string, got {value!r}")
@@ -141,10 +148,32 @@ def spec_from_value(value, *, role: str, where: str, integer: int | None = None)
     if not 2 <= value <= 32:
         raise ConfigError(f"{where}: bit width must be 2..32, got {value}")
     if role == "activation":
-        return QuantSpec("quantized_relu", value, min(integer if integer is not None else 3, value - 1))
+        if integer == AUTO:
+            return QuantSpec("quantized_relu", value, None)
+        return QuantSpec("quantized_relu", value, min(integer if integer is not None else DEFAULT_ACTIVATION_INTEGER,
+                                                      value - 1))
     # weights/biases given as a width only: integer bits are resolved from the trained
     # (BN-folded) float weights so that nothing clips at the start of QAT.
     return QuantSpec("quantized_bits", value, None, 1.0)
+
+
+def activation_integer_for(samples: np.ndarray, bits: int, signed: bool = False, least: int = 0) -> int:
+    """Integer bits (least..bits-1) of a `bits`-wide activation quantizer with the least mean squared error
+    on `samples` (float activations of that layer): the trade between clipping the largest values and the
+    step. Unsigned: quantized_relu(bits, i), [0, 2^i - 2^(i-bits)] in steps of 2^(i-bits); signed:
+    quantized_bits(bits, i, alpha=1), [-2^i, 2^i) in steps of 2^(i-bits+1). Ties: the fewer integer bits.
+    Written here because neither QKeras nor hls4ml calibrates activation ranges (their quantizers and
+    types take the integer bits as given)."""
+    x = np.asarray(samples, dtype=np.float64).ravel()
+    best, best_err = None, math.inf
+    for i in range(min(least, bits - 1), bits):
+        frac = bits - i - (1 if signed else 0)
+        step = 2.0 ** -frac
+        lo, hi = (-(2.0 ** i), 2.0 ** i - step) if signed else (0.0, 2.0 ** i - step)
+        err = float(np.mean((np.clip(np.floor(x / step + 0.5) * step, lo, hi) - x) ** 2)) if x.size else 0.0
+        if err < best_err:
+            best, best_err = i, err
+    return best
 
 
 def integer_bits_for(max_abs: float) -> int:
@@ -175,3 +204,15 @@ class QuantPlan:
 
     def get(self, name: str) -> LayerQuant:
         return self.layers.get(name, LayerQuant())
+
+
+def with_default_activations(plan: QuantPlan) -> QuantPlan:
+    """`plan` with uncalibrated ('auto') activation integer bits set to the width's default: for models whose
+    activations are not calibrated (seeded, untrained weights: structure checks and estimates, which depend on
+    the widths)."""
+    def fix(spec):
+        if spec is None or spec.integer is not None:
+            return spec
+        return spec.resolved(DEFAULT_ACTIVATION_INTEGER)
+
+    return QuantPlan({n: LayerQuant(lq.weight, lq.bias, fix(lq.activation)) for n, lq in plan.layers.items()})
