@@ -60,9 +60,13 @@ def float_epochs(training: str) -> int:
 
 
 def recipe(training: str) -> str:
-    """The optimizer part of a schedule text ("120 + 4 QAT epochs, SGD, weight decay 0.005": "SGD, weight decay
-    0.005"); "" for the default Adam without decay."""
-    return training.split(" QAT epochs", 1)[1].lstrip(", ")
+    """The recipe part of a training text (benchmarks.flagship_table.training_text): the optimizer ("Adam" for
+    the default, Adam without decay) and, when stated, the activations' quantization ("120 + 4 QAT epochs, SGD,
+    weight decay 0.005; 6-bit activations, 2 integer bits": "SGD, weight decay 0.005; 6-bit activations, 2
+    integer bits")."""
+    optimizer, _, quantization = training.split(" QAT epochs", 1)[1].partition(";")
+    optimizer = optimizer.strip(", ") or "Adam"
+    return f"{optimizer}; {quantization.strip()}" if quantization.strip() else optimizer
 
 
 def projection(rows: list[dict]) -> dict | None:
@@ -89,8 +93,8 @@ def projection(rows: list[dict]) -> dict | None:
     slope, icpt = np.polyfit(np.log2(e), top1, 1)
     # saturated: the longest training measured below a shorter one (the line then is no route to the bar)
     best = max(pts[:-1], key=lambda p: p[1])
-    out = {"config": FLAGSHIP, "recipe": same or "Adam",
-           "other_recipes": [{"float_epochs": int(a), "firmware": b, "recipe": r or "Adam"} for a, b, r in others],
+    out = {"config": FLAGSHIP, "recipe": same,
+           "other_recipes": [{"float_epochs": int(a), "firmware": b, "recipe": r} for a, b, r in others],
            "points": [{"float_epochs": int(a), "firmware": b, "images": n} for a, b, n in pts],
            "saturated": pts[-1][1] < best[1], "best": {"float_epochs": int(best[0]), "firmware": best[1]},
            "per_doubling": round(float(slope), 5), "intercept": round(float(icpt), 5), "bar": BAR,

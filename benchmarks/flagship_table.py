@@ -185,14 +185,33 @@ def git_commit(path: Path | None = None) -> str:
 
 
 def training_text(raw: dict) -> str:
-    """How a config trains, from its `train:` section: e.g. "45 + 50 + 4 QAT epochs" (float, restarts, QAT; then
-    the optimizer and weight decay unless Adam without decay)."""
+    """How a config trains and quantizes its activations, from its `train:` and `quantization:` sections: e.g.
+    "45 + 50 + 4 QAT epochs; 6-bit activations, 3 integer bits" (float, restarts, QAT; then the optimizer
+    and weight decay unless Adam without decay; then quantization_text)."""
     from hwflow.config import TrainSection, schedule_text  # TrainSection: defaults for keys the file leaves out
 
     t = raw.get("train") or {}
-    return schedule_text(t.get("epochs", TrainSection.epochs), [r["epochs"] for r in t.get("restarts") or []],
-                         t.get("qat_epochs", TrainSection.qat_epochs), t.get("optimizer", "adam"),
-                         t.get("weight_decay", 0.0))
+    schedule = schedule_text(t.get("epochs", TrainSection.epochs), [r["epochs"] for r in t.get("restarts") or []],
+                             t.get("qat_epochs", TrainSection.qat_epochs), t.get("optimizer", "adam"),
+                             t.get("weight_decay", 0.0))
+    return f"{schedule}; {quantization_text(raw)}"
+
+
+def quantization_text(raw: dict) -> str:
+    """The default activation quantizer of a config, from its `quantization:` section: "6-bit activations, 2
+    integer bits", or "..., integer bits calibrated per layer" (activation_integer: auto); "+ per-layer
+    overrides" when `quantization.layers` is written."""
+    from hwflow.config import QuantDefaults
+    from hwflow.zoo.quant import AUTO, spec_from_value
+
+    q = raw.get("quantization") or {}
+    d = q.get("default") or {}
+    integer = d.get("activation_integer", QuantDefaults.activation_integer)
+    spec = spec_from_value(d.get("activation", QuantDefaults.activation), role="activation", where="quantization",
+                           integer=integer)
+    text = f"{spec.bits}-bit activations, " + ("integer bits calibrated per layer" if integer == AUTO and
+                                               spec.integer is None else f"{spec.integer} integer bit" + "s" * (spec.integer != 1))
+    return text + (" + per-layer overrides" if q.get("layers") else "")
 
 
 def record(name: str, reports: Path | None) -> None:

@@ -232,9 +232,11 @@ def calibrate_activations(plan: QuantPlan, float_model, x: np.ndarray) -> QuantP
             probes[n] = (layer, False, least)
         elif n + Q_SUFFIX in names:
             probes[n] = (names[n + Q_SUFFIX], True, 0)
-        else:
-            raise ValueError(f"layer {n!r}: no {n + ACT_SUFFIX!r} or {n + Q_SUFFIX!r} output to calibrate its "
-                             f"'auto' activation integer bits on")
+    # a layer with neither output (e.g. the classifier, whose logits go out unquantized) uses no activation
+    # quantizer (hwflow.zoo.layers.Ops is the only user): its spec takes the width's default (below)
+    todo = [n for n in todo if n in probes]
+    if not todo:
+        return with_default_activations(plan)
     probe = tf.keras.Model(float_model.input, [probes[n][0].output for n in todo])
     kept: dict[str, list[np.ndarray]] = {n: [] for n in todo}
     batch = 100
@@ -251,7 +253,7 @@ def calibrate_activations(plan: QuantPlan, float_model, x: np.ndarray) -> QuantP
         spec = plan.layers[n].activation
         integer = activation_integer_for(np.concatenate(kept[n]), spec.bits, signed=signed, least=least)
         out.layers[n] = LayerQuant(plan.layers[n].weight, plan.layers[n].bias, spec.resolved(integer))
-    return out
+    return with_default_activations(out)
 
 
 def calibration_images(ds: Dataset, seed: int) -> np.ndarray:

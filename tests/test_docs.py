@@ -54,7 +54,7 @@ def test_record_keeps_an_earlier_training_of_the_same_config(tmp_path, monkeypat
         "restarts: [{epochs: 50, learning_rate: 0.003}]}\n")
     parity = tmp_path / "parity_fitted.json"
     parity.write_text(json.dumps({"net": {"dataset": "CIFAR-10", "images": 2000, "float": 0.806, "qkeras": 0.8095,
-                                          "firmware": 0.8095, "bit_exact": True, "training": "45 + 4 QAT epochs",
+                                          "firmware": 0.8095, "bit_exact": True, "training": "45 + 4 QAT epochs; 8-bit activations, 3 integer bits",
                                           "commit": "0a3dad2"}}))
     reports = tmp_path / "reports"
     reports.mkdir()
@@ -66,14 +66,14 @@ def test_record_keeps_an_earlier_training_of_the_same_config(tmp_path, monkeypat
     monkeypatch.setattr(flagship_table, "PARITY", parity)
     flagship_table.record("net", reports)
     entry = json.loads(parity.read_text())["net"]
-    assert (entry["firmware"], entry["training"], entry["dataset"]) == (0.825, "45 + 50 + 4 QAT epochs", "CIFAR-10")
+    assert (entry["firmware"], entry["training"], entry["dataset"]) == (0.825, "45 + 50 + 4 QAT epochs; 8-bit activations, 3 integer bits", "CIFAR-10")
     assert (entry["float_epoch_seconds"], entry["timed_epochs"]) == (33.3, 48)  # the float epochs the run trained
-    assert [(e["firmware"], e["training"], e["commit"]) for e in entry["earlier"]] == [(0.8095, "45 + 4 QAT epochs", "0a3dad2")]
+    assert [(e["firmware"], e["training"], e["commit"]) for e in entry["earlier"]] == [(0.8095, "45 + 4 QAT epochs; 8-bit activations, 3 integer bits", "0a3dad2")]
     flagship_table.record("net", reports)  # the same run again: no second earlier entry
     assert len(json.loads(parity.read_text())["net"]["earlier"]) == 1
     table = flagship_table.render_parity()
     assert "| `net` | CIFAR-10, 2,000 | 82.00% | 82.50% | 82.50% | yes |" in table
-    assert "| `net` (earlier: 45 + 4 QAT epochs) | CIFAR-10, 2,000 | 80.60% | 80.95% | 80.95% | yes | 0a3dad2 |" in table
+    assert "| `net` (earlier: 45 + 4 QAT epochs; 8-bit activations, 3 integer bits) | CIFAR-10, 2,000 | 80.60% | 80.95% | 80.95% | yes | 0a3dad2 |" in table
 
     # the earlier training measured again (its shipped weights, nothing trained): it replaces its old entry
     (tmp_path / "configs" / "net.yaml").write_text("data: {source: ../../shared/data/cifar10-jpg}\n"
@@ -83,8 +83,8 @@ def test_record_keeps_an_earlier_training_of_the_same_config(tmp_path, monkeypat
     (reports / "training.json").write_text(json.dumps({"trained": {"float": None, "qat": None}}))
     flagship_table.record("net", reports)
     entry = json.loads(parity.read_text())["net"]
-    assert (entry["firmware"], entry["training"], "float_epoch_seconds" in entry) == (0.8095, "45 + 4 QAT epochs", False)
-    assert [(e["firmware"], e["training"]) for e in entry["earlier"]] == [(0.825, "45 + 50 + 4 QAT epochs")]
+    assert (entry["firmware"], entry["training"], "float_epoch_seconds" in entry) == (0.8095, "45 + 4 QAT epochs; 8-bit activations, 3 integer bits", False)
+    assert [(e["firmware"], e["training"]) for e in entry["earlier"]] == [(0.825, "45 + 50 + 4 QAT epochs; 8-bit activations, 3 integer bits")]
 
 
 def test_the_training_curve_is_extrapolated_from_the_recorded_trainings():
@@ -132,6 +132,20 @@ def test_the_training_curve_is_extrapolated_from_the_recorded_trainings():
     text = c.render([], [], "pynq-z2", proj)
     assert "(Adam; each training" in text
     assert "Off this line (another recipe, not a longer schedule), *measured*: 120 float epochs with SGD, weight decay 0.005: 86.00%." in text
+    # the activations' quantization is part of the recipe (flagship_table.training_text states it)
+    from benchmarks.flagship_table import quantization_text, training_text
+
+    assert c.recipe("45 + 4 QAT epochs; 6-bit activations, 3 integer bits") == "Adam; 6-bit activations, 3 integer bits"
+    auto = "120 + 4 QAT epochs, SGD, weight decay 0.005; 6-bit activations, integer bits calibrated per layer"
+    assert c.recipe(auto) == "SGD, weight decay 0.005; 6-bit activations, integer bits calibrated per layer"
+    assert c.float_epochs(auto) == 120
+    raw = {"train": {"epochs": 120, "qat_epochs": 4, "optimizer": "sgd", "weight_decay": 0.005},
+           "quantization": {"default": {"activation": 6, "activation_integer": "auto"}}}
+    assert training_text(raw) == auto
+    assert quantization_text({}) == "8-bit activations, 3 integer bits"  # the defaults
+    assert quantization_text({"quantization": {"default": {"activation": "quantized_relu(6,1)"},
+                                               "layers": {"conv1": {"weight": 4}}}}) == \
+        "6-bit activations, 1 integer bit + per-layer overrides"
 
 
 def test_readme_is_short_and_its_links_resolve():

@@ -166,7 +166,7 @@ class QuantDefaults(Written):
     weight: QuantValue = 8  # kernel quantizer: bits (integer bits from the trained weights) or e.g. "quantized_bits(6,1,alpha=1)"
     bias: QuantValue = 8  # bias quantizer, as weight
     activation: QuantValue = 8  # activation quantizer: bits or e.g. "quantized_relu(6,3)"
-    activation_integer: int | str | None = None  # integer bits of an activation given as a width, or "auto"
+    activation_integer: int | str | None = None  # integer bits of an activation given as a width (3 when absent), or "auto": per layer, calibrated on the float model's activations
 
 
 @dataclass(frozen=True)
