@@ -209,11 +209,13 @@ CALIBRATION_IMAGES = 1000  # training images whose float activations set 'auto' 
 CALIBRATION_VALUES = 200_000  # values kept per layer (an even stride through each batch's outputs)
 
 
-def calibrate_activations(plan: QuantPlan, float_model, x: np.ndarray) -> QuantPlan:
+def calibrate_activations(plan: QuantPlan, float_model, x: np.ndarray, uniform: int | None = None) -> QuantPlan:
     """Resolve 'auto' activation integer bits (`quantization ... activation_integer: auto`) per layer: the
     integer bits whose quantizer has the least squared error on the float model's activations of that layer
     (`<layer>_relu`, unsigned; `<layer>_q`, signed) on `x`, never fewer than a bounded ReLU needs
-    (hwflow.zoo.quant.activation_integer_for). BN is in inference mode, so these are the folded twin's values."""
+    (hwflow.zoo.quant.activation_integer_for). BN is in inference mode, so these are the folded twin's values.
+    `uniform`: instead, that many integer bits on every 'auto' layer (at least what a bounded ReLU needs): the
+    baseline the calibration is measured against (benchmarks.activation_integers)."""
     import tensorflow as tf
 
     from hwflow.zoo.layers import ACT_SUFFIX, Q_SUFFIX
@@ -237,6 +239,10 @@ def calibrate_activations(plan: QuantPlan, float_model, x: np.ndarray) -> QuantP
     todo = [n for n in todo if n in probes]
     if not todo:
         return with_default_activations(plan)
+    if uniform is not None:
+        return with_default_activations(QuantPlan({**plan.layers, **{n: LayerQuant(
+            plan.layers[n].weight, plan.layers[n].bias,
+            plan.layers[n].activation.resolved(max(uniform, probes[n][2]))) for n in todo}}))
     probe = tf.keras.Model(float_model.input, [probes[n][0].output for n in todo])
     kept: dict[str, list[np.ndarray]] = {n: [] for n in todo}
     batch = 100

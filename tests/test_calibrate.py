@@ -85,6 +85,12 @@ def test_auto_is_calibrated_per_layer_on_the_float_activations():
     integers = {got.get(n).activation.integer for n in names if n + Q_SUFFIX in layers}
     assert integers != {3}  # the projections do not all land on the old default
     build_models(cfg, got)  # the QKeras twin builds (the ReLU6 bounds are representable)
+    # the uniform baseline: the same integer bits everywhere, except where a ReLU6 needs 3
+    flat = calibrate_activations(plan, fm, x, uniform=1)
+    for n in names:
+        relu = layers.get(n + ACT_SUFFIX)
+        bounded = relu is not None and getattr(relu, "max_value", None) is not None
+        assert flat.get(n).activation.integer == (3 if n == "conv1" or bounded or n == "fc" else 1), n
     # nothing to calibrate: the same plan back
     assert calibrate_activations(got, fm, x) is got
     # no data (structure checks, estimates): the width's default
@@ -135,3 +141,45 @@ def test_training_with_auto_stores_the_calibrated_plan(tmp_path, build_dir):
                       for n, lq in expect.layers.items()}
     assert all("auto" not in v["activation"] for v in stored.values())
     assert got.qkeras_accuracy is not None and len(calibration_images(ds, cfg.train.seed)) == 256
+
+
+@pytest.mark.slow
+def test_activation_integers_benchmark_measures_each_variant(tmp_path, build_dir):
+    """benchmarks.activation_integers on a small trained config: one row per uniform integer width and one
+    calibrated, each the top-1 of the folded float weights in that QKeras twin (re-measured here), written
+    as Markdown / JSON / PNG."""
+    from benchmarks import activation_integers as bench
+    from hwflow.data import load_dataset
+    from hwflow.train import accuracy, calibration_images, train
+
+    text = ("model: {arch: mobilenet, input_shape: [16, 16, 3], classes: 10, alpha: 0.25, depth: 2, dropout: 0.0}\n"
+            "data: {source: default, max_train: 512, max_test: 128}\n"
+            "train: {epochs: 2, qat_epochs: 1, batch_size: 64}\n"
+            "quantization: {default: {activation: 4, activation_integer: 2}}\n"
+            "hls: {board: pynq-z2}\n")
+    path = write_config(tmp_path, text, "small")
+    assert bench.main(["--config", str(path), "--integers", "0", "3", "--out", str(tmp_path / "ai")]) == 0
+    data = json.loads((tmp_path / "ai.json").read_text())
+    assert [r["variant"] for r in data["rows"]] == ["0 integer bits on every layer", "3 integer bits on every layer",
+                                                    "calibrated per layer (auto)"]
+    cfg = load_config(path)
+    ds = load_dataset(cfg.data, (16, 16, 3))
+    trained = train(cfg, ds)  # the benchmark's training, from the cache
+    fm = trained.float_model
+    folded = fold_batchnorm(fm)
+    plan = resolve_plan(cfg.quant_plan(kernel_layer_names(fm)), folded)
+    open_plan = type(plan)({n: type(lq)(lq.weight, lq.bias, lq.activation and
+                                        type(lq.activation)(lq.activation.name, lq.activation.bits, None))
+                            for n, lq in plan.layers.items()})
+    for row, uniform in zip(data["rows"], (0, 3, None)):
+        p = calibrate_activations(open_plan, fm, calibration_images(ds, cfg.train.seed), uniform=uniform)
+        _, qm = build_models(cfg, p)
+        for name, w in folded.items():
+            qm.get_layer(name).set_weights(w)
+        assert row["top1_before_qat"] == accuracy(qm, ds.x_test, ds.y_test)
+        assert row["integers"] == {n: lq.activation.integer for n, lq in p.layers.items() if n != "fc"}  # fc: no ReLU
+    assert set(data["rows"][0]["integers"].values()) == {0} and data["config_after_qat"]["top1"] == trained.qkeras_accuracy
+    assert data["config_after_qat"]["integers"] == {n: 2 for n in data["rows"][0]["integers"]}  # as written
+    md = (tmp_path / "ai.md").read_text()
+    assert "| calibrated per layer (auto) |" in md and (tmp_path / "ai.png").stat().st_size > 5000
+    assert bench.main(["--config", str(path), "--integers", "-1"]) == 2
