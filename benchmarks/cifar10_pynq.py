@@ -195,7 +195,8 @@ def render(rows: list[dict], refs: list[dict], board: str, proj: dict | None = N
                   f"Measured firmware top-1 by float epochs ({proj['recipe']}; each training + its QAT epochs): {pts}. A least-squares "
                   f"line against log2(epochs) gains {100 * proj['per_doubling']:.2f} points per doubling and reaches "
                   f"{where}.{cost_text(proj)}{others_text(proj)} The same network and fold throughout: the images/s above "
-                  f"do not change."]
+                  f"do not change (the utilisation shown is the config's as it ships; other integer bits of the "
+                  f"activations move its estimate slightly)."]
     return "\n".join(lines) + "\n"
 
 
