@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -24,21 +23,19 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def measure(cfg, integers: list[int]) -> dict:
     from hwflow.flow import stage_models
-    from hwflow.train import accuracy, build_models, calibrate_activations, calibration_images, resolve_plan
-    from hwflow.zoo.layers import ACT_SUFFIX, Q_SUFFIX, fold_batchnorm, kernel_layer_names
-    from hwflow.zoo.quant import LayerQuant, QuantPlan
+    from hwflow.train import (accuracy, activation_outputs, calibrate_activations, calibration_images, folded_twin,
+                              resolve_plan)
+    from hwflow.zoo.layers import fold_batchnorm, kernel_layer_names
+    from hwflow.zoo.quant import uncalibrated_activations
 
     ds, trained = stage_models(cfg)
     fm = trained.float_model
     folded = fold_batchnorm(fm)
     names = kernel_layer_names(fm)
     plan = resolve_plan(cfg.quant_plan(names), folded)
-    # every activation uncalibrated ('auto'), whatever the config writes: the variants below place it
-    open_plan = QuantPlan({n: LayerQuant(lq.weight, lq.bias, lq.activation and replace(lq.activation, integer=None))
-                           for n, lq in plan.layers.items()})
+    open_plan = uncalibrated_activations(plan)  # the variants below place every activation's binary point
     x_cal = calibration_images(ds, cfg.train.seed)
-    outputs = {l.name for l in fm.layers}
-    used = [n for n in names if n + ACT_SUFFIX in outputs or n + Q_SUFFIX in outputs]  # an activation quantizer in use
+    used = list(activation_outputs(fm, names))  # the layers with an activation quantizer in use
 
     def per_layer(p):
         return {n: p.layers[n].activation.integer for n in used}
@@ -48,10 +45,7 @@ def measure(cfg, integers: list[int]) -> dict:
     variants.append(("calibrated per layer (auto)", calibrate_activations(open_plan, fm, x_cal)))
     rows = []
     for label, p in variants:
-        _, qm = build_models(cfg, p)
-        for name, w in folded.items():
-            qm.get_layer(name).set_weights(w)
-        top1 = accuracy(qm, ds.x_test, ds.y_test)
+        top1 = accuracy(folded_twin(cfg, p, folded), ds.x_test, ds.y_test)
         rows.append({"variant": label, "top1_before_qat": top1, "integers": per_layer(p)})
         print(f"  {label}: {100 * top1:.2f}%", flush=True)
     return {"config": cfg.name, "images": int(len(ds.y_test)), "float_top1": trained.float_accuracy,

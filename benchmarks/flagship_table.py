@@ -202,15 +202,14 @@ def quantization_text(raw: dict) -> str:
     integer bits", or "..., integer bits calibrated per layer" (activation_integer: auto); "+ per-layer
     overrides" when `quantization.layers` is written."""
     from hwflow.config import QuantDefaults
-    from hwflow.zoo.quant import AUTO, spec_from_value
+    from hwflow.zoo.quant import spec_from_value
 
     q = raw.get("quantization") or {}
     d = q.get("default") or {}
-    integer = d.get("activation_integer", QuantDefaults.activation_integer)
     spec = spec_from_value(d.get("activation", QuantDefaults.activation), role="activation", where="quantization",
-                           integer=integer)
-    text = f"{spec.bits}-bit activations, " + ("integer bits calibrated per layer" if integer == AUTO and
-                                               spec.integer is None else f"{spec.integer} integer bit" + "s" * (spec.integer != 1))
+                           integer=d.get("activation_integer", QuantDefaults.activation_integer))
+    text = f"{spec.bits}-bit activations, " + ("integer bits calibrated per layer" if spec.integer is None  # auto
+                                               else f"{spec.integer} integer bit" + "s" * (spec.integer != 1))
     return text + (" + per-layer overrides" if q.get("layers") else "")
 
 

@@ -209,36 +209,44 @@ CALIBRATION_IMAGES = 1000  # training images whose float activations set 'auto' 
 CALIBRATION_VALUES = 200_000  # values kept per layer (an even stride through each batch's outputs)
 
 
+def activation_outputs(float_model, names) -> dict[str, tuple[object, bool, int]]:
+    """Layer name -> (the float layer whose output its activation quantizer sees, signed, least integer bits),
+    for the layers of `names` that have one: `<layer>_relu` (unsigned; a Keras ReLU(6), Ops.relu6, needs the
+    integer bits of its bound) or `<layer>_q` (a linear projection, signed). A layer with neither (e.g. a
+    classifier whose logits go out unquantized) uses no activation quantizer: hwflow.zoo.layers.Ops is the
+    only user, and names them so."""
+    from hwflow.zoo.layers import ACT_SUFFIX, Q_SUFFIX
+
+    layers = {l.name: l for l in float_model.layers}
+    out = {}
+    for n in names:
+        if n + ACT_SUFFIX in layers:
+            layer = layers[n + ACT_SUFFIX]
+            bound = getattr(layer, "max_value", None)
+            out[n] = (layer, False, 0 if bound is None else (int(float(bound)) - 1).bit_length())
+        elif n + Q_SUFFIX in layers:
+            out[n] = (layers[n + Q_SUFFIX], True, 0)
+    return out
+
+
 def calibrate_activations(plan: QuantPlan, float_model, x: np.ndarray, uniform: int | None = None) -> QuantPlan:
     """Resolve 'auto' activation integer bits (`quantization ... activation_integer: auto`) per layer: the
     integer bits whose quantizer has the least squared error on the float model's activations of that layer
-    (`<layer>_relu`, unsigned; `<layer>_q`, signed) on `x`, never fewer than a bounded ReLU needs
-    (hwflow.zoo.quant.activation_integer_for). BN is in inference mode, so these are the folded twin's values.
-    `uniform`: instead, that many integer bits on every 'auto' layer (at least what a bounded ReLU needs): the
-    baseline the calibration is measured against (benchmarks.activation_integers)."""
+    (activation_outputs) on `x`, never fewer than a bounded ReLU needs (hwflow.zoo.quant.activation_integer_for).
+    BN is in inference mode, so these are the folded twin's values. A layer with no activation in use takes
+    the width's default. `uniform`: instead, that many integer bits on every 'auto' layer (at least what a
+    bounded ReLU needs): the baseline the calibration is measured against (benchmarks.activation_integers)."""
     import tensorflow as tf
 
-    from hwflow.zoo.layers import ACT_SUFFIX, Q_SUFFIX
     from hwflow.zoo.quant import activation_integer_for
 
-    todo = [n for n, lq in plan.layers.items() if lq.activation is not None and lq.activation.integer is None]
-    if not todo:
+    unresolved = [n for n, lq in plan.layers.items() if lq.activation is not None and lq.activation.integer is None]
+    if not unresolved:
         return plan
-    names = {l.name: l for l in float_model.layers}
-    probes = {}  # layer -> (float layer whose output the quantizer sees, signed, least integer bits)
-    for n in todo:
-        if n + ACT_SUFFIX in names:
-            layer = names[n + ACT_SUFFIX]
-            bound = getattr(layer, "max_value", None)  # Keras ReLU(6): relu6 (Ops.relu6)
-            least = 0 if bound is None else (int(float(bound)) - 1).bit_length()
-            probes[n] = (layer, False, least)
-        elif n + Q_SUFFIX in names:
-            probes[n] = (names[n + Q_SUFFIX], True, 0)
-    # a layer with neither output (e.g. the classifier, whose logits go out unquantized) uses no activation
-    # quantizer (hwflow.zoo.layers.Ops is the only user): its spec takes the width's default (below)
-    todo = [n for n in todo if n in probes]
-    if not todo:
+    probes = activation_outputs(float_model, unresolved)
+    if not probes:
         return with_default_activations(plan)
+    todo = list(probes)
     if uniform is not None:
         return with_default_activations(QuantPlan({**plan.layers, **{n: LayerQuant(
             plan.layers[n].weight, plan.layers[n].bias,
@@ -299,6 +307,15 @@ def build_models(cfg: FlowConfig, plan: QuantPlan | None = None):
         msg = " ".join(str(exc).split()).split(" for '{{node")[0][:300]
         raise ConfigError(f"{cfg.path}: model: {cfg.model.arch} cannot be built with {{{params}}}: {msg}") from None
     return float_model, qmodel
+
+
+def folded_twin(cfg: FlowConfig, plan: QuantPlan, folded: dict[str, list[np.ndarray]]):
+    """The QKeras twin of `plan` with the BN-folded float weights (hwflow.zoo.layers.fold_batchnorm): where
+    QAT starts, and what a quantization measures before QAT."""
+    _, qmodel = build_models(cfg, plan)
+    for name, weights in folded.items():
+        qmodel.get_layer(name).set_weights(weights)
+    return qmodel
 
 
 def float_cycle_dirs(cfg: FlowConfig, ds: Dataset) -> list[Path]:
@@ -406,9 +423,7 @@ def untrained_models(cfg: FlowConfig):
     float_model, _ = build_models(cfg)
     folded = fold_batchnorm(float_model)
     plan = with_default_activations(resolve_plan(cfg.quant_plan(kernel_layer_names(float_model)), folded))
-    _, qmodel = build_models(cfg, plan)
-    for name, weights in folded.items():
-        qmodel.get_layer(name).set_weights(weights)
+    qmodel = folded_twin(cfg, plan, folded)
     from hwflow import prune
 
     sparsity = prune.plan_for(cfg, float_model)
@@ -492,9 +507,7 @@ def train(cfg: FlowConfig, ds: Dataset, init_from=None) -> TrainedModels:
     folded = fold_batchnorm(float_model)
     plan = resolve_plan(cfg.quant_plan(kernel_layer_names(float_model)), folded)
     plan = calibrate_activations(plan, float_model, calibration_images(ds, cfg.train.seed))
-    _, qmodel = build_models(cfg, plan)
-    for name, weights in folded.items():
-        qmodel.get_layer(name).set_weights(weights)
+    qmodel = folded_twin(cfg, plan, folded)
     if start is not None:
         qmodel.set_weights(start.get_weights())
     qat_model, qat_callbacks = qmodel, None

@@ -150,7 +150,8 @@ def test_activation_integers_benchmark_measures_each_variant(tmp_path, build_dir
     as Markdown / JSON / PNG."""
     from benchmarks import activation_integers as bench
     from hwflow.data import load_dataset
-    from hwflow.train import accuracy, calibration_images, train
+    from hwflow.train import accuracy, calibration_images, folded_twin, train
+    from hwflow.zoo.quant import uncalibrated_activations
 
     text = ("model: {arch: mobilenet, input_shape: [16, 16, 3], classes: 10, alpha: 0.25, depth: 2, dropout: 0.0}\n"
             "data: {source: default, max_train: 512, max_test: 128}\n"
@@ -167,16 +168,11 @@ def test_activation_integers_benchmark_measures_each_variant(tmp_path, build_dir
     trained = train(cfg, ds)  # the benchmark's training, from the cache
     fm = trained.float_model
     folded = fold_batchnorm(fm)
-    plan = resolve_plan(cfg.quant_plan(kernel_layer_names(fm)), folded)
-    open_plan = type(plan)({n: type(lq)(lq.weight, lq.bias, lq.activation and
-                                        type(lq.activation)(lq.activation.name, lq.activation.bits, None))
-                            for n, lq in plan.layers.items()})
+    open_plan = uncalibrated_activations(resolve_plan(cfg.quant_plan(kernel_layer_names(fm)), folded))
+    assert all(lq.activation.integer is None for lq in open_plan.layers.values())
     for row, uniform in zip(data["rows"], (0, 3, None)):
         p = calibrate_activations(open_plan, fm, calibration_images(ds, cfg.train.seed), uniform=uniform)
-        _, qm = build_models(cfg, p)
-        for name, w in folded.items():
-            qm.get_layer(name).set_weights(w)
-        assert row["top1_before_qat"] == accuracy(qm, ds.x_test, ds.y_test)
+        assert row["top1_before_qat"] == accuracy(folded_twin(cfg, p, folded), ds.x_test, ds.y_test)
         assert row["integers"] == {n: lq.activation.integer for n, lq in p.layers.items() if n != "fc"}  # fc: no ReLU
     assert set(data["rows"][0]["integers"].values()) == {0} and data["config_after_qat"]["top1"] == trained.qkeras_accuracy
     assert data["config_after_qat"]["integers"] == {n: 2 for n in data["rows"][0]["integers"]}  # as written

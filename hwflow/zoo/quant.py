@@ -216,3 +216,10 @@ def with_default_activations(plan: QuantPlan) -> QuantPlan:
         return spec.resolved(DEFAULT_ACTIVATION_INTEGER)
 
     return QuantPlan({n: LayerQuant(lq.weight, lq.bias, fix(lq.activation)) for n, lq in plan.layers.items()})
+
+
+def uncalibrated_activations(plan: QuantPlan) -> QuantPlan:
+    """`plan` with every activation's integer bits unresolved ('auto'), whatever the config wrote: what
+    hwflow.train.calibrate_activations places (benchmarks.activation_integers compares its placements)."""
+    return QuantPlan({n: LayerQuant(lq.weight, lq.bias, lq.activation and QuantSpec(lq.activation.name, lq.activation.bits, None))
+                      for n, lq in plan.layers.items()})
